@@ -1,0 +1,162 @@
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import {
+  checkArchitecture,
+  formatViolations,
+  REPOSITORY_ROOT,
+  readRepositorySources,
+  type SourceFile,
+} from "./architecture.ts";
+import { scanImports } from "./import-scanner.ts";
+
+const repository = await readRepositorySources(REPOSITORY_ROOT);
+
+describe("the repository", () => {
+  test("keeps every module boundary", () => {
+    const violations = checkArchitecture(repository);
+    expect(formatViolations(violations)).toBe("");
+  });
+
+  test("is what the checker reads (the rules are not vacuous)", () => {
+    const paths = repository.map((file) => file.path);
+    for (const folder of ["contracts/", "shared/"]) {
+      expect(paths.some((path) => path.startsWith(folder))).toBe(true);
+    }
+    expect(paths.some((path) => path.includes("node_modules"))).toBe(false);
+  });
+
+  test("each package imports only the npm packages its package.json declares", async () => {
+    const undeclared: string[] = [];
+    for (const name of ["contracts", "shared", "sales", "orders"]) {
+      const manifest = await Bun.file(join(REPOSITORY_ROOT, name, "package.json")).json();
+      const declared = new Set([name, ...Object.keys(manifest.dependencies ?? {})]);
+      for (const file of repository.filter((f) => f.path.startsWith(`${name}/`))) {
+        for (const { line, specifier } of scanImports(file.text)) {
+          if (specifier.startsWith(".") || /^(node:|bun:|bun$)/.test(specifier)) continue;
+          const packageName = specifier.startsWith("@")
+            ? specifier.split("/").slice(0, 2).join("/")
+            : (specifier.split("/")[0] ?? specifier);
+          if (!declared.has(packageName)) undeclared.push(`${file.path}:${line} → ${specifier}`);
+        }
+      }
+    }
+    expect(undeclared.join("\n")).toBe("");
+  });
+
+  test("package.json dependencies follow the DESIGN §2 table", async () => {
+    const dependencies = async (name: string) =>
+      Object.keys(
+        (await Bun.file(join(REPOSITORY_ROOT, name, "package.json")).json()).dependencies ?? {},
+      );
+    expect(await dependencies("contracts")).toEqual(["valibot"]);
+    expect(await dependencies("shared")).not.toContain("contracts");
+    expect(await dependencies("orders")).not.toContain("sales");
+    expect(await dependencies("sales")).not.toContain("orders");
+  });
+});
+
+function violationsIn(path: string, text: string): string {
+  return formatViolations(checkArchitecture([{ path, text } satisfies SourceFile]));
+}
+
+describe("the checker catches a planted violation", () => {
+  const salesFile = "../../sales/domain/product.ts";
+  const importForms: [string, string][] = [
+    ["a static import", `import { createProduct } from "${salesFile}";`],
+    ["a type-only import", `import type { Product } from "${salesFile}";`],
+    ["an inline type import", `import { type Product } from "${salesFile}";`],
+    ["a re-export", `export { createProduct } from "${salesFile}";`],
+    ["a star re-export", `export * from "${salesFile}";`],
+    ["a side-effect import", `import "${salesFile}";`],
+    ["a dynamic import", `const module = await import("${salesFile}");`],
+    ["a dynamic import with a template", `await import(\`${salesFile}\`);`],
+    ["a require", `const module = require("${salesFile}");`],
+    ["an import-equals require", `import product = require("${salesFile}");`],
+    ["a type query", `type P = typeof import("${salesFile}");`],
+    ["a multi-line import", `import {\n  a,\n  b,\n} from "${salesFile}";`],
+  ];
+  test.each(importForms)("orders → sales by %s", (_, code) => {
+    const report = violationsIn("orders/api/orders.ts", `// leading comment\n${code}`);
+    expect(report).toContain("orders/api/orders.ts:");
+    expect(report).toContain("→ sales/domain/product.ts (orders never references sales)");
+  });
+
+  test("orders → sales by package name, naming the line", () => {
+    expect(
+      violationsIn("orders/main.ts", 'import x from "a";\nimport type { P } from "sales";'),
+    ).toBe("orders/main.ts:2 → sales (orders never references sales)");
+    expect(violationsIn("orders/main.ts", 'await import("sales/domain/product.ts");')).toContain(
+      "orders never references sales",
+    );
+  });
+
+  test("lists every offending edge, not just the first", () => {
+    const report = violationsIn(
+      "orders/application/x.ts",
+      'import type { A } from "sales";\nimport { B } from "../../sales/api/products.ts";\n',
+    );
+    expect(report.split("\n")).toEqual([
+      "orders/application/x.ts:1 → sales (orders never references sales)",
+      "orders/application/x.ts:2 → sales/api/products.ts (orders never references sales)",
+    ]);
+  });
+
+  test("sales → orders", () => {
+    expect(
+      violationsIn("sales/main.ts", 'import type { Order } from "../orders/domain/order.ts";'),
+    ).toBe("sales/main.ts:1 → orders/domain/order.ts (sales never references orders)");
+  });
+
+  test("contracts → anything but valibot", () => {
+    expect(
+      violationsIn("contracts/x.ts", 'import * as v from "valibot";\nimport "./envelope.ts";'),
+    ).toBe("");
+    expect(violationsIn("contracts/x.ts", 'import type { Sql } from "shared";')).toContain(
+      "contracts/x.ts:1 → shared (contracts references nothing but valibot)",
+    );
+    expect(violationsIn("contracts/x.ts", 'import { z } from "zod";')).toContain("→ zod");
+    expect(
+      violationsIn("contracts/x.ts", 'import { p } from "../sales/domain/product.ts";'),
+    ).toContain("→ sales/domain/product.ts");
+    expect(violationsIn("contracts/x.ts", 'import { test } from "bun:test";')).toContain(
+      "→ bun:test",
+    );
+    expect(violationsIn("contracts/x.test.ts", 'import { test } from "bun:test";')).toBe("");
+  });
+
+  test("shared → a module package", () => {
+    for (const target of ["contracts", "sales", "orders", "../orders/main.ts"]) {
+      expect(violationsIn("shared/x.ts", `import type { X } from "${target}";`)).toContain(
+        "(shared references no module package)",
+      );
+    }
+  });
+
+  test("domain → infrastructure", () => {
+    const planted: [string, string][] = [
+      ["postgres", 'import type postgres from "postgres";'],
+      ["@nats-io/jetstream", 'import type { JsMsg } from "@nats-io/jetstream";'],
+      ["hono", 'import { Hono } from "hono";'],
+      ["hono/validator", 'import { validator } from "hono/validator";'],
+      ["orders/infrastructure/x.ts", 'import type { X } from "../infrastructure/x.ts";'],
+      ["orders/api/x.ts", 'export { y } from "../api/x.ts";'],
+    ];
+    for (const [target, code] of planted) {
+      expect(violationsIn("orders/domain/order.ts", code)).toBe(
+        `orders/domain/order.ts:1 → ${target} (orders/domain references no infrastructure)`,
+      );
+    }
+    expect(violationsIn("sales/domain/product.ts", 'import * as v from "valibot";')).toBe("");
+  });
+
+  test("is not fooled by comments or strings that look like imports", () => {
+    const code = [
+      '// import x from "sales";',
+      '/* export * from "sales"; */',
+      'const text = "see from \\"sales\\"";',
+      "const pattern = /from 'sales'/;",
+      'const message = `import("sales")`;',
+    ].join("\n");
+    expect(violationsIn("orders/main.ts", code)).toBe("");
+  });
+});

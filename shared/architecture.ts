@@ -1,0 +1,123 @@
+import { readdir } from "node:fs/promises";
+import { dirname, join, normalize } from "node:path";
+import { scanImports } from "./import-scanner.ts";
+
+/** A source file, its path relative to the repository root with `/` separators. */
+export type SourceFile = { path: string; text: string };
+
+/** One reference from a file to a module: a repository file or an npm package. */
+export type Edge = { from: string; line: number; specifier: string; target: string };
+
+export type Rule = {
+  name: string;
+  /** Which files the rule looks at. */
+  appliesTo: (path: string) => boolean;
+  /** True when the reference breaks the rule. */
+  forbids: (edge: Edge) => boolean;
+};
+
+export type Violation = { rule: string; edge: Edge };
+
+const MODULES = ["sales", "orders"] as const;
+const PACKAGES = ["sales", "orders", "contracts", "shared"] as const;
+const INFRASTRUCTURE_PACKAGES = /^(postgres|pino|hono|nats|@nats-io\/[\w.-]+)(\/|$)/;
+
+const inFolder = (folder: string) => (path: string) => path.startsWith(`${folder}/`);
+const isTest = (path: string) => /\.test\.[cm]?[jt]sx?$/.test(path);
+/** `sales/x.ts` and the package name `sales` (or `sales/…`) both count as "in sales". */
+const targetsPackage = (name: string) => (edge: Edge) =>
+  edge.target === name || edge.target.startsWith(`${name}/`);
+
+/** The module boundaries of DESIGN §2, as checkable rules. */
+export const RULES: Rule[] = [
+  ...MODULES.flatMap((module) =>
+    MODULES.filter((other) => other !== module).map((other) => ({
+      name: `${module} never references ${other}`,
+      appliesTo: inFolder(module),
+      forbids: targetsPackage(other),
+    })),
+  ),
+  {
+    name: "contracts references nothing but valibot",
+    appliesTo: inFolder("contracts"),
+    forbids: (edge) =>
+      !(
+        edge.target === "valibot" ||
+        targetsPackage("contracts")(edge) ||
+        (isTest(edge.from) && edge.target === "bun:test")
+      ),
+  },
+  {
+    name: "shared references no module package",
+    appliesTo: inFolder("shared"),
+    forbids: (edge) => ["sales", "orders", "contracts"].some((name) => targetsPackage(name)(edge)),
+  },
+  ...MODULES.map((module) => ({
+    name: `${module}/domain references no infrastructure`,
+    appliesTo: inFolder(`${module}/domain`),
+    forbids: (edge: Edge) =>
+      INFRASTRUCTURE_PACKAGES.test(edge.target) ||
+      ["infrastructure", "api", "application", "integration"].some((layer) =>
+        edge.target.startsWith(`${module}/${layer}/`),
+      ),
+  })),
+];
+
+/**
+ * Where a specifier points: a repository path (`sales/domain/product.ts`) for relative
+ * specifiers, otherwise the package name as written (`postgres`, `contracts`, `node:fs`).
+ */
+export function resolveTarget(from: string, specifier: string): string {
+  if (!specifier.startsWith(".")) return specifier;
+  return normalize(join(dirname(from), specifier))
+    .split("\\")
+    .join("/");
+}
+
+export function edgesOf(file: SourceFile): Edge[] {
+  return scanImports(file.text).map(({ line, specifier }) => ({
+    from: file.path,
+    line,
+    specifier,
+    target: resolveTarget(file.path, specifier),
+  }));
+}
+
+export function checkArchitecture(files: SourceFile[], rules: Rule[] = RULES): Violation[] {
+  const violations: Violation[] = [];
+  for (const file of files) {
+    const applicable = rules.filter((rule) => rule.appliesTo(file.path));
+    if (applicable.length === 0) continue;
+    for (const edge of edgesOf(file)) {
+      for (const rule of applicable)
+        if (rule.forbids(edge)) violations.push({ rule: rule.name, edge });
+    }
+  }
+  return violations;
+}
+
+/** One line per offending edge: `file:line → target (rule)`. */
+export function formatViolations(violations: Violation[]): string {
+  return violations
+    .map(({ rule, edge }) => `${edge.from}:${edge.line} → ${edge.target} (${rule})`)
+    .join("\n");
+}
+
+const SOURCE_FILE = /\.(ts|tsx|mts|cts|js|mjs|cjs)$/;
+
+/** Every source file of the four packages, read from the repository at `root`. */
+export async function readRepositorySources(root: string): Promise<SourceFile[]> {
+  const files: SourceFile[] = [];
+  for (const name of PACKAGES) {
+    const entries = await readdir(join(root, name), { recursive: true });
+    for (const entry of entries) {
+      const path = `${name}/${entry.split("\\").join("/")}`;
+      if (!SOURCE_FILE.test(path) || /(^|\/)(node_modules|fixtures)\//.test(path)) continue;
+      files.push({ path, text: await Bun.file(join(root, path)).text() });
+    }
+  }
+  return files;
+}
+
+/** The repository root, found from this file's location. */
+export const REPOSITORY_ROOT = join(import.meta.dir, "..");

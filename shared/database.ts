@@ -1,0 +1,64 @@
+import postgres from "postgres";
+
+/** A connection pool; queries are tagged templates, columns come back camelCased. */
+export type Sql = postgres.Sql;
+/** What both a pool and a transaction can run: use it for functions that work inside either. */
+export type Queryable = postgres.ISql;
+export type Transaction = postgres.TransactionSql;
+
+export type DatabaseOptions = {
+  /** Shown in `pg_stat_activity.application_name`. */
+  name: string;
+  max?: number;
+  /** Run every connection as this role (`SET ROLE`), so it reaches only what the role may. */
+  role?: string;
+};
+
+/** Opens a pool to `url`. Columns map snake_case ⇄ camelCase; notices are not printed. */
+export function createDatabase(url: string, { name, max = 10, role }: DatabaseOptions): Sql {
+  return postgres(url, {
+    max,
+    transform: postgres.camel,
+    onnotice: () => {},
+    connect_timeout: 5,
+    connection: { application_name: name, ...(role ? { role } : {}) },
+  });
+}
+
+/** Waits up to `timeoutSeconds` for running queries, then closes every connection. */
+export async function closeDatabase(sql: Sql, timeoutSeconds = 5): Promise<void> {
+  await sql.end({ timeout: timeoutSeconds });
+}
+
+/** Postgres error codes the code base reacts to. */
+export const PG_UNIQUE_VIOLATION = "23505";
+
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  return (
+    error instanceof postgres.PostgresError &&
+    error.code === PG_UNIQUE_VIOLATION &&
+    (constraint === undefined || error.constraint_name === constraint)
+  );
+}
+
+const UNAVAILABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now
+  "08000",
+  "08003",
+  "08006",
+]);
+
+/** True when the error means "Postgres is not reachable right now", not "the query is wrong". */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && UNAVAILABLE_CODES.has(code);
+}

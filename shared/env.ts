@@ -1,0 +1,80 @@
+import * as v from "valibot";
+
+/** A numeric environment variable: digits only, within bounds, with a default. */
+export function integerVariable(fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) {
+  return v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^\d+$/, "must be a whole number"),
+      v.transform(Number),
+      v.minValue(min, `must be at least ${min}`),
+      v.maxValue(max, `must be at most ${max}`),
+    ),
+    String(fallback),
+  );
+}
+
+export const portVariable = (fallback: number) => integerVariable(fallback, { min: 1, max: 65535 });
+
+export const databaseUrlVariable = v.optional(
+  v.pipe(
+    v.string(),
+    v.regex(/^postgres(ql)?:\/\/\S+$/, "must be a postgres:// URL"),
+    v.check((value) => URL.canParse(value), "must be a postgres:// URL"),
+  ),
+  "postgres://postgres@127.0.0.1:5432/postgres",
+);
+
+export const natsUrlVariable = v.optional(
+  v.pipe(
+    v.string(),
+    v.regex(/^(nats|tls|wss?):\/\/\S+(,\s*(nats|tls|wss?):\/\/\S+)*$/, "must be a nats:// URL"),
+  ),
+  "nats://127.0.0.1:4222",
+);
+
+/**
+ * Prefixes the stream and subject names, so several environments (or test runs) can share
+ * one NATS account. Empty in production: stream `SALES`, subjects `sales.>`.
+ */
+export const natsNamespaceVariable = v.optional(
+  v.pipe(v.string(), v.regex(/^([a-z0-9_-]{1,32})?$/, "must be 1-32 of a-z, 0-9, _ and -")),
+  "",
+);
+
+export const logLevelVariable = v.optional(
+  v.picklist(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
+  "info",
+);
+
+export class EnvError extends Error {
+  override readonly name = "EnvError";
+}
+
+/** Parses `source` with `schema`; the error names the first bad variable and what is wrong. */
+export function parseEnv<S extends v.GenericSchema>(
+  schema: S,
+  source: Record<string, string | undefined>,
+): v.InferOutput<S> {
+  const result = v.safeParse(schema, source);
+  if (result.success) return result.output;
+  const [issue] = result.issues;
+  const name = issue ? (v.getDotPath(issue) ?? "environment") : "environment";
+  const value = source[name];
+  const shown = value === undefined ? "" : ` (got ${JSON.stringify(value)})`;
+  throw new EnvError(`Invalid environment variable ${name}: ${issue?.message}${shown}`);
+}
+
+/** Like `parseEnv`, but prints the one line and exits 1: for the start of a process. */
+export function loadEnv<S extends v.GenericSchema>(
+  schema: S,
+  source: Record<string, string | undefined> = process.env,
+): v.InferOutput<S> {
+  try {
+    return parseEnv(schema, source);
+  } catch (error) {
+    if (!(error instanceof EnvError)) throw error;
+    console.error(error.message);
+    process.exit(1);
+  }
+}

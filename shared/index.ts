@@ -1,0 +1,46 @@
+/** Building blocks both modules use; knows nothing of Sales, Orders or the contracts. */
+export { retryDelayMs } from "./backoff.ts";
+export type { Queryable, Sql, Transaction } from "./database.ts";
+export {
+  closeDatabase,
+  createDatabase,
+  isDatabaseUnavailable,
+  isUniqueViolation,
+} from "./database.ts";
+export {
+  databaseUrlVariable,
+  EnvError,
+  integerVariable,
+  loadEnv,
+  logLevelVariable,
+  natsNamespaceVariable,
+  natsUrlVariable,
+  parseEnv,
+  portVariable,
+} from "./env.ts";
+export type { Issue } from "./errors.ts";
+export {
+  ConflictError,
+  errorMessage,
+  NotFoundError,
+  UnavailableError,
+  UnprocessableError,
+  ValidationError,
+} from "./errors.ts";
+export type { ReadinessChecks } from "./http.ts";
+export {
+  createHttpApp,
+  jsonBody,
+  parseOrThrow,
+  pathParams,
+  queryParams,
+  toIssues,
+} from "./http.ts";
+export type { IntervalLoop } from "./interval-loop.ts";
+export { startIntervalLoop } from "./interval-loop.ts";
+export type { Logger } from "./logger.ts";
+export { createLogger } from "./logger.ts";
+export type { MigrationResult } from "./migrations.ts";
+export { migrate } from "./migrations.ts";
+export type { EnsureStreamResult, NatsLink, StreamSpec } from "./nats.ts";
+export { ensureStream, isJetStreamApiError, startNatsLink, streamInfo } from "./nats.ts";

@@ -1,0 +1,106 @@
+import { expect, test } from "bun:test";
+import { startIntervalLoop } from "./interval-loop.ts";
+import { silentLogger } from "./testing/silent-logger.ts";
+import { waitFor } from "./testing/test-environment.ts";
+
+function deferred() {
+  let resolve: () => void = () => {};
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+test("never runs twice at once, even when woken during a run", async () => {
+  let active = 0;
+  let maxActive = 0;
+  let runs = 0;
+  const gate = deferred();
+  const loop = startIntervalLoop({
+    name: "overlap",
+    intervalMs: 60_000,
+    log: silentLogger,
+    run: async () => {
+      active++;
+      maxActive = Math.max(maxActive, active);
+      runs++;
+      if (runs === 1) await gate.promise;
+      active--;
+    },
+  });
+  await waitFor(() => runs === 1);
+  loop.wake();
+  loop.wake();
+  loop.wake();
+  gate.resolve();
+  await waitFor(() => runs === 2);
+  await loop.stop();
+  expect(maxActive).toBe(1);
+  expect(runs).toBe(2);
+});
+
+test("wake runs now instead of waiting for the interval", async () => {
+  let runs = 0;
+  const loop = startIntervalLoop({
+    name: "wake",
+    intervalMs: 60_000,
+    log: silentLogger,
+    run: async () => {
+      runs++;
+    },
+  });
+  await waitFor(() => runs === 1);
+  loop.wake();
+  await waitFor(() => runs === 2, { timeoutMs: 2_000 });
+  await loop.stop();
+});
+
+test("a run that reports more work is followed by another run at once", async () => {
+  let runs = 0;
+  const loop = startIntervalLoop({
+    name: "drain",
+    intervalMs: 60_000,
+    log: silentLogger,
+    run: async () => ++runs < 5,
+  });
+  await waitFor(() => runs === 5, { timeoutMs: 2_000 });
+  await loop.stop();
+  expect(runs).toBe(5);
+});
+
+test("stop waits for the run in hand and schedules no more", async () => {
+  const gate = deferred();
+  let runs = 0;
+  let finished = false;
+  const loop = startIntervalLoop({
+    name: "stop",
+    intervalMs: 1,
+    log: silentLogger,
+    run: async () => {
+      runs++;
+      await gate.promise;
+      finished = true;
+    },
+  });
+  await waitFor(() => runs === 1);
+  const stopped = loop.stop();
+  loop.wake();
+  setTimeout(gate.resolve, 20);
+  await stopped;
+  expect(finished).toBe(true);
+  await Bun.sleep(20);
+  expect(runs).toBe(1);
+});
+
+test("a run that throws does not stop the loop", async () => {
+  let runs = 0;
+  const loop = startIntervalLoop({
+    name: "throws",
+    intervalMs: 1,
+    log: silentLogger,
+    run: async () => {
+      runs++;
+      throw new Error("boom");
+    },
+  });
+  await waitFor(() => runs >= 3);
+  await loop.stop();
+});

@@ -1,0 +1,70 @@
+import { expect, test } from "bun:test";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createDatabase } from "./database.ts";
+import { migrate } from "./migrations.ts";
+import { createTestDatabase } from "./testing/test-environment.ts";
+
+const db = await createTestDatabase();
+
+async function migrationsFolder(files: Record<string, string>): Promise<string> {
+  const directory = await mkdtemp(join(tmpdir(), "migrations-"));
+  for (const [name, content] of Object.entries(files))
+    await writeFile(join(directory, name), content);
+  return directory;
+}
+
+test("applies pending files in order and records them", async () => {
+  const directory = await migrationsFolder({
+    "0002_add_column.sql": "alter table inorder.items add column label text not null default 'x';",
+    "0001_items.sql": "create table inorder.items (id int primary key);",
+    "notes.txt": "not a migration",
+  });
+  const first = await migrate(db.sql, { schema: "inorder", directory });
+  expect(first.applied).toEqual(["0001_items.sql", "0002_add_column.sql"]);
+  await db.sql`insert into inorder.items (id) values (1)`;
+  expect(await db.sql`select label from inorder.items`).toEqual([{ label: "x" }] as never);
+
+  const second = await migrate(db.sql, { schema: "inorder", directory });
+  expect(second.applied).toEqual([]);
+});
+
+test("two runners starting at once apply each file exactly once", async () => {
+  const directory = await migrationsFolder({
+    "0001_counter.sql": `
+      create table concurrent.applied (file text);
+      insert into concurrent.applied values ('0001');
+      select pg_sleep(0.2);`,
+    "0002_more.sql": "insert into concurrent.applied values ('0002');",
+  });
+  const other = createDatabase(db.url, { name: "second-runner", max: 1 });
+  const [a, b] = await Promise.all([
+    migrate(db.sql, { schema: "concurrent", directory }),
+    migrate(other, { schema: "concurrent", directory }),
+  ]);
+  await other.end();
+
+  expect([...a.applied, ...b.applied].sort()).toEqual(["0001_counter.sql", "0002_more.sql"]);
+  expect(await db.sql`select file from concurrent.applied order by file`).toEqual([
+    { file: "0001" },
+    { file: "0002" },
+  ] as never);
+  const recorded = await db.sql`select version from concurrent.schema_migrations order by version`;
+  expect(recorded.map((row) => row.version)).toEqual([1, 2]);
+});
+
+test("a failing file rolls the whole run back", async () => {
+  const directory = await migrationsFolder({
+    "0001_ok.sql": "create table broken.ok (id int);",
+    "0002_bad.sql": "create table broken.ok (id int);",
+  });
+  await expect(migrate(db.sql, { schema: "broken", directory })).rejects.toThrow(/already exists/);
+  const rows = await db.sql`select to_regclass('broken.ok') is not null as exists`;
+  expect(rows).toEqual([{ exists: false }] as never);
+});
+
+test("refuses two files with the same number", async () => {
+  const directory = await migrationsFolder({ "0001_a.sql": "", "0001_b.sql": "" });
+  await expect(migrate(db.sql, { schema: "dupes", directory })).rejects.toThrow(/share version 1/);
+});

@@ -1,0 +1,60 @@
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { Sql } from "./database.ts";
+
+const MIGRATION_FILE = /^(\d{4})_[\w-]+\.sql$/;
+
+export type MigrationResult = { schema: string; applied: string[] };
+
+/**
+ * Applies the numbered `.sql` files in `directory` (e.g. `0001_products.sql`) that `schema`
+ * has not recorded yet, in order, in one transaction, and records each in
+ * `<schema>.schema_migrations`. An advisory lock per schema makes concurrent runners wait
+ * for each other, so two processes starting at once apply each file exactly once.
+ */
+export async function migrate(
+  sql: Sql,
+  { schema, directory }: { schema: string; directory: string },
+): Promise<MigrationResult> {
+  const files = (await readdir(directory)).filter((file) => MIGRATION_FILE.test(file)).sort();
+  assertUniqueVersions(files);
+
+  const applied = await sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(hashtext(${`migrations:${schema}`}))`;
+    await tx`create schema if not exists ${tx(schema)}`;
+    await tx`
+      create table if not exists ${tx(schema)}.schema_migrations (
+        version int primary key,
+        name text not null,
+        applied_at timestamptz not null default now()
+      )`;
+    const done = new Set(
+      (await tx<{ version: number }[]>`select version from ${tx(schema)}.schema_migrations`).map(
+        (row) => row.version,
+      ),
+    );
+    const pending = files.filter((file) => !done.has(versionOf(file)));
+    for (const file of pending) {
+      await tx.unsafe(await Bun.file(join(directory, file)).text());
+      await tx`
+        insert into ${tx(schema)}.schema_migrations (version, name)
+        values (${versionOf(file)}, ${file})`;
+    }
+    return pending;
+  });
+  return { schema, applied };
+}
+
+function versionOf(file: string): number {
+  return Number(MIGRATION_FILE.exec(file)?.[1]);
+}
+
+function assertUniqueVersions(files: string[]) {
+  const seen = new Map<number, string>();
+  for (const file of files) {
+    const other = seen.get(versionOf(file));
+    if (other)
+      throw new Error(`Two migrations share version ${versionOf(file)}: ${other}, ${file}`);
+    seen.set(versionOf(file), file);
+  }
+}

@@ -1,0 +1,65 @@
+import { afterAll, expect, test } from "bun:test";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { nanos } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { ensureStream, startNatsLink, streamInfo } from "./nats.ts";
+import { silentLogger } from "./testing/silent-logger.ts";
+import { testEnv, uniqueId } from "./testing/test-environment.ts";
+
+const nc = await connect({ servers: testEnv.NATS_URL });
+const jsm = await jetstreamManager(nc);
+const id = uniqueId();
+const spec = {
+  name: `ENSURE_${id}`,
+  subjects: [`ensure-${id}.>`],
+  maxAgeMs: 60_000,
+  duplicateWindowMs: 30_000,
+};
+
+afterAll(async () => {
+  await jsm.streams.delete(spec.name).catch(() => {});
+  await nc.close();
+});
+
+test("ensureStream creates the stream, then leaves it alone, then updates what changed", async () => {
+  const created = await ensureStream(jsm, spec);
+  expect(created.outcome).toBe("created");
+  expect(created.info.config).toMatchObject({
+    subjects: spec.subjects,
+    retention: "limits",
+    storage: "file",
+    max_age: nanos(60_000),
+    duplicate_window: nanos(30_000),
+  });
+
+  expect((await ensureStream(jsm, spec)).outcome).toBe("unchanged");
+
+  const updated = await ensureStream(jsm, { ...spec, maxAgeMs: 120_000 });
+  expect(updated.outcome).toBe("updated");
+  expect((await jsm.streams.info(spec.name)).config.max_age).toBe(nanos(120_000));
+  expect((await ensureStream(jsm, { ...spec, maxAgeMs: 120_000 })).outcome).toBe("unchanged");
+});
+
+test("streamInfo tells a missing stream from an existing one", async () => {
+  expect(await streamInfo(jsm, `MISSING_${id}`)).toBeUndefined();
+  await ensureStream(jsm, spec);
+  expect((await streamInfo(jsm, spec.name))?.config.name).toBe(spec.name);
+});
+
+test("a NATS link keeps trying until the server answers, and can be closed meanwhile", async () => {
+  const link = startNatsLink({
+    url: "nats://127.0.0.1:1",
+    name: "unreachable",
+    log: silentLogger,
+    retryMs: 10,
+  });
+  expect(link.isConnected).toBe(false);
+  expect(link.connection).toBeUndefined();
+  await link.close();
+
+  const reachable = startNatsLink({ url: testEnv.NATS_URL, name: "reachable", log: silentLogger });
+  const connection = await reachable.connected;
+  expect(reachable.isConnected).toBe(true);
+  await reachable.close();
+  expect(connection.isClosed()).toBe(true);
+});

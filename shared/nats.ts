@@ -1,0 +1,174 @@
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+  type StreamInfo,
+} from "@nats-io/jetstream";
+import { type NatsConnection, nanos } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { errorMessage } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+
+/**
+ * A NATS connection that is being established in the background: a process starts (and takes
+ * writes) while NATS is down, and picks the connection up when the server answers. After the
+ * first connect the client reconnects by itself, forever.
+ */
+export type NatsLink = {
+  /** The connection once the server answered at least once. */
+  readonly connection: NatsConnection | undefined;
+  /** True while the connection is up (false before the first connect and while reconnecting). */
+  readonly isConnected: boolean;
+  /** Resolves with the connection the first time the server answers. */
+  readonly connected: Promise<NatsConnection>;
+  /** Drains the connection (flushing pending acks and publishes), or stops trying to connect. */
+  close(): Promise<void>;
+};
+
+export type NatsLinkOptions = {
+  url: string;
+  name: string;
+  log: Logger;
+  /** Runs after the first connect and after every reconnect (e.g. to wake a loop). */
+  onConnect?: (connection: NatsConnection) => void;
+  retryMs?: number;
+};
+
+export function startNatsLink({
+  url,
+  name,
+  log,
+  onConnect,
+  retryMs = 1000,
+}: NatsLinkOptions): NatsLink {
+  let connection: NatsConnection | undefined;
+  let isConnected = false;
+  let closing = false;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let settleConnected: (connection: NatsConnection) => void = () => {};
+  const connected = new Promise<NatsConnection>((resolve) => (settleConnected = resolve));
+
+  async function attempt(failures: number): Promise<void> {
+    if (closing) return;
+    try {
+      const nc = await connect({
+        servers: url.split(",").map((server) => server.trim()),
+        name,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: retryMs,
+      });
+      if (closing) return void (await nc.close());
+      connection = nc;
+      isConnected = true;
+      log.info({ server: nc.getServer() }, "nats connected");
+      watchStatus(nc);
+      settleConnected(nc);
+      onConnect?.(nc);
+    } catch (error) {
+      if (failures === 0) log.warn({ err: errorMessage(error), url }, "nats unreachable, retrying");
+      retryTimer = setTimeout(() => void attempt(failures + 1), retryMs);
+    }
+  }
+
+  async function watchStatus(nc: NatsConnection) {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect") {
+        isConnected = false;
+        log.warn({ server: status.server }, "nats disconnected");
+      } else if (status.type === "reconnect") {
+        isConnected = true;
+        log.info({ server: status.server }, "nats reconnected");
+        onConnect?.(nc);
+      }
+    }
+  }
+
+  void attempt(0);
+
+  return {
+    get connection() {
+      return connection;
+    },
+    get isConnected() {
+      return isConnected && connection !== undefined && !connection.isClosed();
+    },
+    connected,
+    async close() {
+      closing = true;
+      clearTimeout(retryTimer);
+      if (connection && !connection.isClosed()) {
+        // drain() waits for the server; when it is unreachable, closing is all we can do.
+        if (isConnected) await connection.drain().catch(() => connection?.close());
+        else await connection.close();
+      }
+    },
+  };
+}
+
+export type StreamSpec = {
+  name: string;
+  subjects: string[];
+  maxAgeMs: number;
+  duplicateWindowMs: number;
+};
+
+export type EnsureStreamResult = { outcome: "created" | "updated" | "unchanged"; info: StreamInfo };
+
+/**
+ * Makes the stream match `spec`: creates it, updates it when a setting differs, or leaves it
+ * alone. Limits retention, file storage. Uses only what nats-server 2.9 understands.
+ */
+export async function ensureStream(
+  jsm: JetStreamManager,
+  spec: StreamSpec,
+): Promise<EnsureStreamResult> {
+  const wanted = {
+    subjects: [...spec.subjects].sort(),
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: nanos(spec.maxAgeMs),
+    duplicate_window: nanos(spec.duplicateWindowMs),
+  } satisfies Partial<StreamConfig>;
+
+  const current = await streamInfo(jsm, spec.name);
+  if (!current) {
+    return { outcome: "created", info: await jsm.streams.add({ name: spec.name, ...wanted }) };
+  }
+  const config = current.config;
+  if (config.storage !== wanted.storage) {
+    throw new Error(
+      `Stream ${spec.name} uses ${config.storage} storage, not ${wanted.storage}; storage cannot be changed in place`,
+    );
+  }
+  const same =
+    config.retention === wanted.retention &&
+    config.max_age === wanted.max_age &&
+    config.duplicate_window === wanted.duplicate_window &&
+    [...config.subjects].sort().join(" ") === wanted.subjects.join(" ");
+  if (same) return { outcome: "unchanged", info: current };
+  const { storage: _storage, ...changeable } = wanted;
+  return {
+    outcome: "updated",
+    info: await jsm.streams.update(spec.name, { ...config, ...changeable }),
+  };
+}
+
+/** The stream's info, or undefined when it does not exist. */
+export async function streamInfo(
+  jsm: JetStreamManager,
+  name: string,
+): Promise<StreamInfo | undefined> {
+  try {
+    return await jsm.streams.info(name);
+  } catch (error) {
+    if (isJetStreamApiError(error, JetStreamApiCodes.StreamNotFound)) return undefined;
+    throw error;
+  }
+}
+
+export function isJetStreamApiError(error: unknown, code: number): boolean {
+  return error instanceof JetStreamApiError && error.code === code;
+}

@@ -1,0 +1,4 @@
+import { createLogger } from "../logger.ts";
+
+/** A logger that writes nothing: keeps test output readable. */
+export const silentLogger = createLogger("test", "silent");
