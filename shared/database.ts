@@ -21,6 +21,8 @@ export function createDatabase(url: string, { name, max = 10, role }: DatabaseOp
     transform: postgres.camel,
     onnotice: () => {},
     connect_timeout: 5,
+    // int8 columns (counts, sequences, minor-unit amounts up to 10^12) as numbers, not strings.
+    types: { int8: { to: 20, from: [20], serialize: String, parse: Number } },
     connection: { application_name: name, ...(role ? { role } : {}) },
   });
 }

@@ -14,7 +14,8 @@ export function integerVariable(fallback: number, { min = 0, max = Number.MAX_SA
   );
 }
 
-export const portVariable = (fallback: number) => integerVariable(fallback, { min: 1, max: 65535 });
+/** A TCP port; 0 asks the OS for a free one. */
+export const portVariable = (fallback: number) => integerVariable(fallback, { min: 0, max: 65535 });
 
 export const databaseUrlVariable = v.optional(
   v.pipe(

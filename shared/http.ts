@@ -2,10 +2,11 @@ import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { validator } from "hono/validator";
-import * as v from "valibot";
+import type * as v from "valibot";
 import { isDatabaseUnavailable } from "./database.ts";
 import { errorMessage, type Issue, ValidationError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
+import { parseOrThrow } from "./validation.ts";
 
 /** A readiness check: resolves true when the dependency answers. */
 export type ReadinessChecks = Record<string, () => Promise<boolean> | boolean>;
@@ -105,25 +106,6 @@ function errorResponse(
   issues?: Issue[],
 ) {
   return c.json({ error: { code, message, ...(issues?.length ? { issues } : {}) } }, status as 400);
-}
-
-/** Valibot issues as `{ path, message }` pairs, `path` a dot path. */
-export function toIssues(issues: readonly v.BaseIssue<unknown>[], prefix = ""): Issue[] {
-  return issues.map((issue) => ({
-    path: [prefix, v.getDotPath(issue)].filter(Boolean).join("."),
-    message: issue.message,
-  }));
-}
-
-/** Parses `value` with `schema` or throws a `ValidationError` listing every issue. */
-export function parseOrThrow<S extends v.GenericSchema>(
-  schema: S,
-  value: unknown,
-  prefix = "",
-): v.InferOutput<S> {
-  const result = v.safeParse(schema, value);
-  if (!result.success) throw new ValidationError(toIssues(result.issues, prefix));
-  return result.output;
 }
 
 /** Validates a JSON request body; read it in the handler with `c.req.valid("json")`. */

@@ -28,19 +28,13 @@ export {
   ValidationError,
 } from "./errors.ts";
 export type { ReadinessChecks } from "./http.ts";
-export {
-  createHttpApp,
-  jsonBody,
-  parseOrThrow,
-  pathParams,
-  queryParams,
-  toIssues,
-} from "./http.ts";
+export { createHttpApp, jsonBody, pathParams, queryParams } from "./http.ts";
 export type { IntervalLoop } from "./interval-loop.ts";
 export { startIntervalLoop } from "./interval-loop.ts";
 export type { Logger } from "./logger.ts";
 export { createLogger } from "./logger.ts";
 export type { MigrationResult } from "./migrations.ts";
 export { migrate } from "./migrations.ts";
-export type { EnsureStreamResult, NatsLink, StreamSpec } from "./nats.ts";
-export { ensureStream, isJetStreamApiError, startNatsLink, streamInfo } from "./nats.ts";
+export type { EnsureStreamResult, NatsLink, NatsNames, StreamSpec } from "./nats.ts";
+export { ensureStream, isJetStreamApiError, natsNames, startNatsLink, streamInfo } from "./nats.ts";
+export { parseOrThrow, toIssues } from "./validation.ts";

@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createDatabase } from "./database.ts";
 import { migrate } from "./migrations.ts";
-import { createTestDatabase } from "./testing/test-environment.ts";
+import { useTestDatabase } from "./testing/test-environment.ts";
 
-const db = await createTestDatabase();
+const db = await useTestDatabase();
 
 async function migrationsFolder(files: Record<string, string>): Promise<string> {
   const directory = await mkdtemp(join(tmpdir(), "migrations-"));

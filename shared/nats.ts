@@ -172,3 +172,16 @@ export async function streamInfo(
 export function isJetStreamApiError(error: unknown, code: number): boolean {
   return error instanceof JetStreamApiError && error.code === code;
 }
+
+/**
+ * Stream and subject names inside a namespace. The empty namespace gives the names as they
+ * are (`SALES`, `sales.product.created.v1`); `t1` gives `t1_SALES` and `t1.sales.product…`,
+ * so test runs and extra environments can share a server without their subjects overlapping.
+ */
+export function natsNames(namespace: string) {
+  return {
+    stream: (name: string) => (namespace ? `${namespace}_${name}` : name),
+    subject: (subject: string) => (namespace ? `${namespace}.${subject}` : subject),
+  };
+}
+export type NatsNames = ReturnType<typeof natsNames>;

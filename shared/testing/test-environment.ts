@@ -14,12 +14,19 @@ export function uniqueId(): string {
   return crypto.randomUUID().replaceAll("-", "").slice(0, 12);
 }
 
-export type TestDatabase = { name: string; url: string; sql: Sql };
+export type TestDatabase = { name: string; url: string; sql: Sql; drop(): Promise<void> };
 
 /**
  * A fresh database on the test server, dropped when the file's tests are done: each test file
  * works in isolation from a running dev stack and from the other files.
  */
+export async function useTestDatabase(adminUrl = testEnv.DATABASE_URL): Promise<TestDatabase> {
+  const database = await createTestDatabase(adminUrl);
+  afterAll(database.drop);
+  return database;
+}
+
+/** A fresh database; the caller drops it (after stopping whatever uses it). */
 export async function createTestDatabase(adminUrl = testEnv.DATABASE_URL): Promise<TestDatabase> {
   const name = `test_${uniqueId()}`;
   const admin = createDatabase(adminUrl, { name: "test-admin", max: 1 });
@@ -29,13 +36,13 @@ export async function createTestDatabase(adminUrl = testEnv.DATABASE_URL): Promi
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   const sql = createDatabase(url.toString(), { name: "test" });
-  afterAll(async () => {
+  async function drop() {
     await closeDatabase(sql);
     const dropper = createDatabase(adminUrl, { name: "test-admin", max: 1 });
     await dropper.unsafe(`drop database if exists ${name} with (force)`);
     await closeDatabase(dropper);
-  });
-  return { name, url: url.toString(), sql };
+  }
+  return { name, url: url.toString(), sql, drop };
 }
 
 /** Polls `check` until it returns a truthy value, or fails with `message` after `timeoutMs`. */

@@ -1,0 +1,68 @@
+import {
+  PRODUCT_CREATED_V1,
+  PRODUCT_UPDATED_V1,
+  type ProductSnapshot,
+  SALES_SOURCE,
+} from "contracts";
+import type { Product } from "../domain/product.ts";
+import type {
+  ProductCreatedDomainEvent,
+  ProductDomainEvent,
+  ProductUpdatedDomainEvent,
+} from "../domain/product-events.ts";
+import type { EventBus } from "./event-bus.ts";
+
+/** Tells the world a product exists: `sales.product.created.v1` with its full state. */
+export async function ProductCreatedDomainEventHandler(
+  event: ProductCreatedDomainEvent,
+  bus: EventBus,
+) {
+  await bus.publish({ ...envelope(event), type: PRODUCT_CREATED_V1 });
+}
+
+/** Tells the world a product changed: `sales.product.updated.v1` with its new state. */
+export async function ProductUpdatedDomainEventHandler(
+  event: ProductUpdatedDomainEvent,
+  bus: EventBus,
+) {
+  await bus.publish({ ...envelope(event), type: PRODUCT_UPDATED_V1 });
+}
+
+/** Hands each domain event to its handler, in the order they were raised. */
+export async function dispatchDomainEvents(
+  events: ProductDomainEvent[],
+  bus: EventBus,
+): Promise<void> {
+  for (const event of events) {
+    switch (event.type) {
+      case "ProductCreated":
+        await ProductCreatedDomainEventHandler(event, bus);
+        break;
+      case "ProductUpdated":
+        await ProductUpdatedDomainEventHandler(event, bus);
+        break;
+    }
+  }
+}
+
+function envelope(event: ProductDomainEvent) {
+  return {
+    specversion: "1.0" as const,
+    source: SALES_SOURCE,
+    subject: event.product.id,
+    time: event.occurredAt.toISOString(),
+    datacontenttype: "application/json" as const,
+    data: snapshot(event.product),
+  };
+}
+
+function snapshot(product: Product): ProductSnapshot {
+  return {
+    productId: product.id,
+    sku: product.sku,
+    name: product.name,
+    description: product.description,
+    price: { amount: product.price.amount, currency: product.price.currency },
+    version: product.version,
+  };
+}

@@ -1,0 +1,27 @@
+import { NotFoundError } from "shared";
+import { type Product, type ProductChanges, updateProduct } from "../domain/product.ts";
+import type { RequestContext, RunInTransaction } from "./ports.ts";
+import { dispatchDomainEvents } from "./product-event-handlers.ts";
+
+export type UpdateProduct = (
+  id: string,
+  changes: ProductChanges,
+  context?: RequestContext,
+) => Promise<Product>;
+
+/** Applies a change to a product; a real change and its `updated` event commit together. */
+export function updateProductUseCase(deps: {
+  inTransaction: RunInTransaction;
+  now: () => Date;
+}): UpdateProduct {
+  return (id, changes, context = {}) =>
+    deps.inTransaction(async ({ products, eventBus }) => {
+      const current = await products.getForUpdate(id);
+      if (!current) throw new NotFoundError(`Product ${id} not found`);
+      const { product, events } = updateProduct(current, changes, deps.now());
+      if (events.length === 0) return current;
+      await products.save(product);
+      await dispatchDomainEvents(events, eventBus);
+      return product;
+    }, context);
+}

@@ -1,0 +1,31 @@
+import {
+  databaseUrlVariable,
+  integerVariable,
+  loadEnv,
+  logLevelVariable,
+  natsNamespaceVariable,
+  natsUrlVariable,
+  portVariable,
+} from "shared";
+import * as v from "valibot";
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Every setting of the Sales process, from the environment. */
+export const SalesEnv = v.object({
+  PORT: portVariable(3001),
+  DATABASE_URL: databaseUrlVariable,
+  DATABASE_POOL_SIZE: integerVariable(10, { min: 1, max: 200 }),
+  NATS_URL: natsUrlVariable,
+  NATS_NAMESPACE: natsNamespaceVariable,
+  LOG_LEVEL: logLevelVariable,
+  /** How often the relay looks for due outbox rows when nothing woke it. */
+  OUTBOX_POLL_MS: integerVariable(1000, { min: 1 }),
+  OUTBOX_BATCH_SIZE: integerVariable(500, { min: 1, max: 10_000 }),
+  /** How long the stream keeps messages (`max_age`). */
+  STREAM_MAX_AGE_MS: integerVariable(30 * DAY_MS, { min: 60_000 }),
+});
+export type SalesEnv = v.InferOutput<typeof SalesEnv>;
+
+export const readSalesEnv = (source: Record<string, string | undefined> = process.env) =>
+  loadEnv(SalesEnv, source);

@@ -1,0 +1,223 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { PRODUCT_CREATED_V1 } from "contracts";
+import { startNatsServer } from "../../shared/servers/nats-server.ts";
+import { captureLogger } from "../../shared/testing/silent-logger.ts";
+import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
+import { testEnv, waitFor } from "../../shared/testing/test-environment.ts";
+import type { SalesProcess } from "../main.ts";
+import { startSalesUnderTest } from "../testing/sales-under-test.ts";
+import { createOutboxEventBus } from "./outbox.ts";
+import { OUTBOX_CHANNEL, startOutboxRelay } from "./outbox-relay.ts";
+
+type OutboxRow = {
+  id: string;
+  publishedAt: Date | null;
+  parkedAt: Date | null;
+  streamSequence: number | null;
+  attempts: number;
+  lastError: string | null;
+  nextAttemptAt: Date;
+};
+
+/** Writes `count` created events straight into the outbox, in one transaction. */
+async function writeOutboxRows(
+  sales: SalesProcess,
+  count: number,
+  description: string | null = null,
+) {
+  const ids: string[] = [];
+  await sales.sql.begin(async (tx) => {
+    const bus = createOutboxEventBus(tx, {
+      newEventId: () => {
+        const id = Bun.randomUUIDv7();
+        ids.push(id);
+        return id;
+      },
+      headers: {},
+    });
+    for (let i = 0; i < count; i++) {
+      const productId = Bun.randomUUIDv7();
+      await bus.publish({
+        specversion: "1.0",
+        source: "sales",
+        type: PRODUCT_CREATED_V1,
+        subject: productId,
+        time: new Date().toISOString(),
+        data: {
+          productId,
+          sku: `SKU-${i}`,
+          name: "Row",
+          description,
+          price: { amount: i, currency: "EUR" },
+          version: 1,
+        },
+      });
+    }
+  });
+  return ids;
+}
+
+async function rowsById(sales: SalesProcess, ids: string[]) {
+  return sales.sql<OutboxRow[]>`select * from sales.outbox_messages where id = any(${ids}::uuid[])`;
+}
+
+async function messagesWithIds(sales: SalesProcess, ids: string[]) {
+  const wanted = new Set(ids);
+  const messages = await readStreamMessages(testEnv.NATS_URL, sales.stream.spec.name);
+  return messages.filter((m) => wanted.has(m.headers["Nats-Msg-Id"] ?? ""));
+}
+
+describe("with NATS up", async () => {
+  const relayLog = captureLogger("sales");
+  const sales = await startSalesUnderTest(
+    { OUTBOX_POLL_MS: "60000", OUTBOX_BATCH_SIZE: "50" },
+    { log: relayLog.log },
+  );
+  await waitFor(() => sales.stream.isReady, { message: "stream ready" });
+
+  test("a wake-up after commit publishes without waiting for the 60 s poll", async () => {
+    const response = await sales.app.request("/products", {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+      },
+      body: JSON.stringify({ sku: "WAKE-1", name: "Wake", price: { amount: 1, currency: "EUR" } }),
+    });
+    expect(response.status).toBe(201);
+    const [row] = await sales.sql<{ id: string }[]>`select id from sales.outbox_messages`;
+    const ids = [row?.id ?? ""];
+    const [message] = await waitFor(
+      async () => (await messagesWithIds(sales, ids)).at(0) && messagesWithIds(sales, ids),
+      {
+        timeoutMs: 5_000,
+        message: "the event on the stream",
+      },
+    );
+    expect(message?.headers.traceparent).toBe(
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    );
+    const [published] = await rowsById(sales, ids);
+    expect(published?.streamSequence).toBe(message?.sequence ?? -1);
+  });
+
+  test("two relays on the same outbox publish each row once", async () => {
+    const second = captureLogger("second-relay");
+    const otherRelay = startOutboxRelay({
+      sql: sales.sql,
+      nats: sales.nats,
+      names: sales.names,
+      log: second.log,
+      pollMs: 60_000,
+      batchSize: 50,
+    });
+    const ids = await writeOutboxRows(sales, 1_000);
+    await sales.sql.notify(OUTBOX_CHANNEL, "");
+    await waitFor(async () => (await rowsById(sales, ids)).every((row) => row.publishedAt), {
+      timeoutMs: 20_000,
+      message: "all rows published",
+    });
+    await otherRelay.stop();
+
+    const publishedBy = (lines: typeof second.lines) =>
+      lines.filter(
+        (line) => line.msg === "event published" && ids.includes(line.eventId as string),
+      );
+    const first = publishedBy(relayLog.lines);
+    const other = publishedBy(second.lines);
+    expect(first.length + other.length).toBe(ids.length);
+    expect([...first, ...other].every((line) => line.duplicate === false)).toBe(true);
+    const messages = await messagesWithIds(sales, ids);
+    expect(messages).toHaveLength(ids.length);
+    expect(new Set(messages.map((m) => m.headers["Nats-Msg-Id"])).size).toBe(ids.length);
+  });
+
+  test("re-sending a published row (crash between PubAck and mark) is a duplicate, not a second message", async () => {
+    const ids = await writeOutboxRows(sales, 1);
+    sales.relay.wake();
+    const [first] = await waitFor(async () => {
+      const rows = await rowsById(sales, ids);
+      return rows[0]?.publishedAt ? rows : undefined;
+    });
+    await sales.sql`update sales.outbox_messages set published_at = null, stream_sequence = null where id = ${ids[0] ?? ""}`;
+    expect(await sales.relay.relayOnce()).toBe(1);
+
+    const [again] = await rowsById(sales, ids);
+    expect(again?.streamSequence).toBe(first?.streamSequence ?? -1);
+    const duplicateLine = relayLog.lines.findLast((line) => line.eventId === ids[0]);
+    expect(duplicateLine).toMatchObject({ msg: "event published", duplicate: true });
+    expect(await messagesWithIds(sales, ids)).toHaveLength(1);
+  });
+
+  test("a row larger than the server accepts is parked and does not block the others", async () => {
+    const [huge] = await writeOutboxRows(sales, 1, "x".repeat(1_100_000));
+    const others = await writeOutboxRows(sales, 3);
+    sales.relay.wake();
+    await waitFor(async () => (await rowsById(sales, others)).every((row) => row.publishedAt), {
+      message: "the other rows published",
+    });
+    const [parked] = await rowsById(sales, [huge ?? ""]);
+    expect(parked).toMatchObject({ publishedAt: null, attempts: 1 });
+    expect(parked?.parkedAt).toBeInstanceOf(Date);
+    expect(parked?.lastError).toContain("max_payload");
+    expect(await messagesWithIds(sales, [huge ?? ""])).toHaveLength(0);
+  });
+});
+
+describe("with NATS down", async () => {
+  const server = await startNatsServer();
+  await server.stop();
+  afterAll(() => server.dispose());
+  const sales = await startSalesUnderTest({ NATS_URL: server.url, OUTBOX_POLL_MS: "20" });
+
+  test("writes succeed, rows wait with growing attempts, and are published once when NATS is back", async () => {
+    const created: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const response = await sales.app.request("/products", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          sku: `DOWN-${i}`,
+          name: "Offline",
+          price: { amount: 100, currency: "EUR" },
+        }),
+      });
+      expect(response.status).toBe(201);
+      created.push(((await response.json()) as { id: string }).id);
+    }
+    expect((await sales.app.request("/ready")).status).toBe(503);
+
+    const pending = await waitFor(
+      async () => {
+        const rows = await sales.sql<OutboxRow[]>`select * from sales.outbox_messages`;
+        return rows.length === 5 && rows.every((row) => row.attempts >= 2) ? rows : undefined;
+      },
+      { message: "rows retried at least twice" },
+    );
+    for (const row of pending) {
+      expect(row.publishedAt).toBeNull();
+      expect(row.lastError).toBe("NATS is not connected");
+      expect(row.nextAttemptAt.getTime()).toBeGreaterThan(Date.now() - 5_000);
+    }
+
+    await server.start();
+    await waitFor(
+      async () =>
+        (await sales.sql`select 1 from sales.outbox_messages where published_at is null`).length ===
+        0,
+      {
+        timeoutMs: 15_000,
+        message: "every row published after NATS came back",
+      },
+    );
+    const messages = await readStreamMessages(server.url, sales.stream.spec.name);
+    expect(messages).toHaveLength(5);
+    const ids = (await sales.sql<{ id: string }[]>`select id from sales.outbox_messages`)
+      .map((row) => row.id)
+      .sort();
+    expect(messages.map((m) => m.headers["Nats-Msg-Id"]).sort()).toEqual(ids);
+    await waitFor(async () => (await sales.app.request("/ready")).status === 200, {
+      message: "ready again",
+    });
+  });
+});

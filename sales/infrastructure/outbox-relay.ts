@@ -1,0 +1,192 @@
+import { JetStreamApiError, jetstream } from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/nats-core";
+import {
+  errorMessage,
+  type IntervalLoop,
+  type Logger,
+  type NatsLink,
+  type NatsNames,
+  retryDelayMs,
+  type Sql,
+  startIntervalLoop,
+} from "shared";
+import type { OutboxHeaders } from "./outbox.ts";
+
+/** Out-of-process writers (e.g. `bun run outbox:republish`) `NOTIFY` here to wake the relay. */
+export const OUTBOX_CHANNEL = "sales_outbox";
+
+/** JetStream's "message size exceeds maximum allowed": the stream will never take this row. */
+const MESSAGE_TOO_LARGE = 10054;
+
+export type OutboxRelayOptions = {
+  sql: Sql;
+  nats: NatsLink;
+  names: NatsNames;
+  log: Logger;
+  pollMs: number;
+  batchSize: number;
+  publishTimeoutMs?: number;
+  /** Retry delay after `attempts` failures; capped exponential backoff with jitter by default. */
+  retryDelay?: (attempts: number) => number;
+};
+
+type DueRow = {
+  id: string;
+  type: string;
+  subject: string;
+  body: string;
+  headers: OutboxHeaders;
+  attempts: number;
+};
+
+type Outcome =
+  | { row: DueRow; published: true; sequence: number; duplicate: boolean }
+  | { row: DueRow; published: false; error: string; park: boolean };
+
+export type OutboxRelay = IntervalLoop & {
+  /** Publishes one batch now; resolves with the number of rows it published. For tests and tools. */
+  relayOnce(): Promise<number>;
+};
+
+/**
+ * Drains `sales.outbox_messages` to JetStream. Each run claims a batch of due rows with
+ * `FOR UPDATE SKIP LOCKED` (so several relays never send the same row at once), publishes
+ * them all concurrently with `Nats-Msg-Id` = event id, waits for every PubAck, and records
+ * the outcome of each row in the same transaction. A full batch runs again at once.
+ */
+export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
+  const { sql, nats, names, log, pollMs, batchSize } = options;
+  const publishTimeoutMs = options.publishTimeoutMs ?? 5_000;
+  const retryDelay = options.retryDelay ?? ((attempts: number) => retryDelayMs(attempts));
+
+  async function relayBatch(): Promise<{ claimed: number; published: number }> {
+    return sql.begin(async (tx) => {
+      const rows = await tx<DueRow[]>`
+        select id, type, subject, payload::text as body, headers, attempts
+        from sales.outbox_messages
+        where published_at is null and parked_at is null and next_attempt_at <= now()
+        order by next_attempt_at
+        limit ${batchSize}
+        for update skip locked`;
+      if (rows.length === 0) return { claimed: 0, published: 0 };
+
+      const outcomes = await publishAll(rows);
+      const published = outcomes.filter((o) => o.published);
+      const failed = outcomes.filter((o) => !o.published);
+      if (published.length > 0) {
+        await tx`
+          update sales.outbox_messages as o
+          set published_at = now(), stream_sequence = p.sequence, last_error = null
+          from unnest(${published.map((o) => o.row.id)}::uuid[],
+                      ${published.map((o) => o.sequence)}::bigint[]) as p(id, sequence)
+          where o.id = p.id`;
+      }
+      if (failed.length > 0) {
+        await tx`
+          update sales.outbox_messages as o
+          set attempts = o.attempts + 1,
+              last_error = f.error,
+              next_attempt_at = now() + f.delay_ms * interval '1 millisecond',
+              parked_at = case when f.park then now() end
+          from unnest(${failed.map((o) => o.row.id)}::uuid[],
+                      ${failed.map((o) => o.error)}::text[],
+                      ${failed.map((o) => retryDelay(o.row.attempts + 1))}::int[],
+                      ${tx.array(failed.map((o) => o.park))}::bool[]) as f(id, error, delay_ms, park)
+          where o.id = f.id`;
+      }
+      logOutcomes(outcomes);
+      return { claimed: rows.length, published: published.length };
+    });
+  }
+
+  async function publishAll(rows: DueRow[]): Promise<Outcome[]> {
+    const connection = nats.connection;
+    if (!connection || !nats.isConnected) {
+      return rows.map((row) => ({
+        row,
+        published: false,
+        error: "NATS is not connected",
+        park: false,
+      }));
+    }
+    const js = jetstream(connection, { timeout: publishTimeoutMs });
+    const maxPayload = connection.info?.max_payload ?? Number.POSITIVE_INFINITY;
+    return Promise.all(
+      rows.map(async (row): Promise<Outcome> => {
+        const size = Buffer.byteLength(row.body);
+        if (size > maxPayload) {
+          const error = `message of ${size} bytes exceeds the server's max_payload of ${maxPayload}`;
+          return { row, published: false, error, park: true };
+        }
+        const headers = natsHeaders();
+        headers.set("Content-Type", "application/cloudevents+json");
+        if (row.headers.traceparent) headers.set("traceparent", row.headers.traceparent);
+        try {
+          const ack = await js.publish(names.subject(row.subject), row.body, {
+            msgID: row.id,
+            headers,
+          });
+          return { row, published: true, sequence: ack.seq, duplicate: ack.duplicate };
+        } catch (error) {
+          const park = error instanceof JetStreamApiError && error.code === MESSAGE_TOO_LARGE;
+          return { row, published: false, error: errorMessage(error), park };
+        }
+      }),
+    );
+  }
+
+  function logOutcomes(outcomes: Outcome[]) {
+    for (const outcome of outcomes) {
+      const { id: eventId, type, attempts } = outcome.row;
+      if (outcome.published) {
+        log.info(
+          { eventId, type, sequence: outcome.sequence, duplicate: outcome.duplicate },
+          "event published",
+        );
+      } else if (outcome.park) {
+        log.error({ eventId, type, err: outcome.error }, "event parked: it can never be published");
+      } else {
+        log.warn(
+          { eventId, type, attempts: attempts + 1, err: outcome.error },
+          "event publish failed, will retry",
+        );
+      }
+    }
+  }
+
+  const loop = startIntervalLoop({
+    name: "outbox-relay",
+    intervalMs: pollMs,
+    log,
+    run: async () => {
+      const { claimed } = await relayBatch();
+      return claimed === batchSize;
+    },
+  });
+
+  const listening = sql
+    .listen(OUTBOX_CHANNEL, () => loop.wake())
+    .catch((error) => {
+      log.warn({ err: errorMessage(error) }, "cannot LISTEN for outbox wake-ups; polling only");
+      return undefined;
+    });
+
+  return {
+    wake: loop.wake,
+    async stop() {
+      await loop.stop();
+      await (await listening)?.unlisten().catch(() => {});
+    },
+    async relayOnce() {
+      return (await relayBatch()).published;
+    },
+  };
+}
+
+/** Makes every waiting row due now, e.g. when NATS is back after an outage. */
+export async function makePendingRowsDue(sql: Sql): Promise<number> {
+  const result = await sql`
+    update sales.outbox_messages set next_attempt_at = now()
+    where published_at is null and parked_at is null and next_attempt_at > now()`;
+  return result.count;
+}

@@ -1,0 +1,31 @@
+import type { Queryable } from "shared";
+import type { EventBus } from "../application/event-bus.ts";
+
+/** Headers the relay sets on the NATS message besides `Nats-Msg-Id`. */
+export type OutboxHeaders = { traceparent?: string };
+
+/**
+ * The `EventBus` that stores each event in `sales.outbox_messages` within the caller's
+ * transaction. The event id is minted here, once: every publish attempt reuses it, as the
+ * CloudEvents `id` and as the `Nats-Msg-Id` that lets JetStream drop duplicates.
+ */
+export function createOutboxEventBus(
+  tx: Queryable,
+  { newEventId, headers }: { newEventId: () => string; headers: OutboxHeaders },
+): EventBus & { readonly written: number } {
+  let written = 0;
+  return {
+    get written() {
+      return written;
+    },
+    async publish(event) {
+      const id = newEventId();
+      const payload = { ...event, id };
+      await tx`
+        insert into sales.outbox_messages (id, type, subject, payload, headers, occurred_at)
+        values (${id}, ${event.type}, ${event.type}, ${tx.json(payload)}, ${tx.json(headers)},
+                clock_timestamp())`;
+      written++;
+    },
+  };
+}

@@ -1,0 +1,88 @@
+import { ConflictError, isUniqueViolation, type Queryable } from "shared";
+import type { ProductRepository } from "../application/ports.ts";
+import type { Product } from "../domain/product.ts";
+
+type ProductRow = {
+  id: string;
+  sku: string;
+  name: string;
+  description: string | null;
+  priceAmount: number;
+  priceCurrency: string;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+const toProduct = (row: ProductRow): Product => ({
+  id: row.id,
+  sku: row.sku,
+  name: row.name,
+  description: row.description,
+  price: { amount: row.priceAmount, currency: row.priceCurrency },
+  version: row.version,
+  createdAt: row.createdAt,
+  updatedAt: row.updatedAt,
+});
+
+const toRow = (product: Product): ProductRow => ({
+  id: product.id,
+  sku: product.sku,
+  name: product.name,
+  description: product.description,
+  priceAmount: product.price.amount,
+  priceCurrency: product.price.currency,
+  version: product.version,
+  createdAt: product.createdAt,
+  updatedAt: product.updatedAt,
+});
+
+/** `sales.products` for the use cases, bound to one transaction. */
+export function createProductRepository(tx: Queryable): ProductRepository {
+  return {
+    async add(product) {
+      try {
+        await tx`insert into sales.products ${tx(toRow(product))}`;
+      } catch (error) {
+        if (isUniqueViolation(error, "products_sku_unique")) {
+          throw new ConflictError(`A product with sku ${product.sku} already exists`, {
+            cause: error,
+          });
+        }
+        throw error;
+      }
+    },
+    async getForUpdate(id) {
+      const [row] = await tx<
+        ProductRow[]
+      >`select * from sales.products where id = ${id} for update`;
+      return row && toProduct(row);
+    },
+    async save(product) {
+      const { name, description, priceAmount, priceCurrency, version, updatedAt } = toRow(product);
+      await tx`
+        update sales.products
+        set ${tx({ name, description, priceAmount, priceCurrency, version, updatedAt })}
+        where id = ${product.id}`;
+    },
+  };
+}
+
+export async function findProduct(sql: Queryable, id: string): Promise<Product | undefined> {
+  const [row] = await sql<ProductRow[]>`select * from sales.products where id = ${id}`;
+  return row && toProduct(row);
+}
+
+/** One page of products in creation order (ids are UUID v7); pass the last id to get the next. */
+export async function listProducts(
+  sql: Queryable,
+  { limit, after }: { limit: number; after?: string | undefined },
+): Promise<{ items: Product[]; next: string | null }> {
+  const rows = await sql<ProductRow[]>`
+    select * from sales.products
+    ${after ? sql`where id > ${after}` : sql``}
+    order by id
+    limit ${limit + 1}`;
+  const items = rows.slice(0, limit).map(toProduct);
+  return { items, next: rows.length > limit ? (items.at(-1)?.id ?? null) : null };
+}

@@ -1,0 +1,124 @@
+import { join } from "node:path";
+import {
+  closeDatabase,
+  createDatabase,
+  createHttpApp,
+  createLogger,
+  type Logger,
+  migrate,
+  natsNames,
+  startNatsLink,
+} from "shared";
+import { createProductsApi } from "./api/products.ts";
+import { createProductUseCase } from "./application/create-product.ts";
+import { updateProductUseCase } from "./application/update-product.ts";
+import { readSalesEnv, type SalesEnv } from "./env.ts";
+import { makePendingRowsDue, startOutboxRelay } from "./infrastructure/outbox-relay.ts";
+import { startSalesStream } from "./infrastructure/sales-stream.ts";
+import { createRunInTransaction } from "./infrastructure/transaction.ts";
+
+export const MIGRATIONS = { schema: "sales", directory: join(import.meta.dir, "migrations") };
+
+export type SalesOverrides = { log?: Logger; now?: () => Date; newId?: () => string };
+
+/** Wires the Sales process together and starts it; `stop()` shuts it down in order. */
+export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) {
+  const log = overrides.log ?? createLogger("sales", env.LOG_LEVEL);
+  const now = overrides.now ?? (() => new Date());
+  const newId = overrides.newId ?? (() => Bun.randomUUIDv7());
+
+  const sql = createDatabase(env.DATABASE_URL, { name: "sales", max: env.DATABASE_POOL_SIZE });
+  const { applied } = await migrate(sql, MIGRATIONS);
+  if (applied.length > 0) log.info({ applied }, "migrations applied");
+
+  const names = natsNames(env.NATS_NAMESPACE);
+  const nats = startNatsLink({
+    url: env.NATS_URL,
+    name: "sales",
+    log,
+    onConnect: () => {
+      stream.wake();
+      // Rows that backed off while NATS was away need not wait out their delay.
+      makePendingRowsDue(sql)
+        .catch(() => 0)
+        .then(() => relay.wake());
+    },
+  });
+  const stream = startSalesStream({ nats, names, log, maxAgeMs: env.STREAM_MAX_AGE_MS });
+  const relay = startOutboxRelay({
+    sql,
+    nats,
+    names,
+    log,
+    pollMs: env.OUTBOX_POLL_MS,
+    batchSize: env.OUTBOX_BATCH_SIZE,
+  });
+
+  const inTransaction = createRunInTransaction({
+    sql,
+    newEventId: newId,
+    onEventsCommitted: relay.wake,
+  });
+  const app = createHttpApp({
+    log,
+    readiness: {
+      postgres: () =>
+        withTimeout(
+          sql`select 1`.then(() => true),
+          1_000,
+        ),
+      nats: () => stream.isReady,
+    },
+  });
+  app.route(
+    "/products",
+    createProductsApi({
+      sql,
+      createProduct: createProductUseCase({ inTransaction, newId, now }),
+      updateProduct: updateProductUseCase({ inTransaction, now }),
+    }),
+  );
+  const server = Bun.serve({ port: env.PORT, hostname: "0.0.0.0", fetch: app.fetch });
+  log.info({ port: server.port, stream: stream.spec.name }, "sales listening");
+
+  return {
+    app,
+    server,
+    sql,
+    nats,
+    relay,
+    stream,
+    names,
+    /** Stops taking requests, finishes the relay batch in hand, drains NATS, closes Postgres. */
+    async stop() {
+      await server.stop();
+      await relay.stop();
+      await stream.stop();
+      await nats.close();
+      await closeDatabase(sql);
+      log.info("sales stopped");
+    },
+  };
+}
+
+export type SalesProcess = Awaited<ReturnType<typeof startSales>>;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | false> {
+  return Promise.race([promise, Bun.sleep(ms).then(() => false as const)]);
+}
+
+if (import.meta.main) {
+  const sales = await startSales(readSalesEnv());
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    await sales.stop().catch((error) => {
+      console.error(`sales: shutdown after ${signal} failed:`, error);
+      process.exit(1);
+    });
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
