@@ -4,10 +4,12 @@ import {
   createDatabase,
   createHttpApp,
   createLogger,
+  isDatabaseReachable,
   type Logger,
   migrate,
   natsNames,
   startNatsLink,
+  stopOnSignals,
 } from "shared";
 import { createProductsApi } from "./api/products.ts";
 import { createProductUseCase } from "./application/create-product.ts";
@@ -62,11 +64,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
   const app = createHttpApp({
     log,
     readiness: {
-      postgres: () =>
-        withTimeout(
-          sql`select 1`.then(() => true),
-          1_000,
-        ),
+      postgres: () => isDatabaseReachable(sql),
       nats: () => stream.isReady,
     },
   });
@@ -103,22 +101,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
 
 export type SalesProcess = Awaited<ReturnType<typeof startSales>>;
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | false> {
-  return Promise.race([promise, Bun.sleep(ms).then(() => false as const)]);
-}
-
 if (import.meta.main) {
   const sales = await startSales(readSalesEnv());
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    await sales.stop().catch((error) => {
-      console.error(`sales: shutdown after ${signal} failed:`, error);
-      process.exit(1);
-    });
-    process.exit(0);
-  };
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
+  stopOnSignals("sales", sales.stop);
 }

@@ -18,7 +18,8 @@ export type DatabaseOptions = {
 export function createDatabase(url: string, { name, max = 10, role }: DatabaseOptions): Sql {
   return postgres(url, {
     max,
-    transform: postgres.camel,
+    // Column names only: `postgres.camel` would also rename keys inside jsonb values.
+    transform: { column: { from: postgres.toCamel, to: postgres.fromCamel } },
     onnotice: () => {},
     connect_timeout: 5,
     // int8 columns (counts, sequences, minor-unit amounts up to 10^12) as numbers, not strings.
@@ -63,4 +64,13 @@ const UNAVAILABLE_CODES = new Set([
 export function isDatabaseUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === "string" && UNAVAILABLE_CODES.has(code);
+}
+
+/** True when Postgres answers `select 1` within `timeoutMs`: a readiness check. */
+export async function isDatabaseReachable(sql: Sql, timeoutMs = 1_000): Promise<boolean> {
+  const answered = sql`select 1`.then(
+    () => true,
+    () => false,
+  );
+  return Promise.race([answered, Bun.sleep(timeoutMs).then(() => false)]);
 }

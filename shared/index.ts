@@ -4,6 +4,7 @@ export type { Queryable, Sql, Transaction } from "./database.ts";
 export {
   closeDatabase,
   createDatabase,
+  isDatabaseReachable,
   isDatabaseUnavailable,
   isUniqueViolation,
 } from "./database.ts";
@@ -36,5 +37,14 @@ export { createLogger } from "./logger.ts";
 export type { MigrationResult } from "./migrations.ts";
 export { migrate } from "./migrations.ts";
 export type { EnsureStreamResult, NatsLink, NatsNames, StreamSpec } from "./nats.ts";
-export { ensureStream, isJetStreamApiError, natsNames, startNatsLink, streamInfo } from "./nats.ts";
+export {
+  connectNats,
+  ensureStream,
+  isJetStreamApiError,
+  natsNames,
+  startNatsLink,
+  streamInfo,
+} from "./nats.ts";
+export { stopOnSignals } from "./process.ts";
+export { newTraceparent, traceIdOf } from "./trace.ts";
 export { parseOrThrow, toIssues } from "./validation.ts";

@@ -108,6 +108,11 @@ export function startNatsLink({
   };
 }
 
+/** A plain connection that fails at once when the server does not answer: for tools and tests. */
+export function connectNats(url: string, name = "tool"): Promise<NatsConnection> {
+  return connect({ servers: url.split(",").map((server) => server.trim()), name });
+}
+
 export type StreamSpec = {
   name: string;
   subjects: string[];

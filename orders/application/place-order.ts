@@ -1,0 +1,19 @@
+import { type Order, placeOrder, type RequestedLine } from "../domain/order.ts";
+import type { Product } from "../domain/product.ts";
+
+export type PlaceOrder = (lines: RequestedLine[]) => Promise<Order>;
+
+/** Prices an order from Orders' own product cache (never asking Sales) and stores it. */
+export function placeOrderUseCase(deps: {
+  productsByIds: (ids: string[]) => Promise<ReadonlyMap<string, Product>>;
+  saveOrder: (order: Order) => Promise<void>;
+  newId: () => string;
+  now: () => Date;
+}): PlaceOrder {
+  return async (lines) => {
+    const products = await deps.productsByIds([...new Set(lines.map((line) => line.productId))]);
+    const order = placeOrder({ id: deps.newId(), now: deps.now(), lines, products });
+    await deps.saveOrder(order);
+    return order;
+  };
+}

@@ -1,0 +1,32 @@
+import {
+  databaseUrlVariable,
+  integerVariable,
+  loadEnv,
+  logLevelVariable,
+  natsNamespaceVariable,
+  natsUrlVariable,
+  portVariable,
+} from "shared";
+import * as v from "valibot";
+
+/** Every setting of the Orders process, from the environment. */
+export const OrdersEnv = v.object({
+  PORT: portVariable(3002),
+  DATABASE_URL: databaseUrlVariable,
+  DATABASE_POOL_SIZE: integerVariable(10, { min: 1, max: 200 }),
+  NATS_URL: natsUrlVariable,
+  NATS_NAMESPACE: natsNamespaceVariable,
+  LOG_LEVEL: logLevelVariable,
+  /** How often ProcessInboxJob looks for due rows when nothing woke it. */
+  INBOX_POLL_MS: integerVariable(1000, { min: 1 }),
+  INBOX_BATCH_SIZE: integerVariable(500, { min: 1, max: 10_000 }),
+  /** Failed attempts after which an inbox row is dead (kept, no longer retried). */
+  INBOX_MAX_ATTEMPTS: integerVariable(10, { min: 1 }),
+  /** How long the server waits for an ack before redelivering. */
+  CONSUMER_ACK_WAIT_MS: integerVariable(30_000, { min: 1_000 }),
+  CONSUMER_MAX_ACK_PENDING: integerVariable(10_000, { min: 1 }),
+});
+export type OrdersEnv = v.InferOutput<typeof OrdersEnv>;
+
+export const readOrdersEnv = (source: Record<string, string | undefined> = process.env) =>
+  loadEnv(OrdersEnv, source);

@@ -1,0 +1,255 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { PRODUCT_CREATED_V1, type ProductCreatedIntegrationEvent } from "contracts";
+import { captureLogger } from "../../shared/testing/silent-logger.ts";
+import { createTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
+import { integrationEventHandlers } from "../integration/handlers.ts";
+import type { OrdersProcess } from "../main.ts";
+import {
+  productSnapshot,
+  startFakeSales,
+  startOrdersUnderTest,
+} from "../testing/orders-under-test.ts";
+import { CONSUMER_NAME } from "./integration-event-consumer.ts";
+
+type InboxRow = {
+  id: string;
+  type: string | null;
+  subject: string;
+  status: string;
+  attempts: number;
+  lastError: string | null;
+  streamSequence: number;
+  rawBody: Buffer | null;
+  nextAttemptAt: Date;
+};
+
+async function inboxRow(orders: OrdersProcess, id: string) {
+  const [row] = await orders.sql<InboxRow[]>`select * from orders.inbox_messages where id = ${id}`;
+  return row;
+}
+
+async function cachedProduct(orders: OrdersProcess, id: string) {
+  const response = await orders.app.request(`/products/${id}`);
+  return response.status === 200 ? ((await response.json()) as Record<string, unknown>) : undefined;
+}
+
+const appliedLines = (lines: { msg: string; eventId?: unknown }[], eventId: string) =>
+  lines.filter((line) => line.msg === "event applied" && line.eventId === eventId);
+
+describe("one Orders", async () => {
+  const sales = await startFakeSales();
+  const logs = captureLogger("orders");
+  const orders = await startOrdersUnderTest(sales, { overrides: { log: logs.log } });
+
+  test("a created event becomes a cached product", async () => {
+    const data = productSnapshot({ description: "Sales-only detail" });
+    const event = await sales.publishProduct("created", data);
+    const product = await waitFor(() => cachedProduct(orders, data.productId), {
+      message: "cached product",
+    });
+    expect(product).toMatchObject({
+      id: data.productId,
+      sku: data.sku,
+      name: "Mug",
+      price: { amount: 1299, currency: "EUR" },
+      version: 1,
+    });
+    expect(await inboxRow(orders, event.id)).toMatchObject({
+      status: "processed",
+      type: PRODUCT_CREATED_V1,
+    });
+  });
+
+  test("the same event delivered twice (new Nats-Msg-Id) is stored once and applied once", async () => {
+    const data = productSnapshot();
+    const event = await sales.publishProduct("created", data);
+    await sales.publishProduct("created", data, { id: event.id, msgID: `${event.id}-again` });
+    const marker = await sales.publishProduct("created", productSnapshot());
+    await waitFor(async () => (await inboxRow(orders, marker.id))?.status === "processed", {
+      message: "marker",
+    });
+
+    const [{ count }] = (await orders.sql`
+      select count(*)::int as count from orders.inbox_messages where id = ${event.id}`) as [
+      { count: number },
+    ];
+    expect(count).toBe(1);
+    expect(appliedLines(logs.lines, event.id)).toHaveLength(1);
+  });
+
+  test("updated v2 before created v1 leaves v2; a stale v1 later changes nothing", async () => {
+    const v1 = productSnapshot({ name: "Old name" });
+    const v2 = { ...v1, name: "New name", price: { amount: 1500, currency: "EUR" }, version: 2 };
+    await sales.publishProduct("updated", v2);
+    await waitFor(async () => (await cachedProduct(orders, v1.productId))?.version === 2, {
+      message: "v2",
+    });
+    const stale = await sales.publishProduct("created", v1);
+    await waitFor(async () => (await inboxRow(orders, stale.id))?.status === "processed", {
+      message: "stale v1",
+    });
+    expect(await cachedProduct(orders, v1.productId)).toMatchObject({
+      name: "New name",
+      version: 2,
+    });
+  });
+
+  test("malformed and unknown-type messages are stored parked/ignored and acked; others still flow", async () => {
+    const garbage = await sales.publishRaw("sales.product.created.v1", "{ this is not json");
+    const invalid = await sales.publishRaw(
+      "sales.product.created.v1",
+      JSON.stringify({
+        specversion: "1.0",
+        id: Bun.randomUUIDv7(),
+        type: PRODUCT_CREATED_V1,
+        data: {},
+      }),
+    );
+    const unknownId = Bun.randomUUIDv7();
+    await sales.publishRaw(
+      "sales.product.deleted.v1",
+      JSON.stringify({
+        specversion: "1.0",
+        id: unknownId,
+        source: "sales",
+        type: "sales.product.deleted.v1",
+        subject: "x",
+        time: new Date().toISOString(),
+        data: { productId: "x" },
+      }),
+    );
+    const after = productSnapshot();
+    await sales.publishProduct("created", after);
+    await waitFor(() => cachedProduct(orders, after.productId), {
+      message: "a product after the bad ones",
+    });
+
+    const parked = await orders.sql<InboxRow[]>`
+      select * from orders.inbox_messages where stream_sequence = any(${[garbage.seq, invalid.seq]}::bigint[])
+      order by stream_sequence`;
+    expect(parked.map((row) => row.status)).toEqual(["parked", "parked"]);
+    expect(parked[0]?.rawBody?.toString()).toBe("{ this is not json");
+    expect(parked[0]?.lastError).toContain("not valid JSON");
+    expect(parked[1]?.lastError).toContain("data.productId");
+    expect(parked.every((row) => row.subject.endsWith("sales.product.created.v1"))).toBe(true);
+    expect(await inboxRow(orders, unknownId)).toMatchObject({
+      status: "ignored",
+      type: "sales.product.deleted.v1",
+    });
+
+    await waitFor(
+      async () => {
+        const info = await sales.jsm.consumers.info(sales.stream, CONSUMER_NAME);
+        return info.num_ack_pending === 0 && info.num_pending === 0;
+      },
+      { message: "every message acked" },
+    );
+    expect((await orders.app.request("/ready")).status).toBe(200);
+  });
+
+  test("a message that Postgres cannot store as jsonb is parked instead of blocking the batch", async () => {
+    const data = productSnapshot({ name: "Nul\u0000Byte" });
+    const event = await sales.publishProduct("created", data);
+    const after = productSnapshot();
+    await sales.publishProduct("created", after);
+    await waitFor(() => cachedProduct(orders, after.productId), { message: "the next product" });
+    const [row] = await orders.sql<InboxRow[]>`
+      select * from orders.inbox_messages where raw_body is not null and position(${event.id} in convert_from(raw_body, 'UTF8')) > 0`;
+    expect(row).toMatchObject({ status: "parked" });
+    expect(row?.lastError).toContain("cannot be stored as JSON");
+  });
+});
+
+describe("a handler that keeps failing", async () => {
+  const sales = await startFakeSales();
+  const logs = captureLogger("orders");
+  const failing = new Set<string>();
+  const orders = await startOrdersUnderTest(sales, {
+    env: { INBOX_MAX_ATTEMPTS: "3" },
+    overrides: {
+      log: logs.log,
+      handlers: {
+        ...integrationEventHandlers,
+        [PRODUCT_CREATED_V1]: async (event: ProductCreatedIntegrationEvent, context) => {
+          if (failing.has(event.data.productId)) throw new Error("cache is on fire");
+          await integrationEventHandlers[PRODUCT_CREATED_V1]?.(event, context);
+        },
+      },
+    },
+  });
+
+  test("is retried with backoff, goes dead after the limit, and does not hold up other rows", async () => {
+    const doomed = productSnapshot();
+    failing.add(doomed.productId);
+    const doomedEvent = await sales.publishProduct("created", doomed);
+    const fine = productSnapshot();
+    await sales.publishProduct("created", fine);
+    await waitFor(() => cachedProduct(orders, fine.productId), { message: "the healthy product" });
+
+    const firstFailure = await waitFor(async () => {
+      const row = await inboxRow(orders, doomedEvent.id);
+      return row && row.attempts >= 1 ? row : undefined;
+    });
+    expect(firstFailure).toMatchObject({ status: "pending", lastError: "cache is on fire" });
+    expect(firstFailure.nextAttemptAt.getTime()).toBeGreaterThan(Date.now() - 1_000);
+
+    const dead = await waitFor(
+      async () => {
+        const row = await inboxRow(orders, doomedEvent.id);
+        return row?.status === "dead" ? row : undefined;
+      },
+      { message: "the row to go dead" },
+    );
+    expect(dead.attempts).toBe(3);
+    expect(await cachedProduct(orders, doomed.productId)).toBeUndefined();
+    const failures = logs.lines
+      .filter((line) => line.eventId === doomedEvent.id)
+      .map((line) => line.msg);
+    expect(failures).toEqual([
+      "event failed, will retry",
+      "event failed, will retry",
+      "event dead",
+    ]);
+  });
+});
+
+describe("two Orders on one database and one durable consumer", async () => {
+  const sales = await startFakeSales();
+  const database = await createTestDatabase();
+  const [first, second] = [captureLogger("orders-1"), captureLogger("orders-2")];
+  const env = { INBOX_BATCH_SIZE: "10" };
+  const one = await startOrdersUnderTest(sales, { env, overrides: { log: first.log }, database });
+  await startOrdersUnderTest(sales, { env, overrides: { log: second.log }, database });
+  afterAll(database.drop);
+
+  test("share the work: every event is stored once and applied once", async () => {
+    const events = [];
+    for (let i = 0; i < 300; i++)
+      events.push(await sales.publishProduct("created", productSnapshot()));
+    await waitFor(
+      async () => {
+        const [{ count }] = (await one.sql`
+        select count(*)::int as count from orders.inbox_messages where status = 'processed'`) as [
+          { count: number },
+        ];
+        return count === events.length;
+      },
+      { message: "every event processed", timeoutMs: 20_000 },
+    );
+
+    const applied = [...first.lines, ...second.lines].filter(
+      (line) => line.msg === "event applied",
+    );
+    expect(applied).toHaveLength(events.length);
+    expect(new Set(applied.map((line) => line.eventId)).size).toBe(events.length);
+    const [{ count }] =
+      (await one.sql`select count(*)::int as count from orders.product_cache`) as [
+        { count: number },
+      ];
+    expect(count).toBe(events.length);
+    const appliedBy = (lines: typeof first.lines) =>
+      lines.filter((line) => line.msg === "event applied").length;
+    expect(appliedBy(first.lines)).toBeGreaterThan(0);
+    expect(appliedBy(second.lines)).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,162 @@
+import { createHash } from "node:crypto";
+import { parseIntegrationEvent } from "contracts";
+import type { Queryable, Transaction } from "shared";
+
+/** A message as the consumer hands it over. */
+export type ReceivedMessage = {
+  subject: string;
+  data: Uint8Array;
+  streamSequence: number;
+  headers: Record<string, string>;
+};
+
+export type InboxStatus = "pending" | "processed" | "ignored" | "parked" | "dead";
+
+/** A row for `orders.inbox_messages`, as the intake statement takes it. */
+export type InboxRow = {
+  id: string;
+  type: string | null;
+  subject: string;
+  /** The event as JSON text; null for a parked message that is not JSON. */
+  payload: string | null;
+  /** The raw body, base64; only for parked messages. */
+  rawBody: string | null;
+  headers: string;
+  streamSequence: number;
+  status: Extract<InboxStatus, "pending" | "ignored" | "parked">;
+  lastError: string | null;
+};
+
+/**
+ * Decides how a message is stored: a valid event Orders handles is `pending`; a valid envelope
+ * of a type it does not handle is `ignored`; anything else is `parked` with its issues and raw
+ * body. Keyed by the event id so redeliveries collapse; a message with no readable id is keyed
+ * by a hash of its subject and bytes.
+ */
+export function toInboxRow(message: ReceivedMessage, handles: (type: string) => boolean): InboxRow {
+  const base = {
+    subject: message.subject,
+    headers: JSON.stringify(message.headers),
+    streamSequence: message.streamSequence,
+  };
+  const parsed = parseIntegrationEvent(message.data);
+  // Keep the event as sent, unknown fields included: the parsed copy drops them.
+  const payload = () => Buffer.from(message.data).toString("utf8");
+  if (parsed.success) {
+    const { event } = parsed;
+    const handled = handles(event.type);
+    return {
+      ...base,
+      id: event.id,
+      type: event.type,
+      payload: payload(),
+      rawBody: null,
+      status: handled ? "pending" : "ignored",
+      lastError: handled ? null : `no handler for ${event.type}`,
+    };
+  }
+  const problems = parsed.issues
+    .map((issue) => `${issue.path || "(message)"}: ${issue.message}`)
+    .join("; ");
+  if (parsed.envelope && !handles(parsed.envelope.type)) {
+    return {
+      ...base,
+      id: parsed.envelope.id,
+      type: parsed.envelope.type,
+      payload: payload(),
+      rawBody: null,
+      status: "ignored",
+      lastError: `no handler for ${parsed.envelope.type}`,
+    };
+  }
+  return parkedRow(message, `not a valid event: ${problems}`);
+}
+
+/** Stores the message as received, unreadable, with the reason. */
+export function parkedRow(message: ReceivedMessage, reason: string): InboxRow {
+  return {
+    id: contentId(message),
+    type: null,
+    subject: message.subject,
+    payload: null,
+    rawBody: Buffer.from(message.data).toString("base64"),
+    headers: JSON.stringify(message.headers),
+    streamSequence: message.streamSequence,
+    status: "parked",
+    lastError: reason,
+  };
+}
+
+/** A UUID (version 8) from the SHA-256 of subject and body: the same bytes get the same id. */
+function contentId(message: ReceivedMessage): string {
+  const hex = createHash("sha256")
+    .update(message.subject)
+    .update("\n")
+    .update(message.data)
+    .digest("hex");
+  const variant = ((Number.parseInt(hex[16] ?? "0", 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** Inserts the rows with one statement; rows already stored (same id) are skipped. */
+async function insertRows(sql: Queryable, rows: InboxRow[]): Promise<string[]> {
+  const inserted = await sql<{ id: string }[]>`
+    insert into orders.inbox_messages
+      (id, type, subject, payload, raw_body, headers, stream_sequence, status, last_error)
+    select m.id, m.type, m.subject, m.payload::jsonb, decode(m.raw_body, 'base64'), m.headers::jsonb,
+           m.stream_sequence, m.status, m.last_error
+    from unnest(
+      ${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.type)}::text[],
+      ${rows.map((r) => r.subject)}::text[], ${rows.map((r) => r.payload)}::text[],
+      ${rows.map((r) => r.rawBody)}::text[], ${rows.map((r) => r.headers)}::text[],
+      ${rows.map((r) => r.streamSequence)}::bigint[], ${rows.map((r) => r.status)}::text[],
+      ${rows.map((r) => r.lastError)}::text[]
+    ) as m(id, type, subject, payload, raw_body, headers, stream_sequence, status, last_error)
+    on conflict (id) do nothing
+    returning id`;
+  return inserted.map((row) => row.id);
+}
+
+export type StoredBatch = { inserted: number; pending: number };
+
+/**
+ * Stores a batch of messages in the inbox. Normally one statement; if Postgres refuses some
+ * value (e.g. a `\u0000` that jsonb cannot hold), each message is retried on its own and the
+ * ones it still refuses are parked with their raw bytes, so one bad message never blocks.
+ */
+export async function storeInboxMessages(
+  tx: Transaction,
+  messages: ReceivedMessage[],
+  handles: (type: string) => boolean,
+): Promise<StoredBatch> {
+  const rows = messages.map((message) => toInboxRow(message, handles));
+  let insertedIds: string[];
+  try {
+    insertedIds = await tx.savepoint((sp) => insertRows(sp, rows));
+  } catch (error) {
+    if (!isDataException(error)) throw error;
+    insertedIds = [];
+    for (const [index, row] of rows.entries()) {
+      try {
+        insertedIds.push(...(await tx.savepoint((sp) => insertRows(sp, [row]))));
+      } catch (rowError) {
+        if (!isDataException(rowError)) throw rowError;
+        const message = messages[index] as ReceivedMessage;
+        const parked = parkedRow(
+          message,
+          `cannot be stored as JSON: ${(rowError as Error).message}`,
+        );
+        insertedIds.push(...(await insertRows(tx, [parked])));
+      }
+    }
+  }
+  const inserted = new Set(insertedIds);
+  const pending = rows.filter((row) => row.status === "pending" && inserted.has(row.id)).length;
+  return { inserted: inserted.size, pending };
+}
+
+/** SQLSTATE class 22: the value, not the database, is the problem. */
+function isDataException(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("22");
+}

@@ -1,0 +1,212 @@
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  type JetStreamManager,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+} from "@nats-io/jetstream";
+import { type NatsConnection, nanos } from "@nats-io/nats-core";
+import { SALES_STREAM, SALES_SUBJECTS } from "contracts";
+import {
+  errorMessage,
+  isJetStreamApiError,
+  type Logger,
+  type NatsLink,
+  type NatsNames,
+  retryDelayMs,
+  type Sql,
+  startIntervalLoop,
+} from "shared";
+import { type ReceivedMessage, type StoredBatch, storeInboxMessages } from "./inbox.ts";
+
+/** The durable consumer's name: `nats consumer info SALES orders`. */
+export const CONSUMER_NAME = "orders";
+
+export type IntegrationEventConsumerOptions = {
+  sql: Sql;
+  nats: NatsLink;
+  names: NatsNames;
+  log: Logger;
+  handles: (type: string) => boolean;
+  /** Called after a batch committed, e.g. to wake ProcessInboxJob. */
+  onStored: (batch: StoredBatch) => void;
+  /** Most messages stored by one statement. */
+  batchSize: number;
+  ackWaitMs: number;
+  /** Most delivered-but-unacked messages the server lets this consumer hold. */
+  maxAckPending: number;
+  /** How often to check the consumer is still there, besides every (re)connect. */
+  checkIntervalMs?: number;
+};
+
+export type IntegrationEventConsumer = {
+  /** True while messages are being consumed. */
+  readonly isConsuming: boolean;
+  /** Re-checks the consumer now (e.g. after the stream was recreated). */
+  wake(): void;
+  /** Stops pulling, stores and acks the batch in hand, and stops. */
+  stop(): Promise<void>;
+};
+
+/**
+ * The `IntegrationEventConsumer`: a durable pull consumer on stream `SALES` that stores every
+ * message in `orders.inbox_messages` and acks it only after that insert committed. Messages
+ * that arrive while a batch is being stored wait and go in the next batch (one statement
+ * each), so throughput grows with load while a lone message is stored at once.
+ */
+export function startIntegrationEventConsumer(
+  options: IntegrationEventConsumerOptions,
+): IntegrationEventConsumer {
+  const { sql, nats, names, log, handles, onStored, batchSize } = options;
+  const stream = names.stream(SALES_STREAM);
+  const wanted: Partial<ConsumerConfig> = {
+    durable_name: CONSUMER_NAME,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos(options.ackWaitMs),
+    // Unlimited on purpose: a message is acked once stored, and every message can be stored
+    // (unreadable ones are parked). A cap would drop events during a long database outage.
+    max_deliver: -1,
+    max_ack_pending: options.maxAckPending,
+    filter_subject: names.subject(SALES_SUBJECTS),
+    deliver_policy: DeliverPolicy.All,
+  };
+
+  let manager: { connection: NatsConnection; jsm: JetStreamManager } | undefined;
+  let messages: ConsumerMessages | undefined;
+  let waitingForStreamLogged = false;
+  const buffer: JsMsg[] = [];
+  let flushing: Promise<void> | undefined;
+  let stopped = false;
+
+  async function ensureConsumer(
+    jsm: JetStreamManager,
+  ): Promise<"created" | "updated" | "unchanged"> {
+    try {
+      const { config } = await jsm.consumers.info(stream, CONSUMER_NAME);
+      const same =
+        config.ack_wait === wanted.ack_wait &&
+        config.max_deliver === wanted.max_deliver &&
+        config.max_ack_pending === wanted.max_ack_pending &&
+        config.filter_subject === wanted.filter_subject;
+      if (same) return "unchanged";
+      const { ack_wait, max_deliver, max_ack_pending, filter_subject } = wanted;
+      await jsm.consumers.update(stream, CONSUMER_NAME, {
+        ack_wait,
+        max_deliver,
+        max_ack_pending,
+        filter_subject,
+      });
+      return "updated";
+    } catch (error) {
+      if (!isJetStreamApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
+      await jsm.consumers.add(stream, wanted);
+      return "created";
+    }
+  }
+
+  async function check() {
+    const connection = nats.connection;
+    if (stopped || !connection || !nats.isConnected) return;
+    if (manager?.connection !== connection)
+      manager = { connection, jsm: await jetstreamManager(connection) };
+    let outcome: Awaited<ReturnType<typeof ensureConsumer>>;
+    try {
+      outcome = await ensureConsumer(manager.jsm);
+    } catch (error) {
+      if (isJetStreamApiError(error, JetStreamApiCodes.StreamNotFound)) {
+        if (!waitingForStreamLogged) log.info({ stream }, "waiting for the stream to exist");
+        waitingForStreamLogged = true;
+        return;
+      }
+      throw error;
+    }
+    waitingForStreamLogged = false;
+    if (outcome !== "unchanged")
+      log.info({ stream, consumer: CONSUMER_NAME, outcome }, "consumer ensured");
+    if (messages) return;
+    const consumer = await jetstream(connection).consumers.get(stream, CONSUMER_NAME);
+    const current = await consumer.consume({ max_messages: batchSize * 2, callback: receive });
+    messages = current;
+    watchNotifications(current);
+    void current.closed().then(() => {
+      if (messages === current) messages = undefined;
+      if (!stopped) guard.wake();
+    });
+    log.info({ stream, consumer: CONSUMER_NAME }, "consuming");
+  }
+
+  async function watchNotifications(current: ConsumerMessages) {
+    for await (const status of current.status()) {
+      if (
+        status.type === "consumer_not_found" ||
+        status.type === "consumer_deleted" ||
+        status.type === "stream_not_found"
+      ) {
+        log.warn(
+          { stream, consumer: CONSUMER_NAME, notification: status.type },
+          "consumer lost, recreating",
+        );
+        guard.wake();
+      }
+    }
+  }
+
+  function receive(message: JsMsg) {
+    buffer.push(message);
+    flushing ??= flushAll();
+  }
+
+  async function flushAll() {
+    while (buffer.length > 0) await flush(buffer.splice(0, batchSize));
+    flushing = undefined;
+  }
+
+  async function flush(batch: JsMsg[]) {
+    try {
+      const stored = await sql.begin((tx) =>
+        storeInboxMessages(tx, batch.map(toReceived), handles),
+      );
+      for (const message of batch) message.ack();
+      onStored(stored);
+    } catch (error) {
+      log.warn(
+        { err: errorMessage(error), messages: batch.length },
+        "cannot store messages; they will be redelivered",
+      );
+      const delay = retryDelayMs(Math.min(...batch.map((m) => m.info.deliveryCount)), {
+        capMs: 10_000,
+      });
+      for (const message of batch) message.nak(delay);
+    }
+  }
+
+  const guard = startIntervalLoop({
+    name: "orders-consumer",
+    intervalMs: options.checkIntervalMs ?? 10_000,
+    log,
+    run: check,
+  });
+
+  return {
+    get isConsuming() {
+      return messages !== undefined && nats.isConnected;
+    },
+    wake: guard.wake,
+    async stop() {
+      stopped = true;
+      await guard.stop();
+      messages?.stop();
+      await flushing;
+    },
+  };
+}
+
+function toReceived(message: JsMsg): ReceivedMessage {
+  const headers: Record<string, string> = {};
+  for (const [key, values] of message.headers ?? []) headers[key] = values.join(",");
+  return { subject: message.subject, data: message.data, streamSequence: message.seq, headers };
+}

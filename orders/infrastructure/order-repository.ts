@@ -1,0 +1,59 @@
+import type { Queryable, Sql } from "shared";
+import type { Order, OrderLine } from "../domain/order.ts";
+
+type OrderRow = { id: string; currency: string; totalAmount: number; createdAt: Date };
+type LineRow = {
+  lineNumber: number;
+  productId: string;
+  sku: string;
+  name: string;
+  quantity: number;
+  unitPriceAmount: number;
+  currency: string;
+  lineTotalAmount: number;
+};
+
+/** Stores the order and its lines in one transaction. */
+export async function saveOrder(sql: Sql, order: Order): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`
+      insert into orders.orders (id, currency, total_amount, created_at)
+      values (${order.id}, ${order.currency}, ${order.total}, ${order.createdAt})`;
+    const lines = order.lines.map((line) => ({
+      orderId: order.id,
+      lineNumber: line.lineNumber,
+      productId: line.productId,
+      sku: line.sku,
+      name: line.name,
+      quantity: line.quantity,
+      unitPriceAmount: line.unitPrice.amount,
+      currency: line.unitPrice.currency,
+      lineTotalAmount: line.lineTotal,
+    }));
+    await tx`insert into orders.order_lines ${tx(lines)}`;
+  });
+}
+
+export async function findOrder(sql: Queryable, id: string): Promise<Order | undefined> {
+  const [order] = await sql<OrderRow[]>`select * from orders.orders where id = ${id}`;
+  if (!order) return undefined;
+  const lines = await sql<LineRow[]>`
+    select * from orders.order_lines where order_id = ${id} order by line_number`;
+  return {
+    id: order.id,
+    currency: order.currency,
+    total: order.totalAmount,
+    createdAt: order.createdAt,
+    lines: lines.map(
+      (line): OrderLine => ({
+        lineNumber: line.lineNumber,
+        productId: line.productId,
+        sku: line.sku,
+        name: line.name,
+        quantity: line.quantity,
+        unitPrice: { amount: line.unitPriceAmount, currency: line.currency },
+        lineTotal: line.lineTotalAmount,
+      }),
+    ),
+  };
+}

@@ -1,0 +1,161 @@
+import { IntegrationEvent } from "contracts";
+import {
+  errorMessage,
+  type IntervalLoop,
+  type Logger,
+  retryDelayMs,
+  type Sql,
+  startIntervalLoop,
+  toIssues,
+  traceIdOf,
+} from "shared";
+import * as v from "valibot";
+import { handlerFor, type IntegrationEventHandlers } from "../integration/handler.ts";
+import { createProductCacheWriter } from "./product-cache.ts";
+
+/** Out-of-process writers (e.g. `bun run inbox:replay`) `NOTIFY` here to wake the job. */
+export const INBOX_CHANNEL = "orders_inbox";
+
+export type ProcessInboxJobOptions = {
+  sql: Sql;
+  handlers: IntegrationEventHandlers;
+  log: Logger;
+  pollMs: number;
+  batchSize: number;
+  /** After this many failed attempts a row is dead: no more retries until replayed. */
+  maxAttempts: number;
+  retryDelay?: (attempts: number) => number;
+};
+
+type PendingRow = {
+  id: string;
+  type: string | null;
+  payload: unknown;
+  headers: Record<string, string>;
+  attempts: number;
+};
+
+type Failure = { id: string; error: string; attempts: number; final: boolean };
+
+export type ProcessedBatch = { claimed: number; processed: number; failed: number };
+
+export type ProcessInboxJob = IntervalLoop & {
+  /** Handles one batch now. For tests and tools. */
+  processOnce(): Promise<ProcessedBatch>;
+};
+
+/**
+ * `ProcessInboxJob`: applies stored messages through their handlers. Each run claims due
+ * pending rows in arrival order with `FOR UPDATE SKIP LOCKED` and handles them in one
+ * transaction, each in its own savepoint: a handler's effects and the row's "processed" mark
+ * commit together, and a failing handler rolls back only its own message, which is retried
+ * with backoff until it is dead.
+ */
+export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessInboxJob {
+  const { sql, handlers, log, pollMs, batchSize, maxAttempts } = options;
+  const retryDelay = options.retryDelay ?? ((attempts: number) => retryDelayMs(attempts));
+
+  async function processBatch(): Promise<ProcessedBatch> {
+    return sql.begin(async (tx) => {
+      const rows = await tx<PendingRow[]>`
+        select id, type, payload, headers, attempts
+        from orders.inbox_messages
+        where status = 'pending' and next_attempt_at <= now()
+        order by position
+        limit ${batchSize}
+        for update skip locked`;
+      const processed: string[] = [];
+      const ignored: string[] = [];
+      const failures: Failure[] = [];
+
+      for (const row of rows) {
+        const parsed = v.safeParse(IntegrationEvent, row.payload);
+        if (!parsed.success) {
+          const issues = toIssues(parsed.issues).map((i) => `${i.path}: ${i.message}`);
+          failures.push({
+            id: row.id,
+            error: `not a valid event: ${issues.join("; ")}`,
+            attempts: row.attempts + 1,
+            final: true,
+          });
+          continue;
+        }
+        const event = parsed.output;
+        const handle = handlerFor(handlers, event);
+        if (!handle) {
+          ignored.push(row.id);
+          continue;
+        }
+        const eventLog = log.child({
+          eventId: event.id,
+          type: event.type,
+          traceId: traceIdOf(row.headers.traceparent),
+        });
+        try {
+          await tx.savepoint((sp) =>
+            handle({ productCache: createProductCacheWriter(sp), log: eventLog }),
+          );
+          processed.push(row.id);
+          eventLog.info({ subject: event.subject }, "event applied");
+        } catch (error) {
+          const attempts = row.attempts + 1;
+          const final = attempts >= maxAttempts;
+          failures.push({ id: row.id, error: errorMessage(error), attempts, final });
+          eventLog[final ? "error" : "warn"](
+            { attempts, err: errorMessage(error) },
+            final ? "event dead" : "event failed, will retry",
+          );
+        }
+      }
+
+      if (processed.length > 0) {
+        await tx`
+          update orders.inbox_messages
+          set status = 'processed', processed_at = clock_timestamp(), last_error = null
+          where id = any(${processed}::uuid[])`;
+      }
+      if (ignored.length > 0) {
+        await tx`
+          update orders.inbox_messages set status = 'ignored', last_error = 'no handler for this type'
+          where id = any(${ignored}::uuid[])`;
+      }
+      if (failures.length > 0) {
+        await tx`
+          update orders.inbox_messages as m
+          set attempts = f.attempts,
+              last_error = f.error,
+              status = case when f.final then 'dead' else 'pending' end,
+              next_attempt_at = now() + f.delay_ms * interval '1 millisecond'
+          from unnest(${failures.map((f) => f.id)}::uuid[], ${failures.map((f) => f.error)}::text[],
+                      ${failures.map((f) => f.attempts)}::int[], ${tx.array(failures.map((f) => f.final))}::bool[],
+                      ${failures.map((f) => retryDelay(f.attempts))}::int[])
+            as f(id, error, attempts, final, delay_ms)
+          where m.id = f.id`;
+      }
+      return { claimed: rows.length, processed: processed.length, failed: failures.length };
+    });
+  }
+
+  const loop = startIntervalLoop({
+    name: "process-inbox",
+    intervalMs: pollMs,
+    log,
+    run: async () => (await processBatch()).claimed === batchSize,
+  });
+
+  const listening = sql
+    .listen(INBOX_CHANNEL, () => loop.wake())
+    .catch((error) => {
+      log.warn({ err: errorMessage(error) }, "cannot LISTEN for inbox wake-ups; polling only");
+      return undefined;
+    });
+
+  return {
+    wake: loop.wake,
+    async stop() {
+      await loop.stop();
+      await (await listening)?.unlisten().catch(() => {});
+    },
+    processOnce: processBatch,
+  };
+}

@@ -1,0 +1,10 @@
+import { PRODUCT_CREATED_V1, PRODUCT_UPDATED_V1 } from "contracts";
+import type { IntegrationEventHandlers } from "./handler.ts";
+import { ProductCreatedIntegrationEventHandler } from "./product-created-handler.ts";
+import { ProductUpdatedIntegrationEventHandler } from "./product-updated-handler.ts";
+
+/** The events Orders acts on. Add a handler here to act on a new event type. */
+export const integrationEventHandlers: IntegrationEventHandlers = {
+  [PRODUCT_CREATED_V1]: ProductCreatedIntegrationEventHandler,
+  [PRODUCT_UPDATED_V1]: ProductUpdatedIntegrationEventHandler,
+};

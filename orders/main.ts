@@ -1,0 +1,122 @@
+import { join } from "node:path";
+import {
+  closeDatabase,
+  createDatabase,
+  createHttpApp,
+  createLogger,
+  isDatabaseReachable,
+  type Logger,
+  migrate,
+  natsNames,
+  startNatsLink,
+  stopOnSignals,
+} from "shared";
+import { createOrdersApi } from "./api/orders.ts";
+import { createProductsApi } from "./api/products.ts";
+import { placeOrderUseCase } from "./application/place-order.ts";
+import { type OrdersEnv, readOrdersEnv } from "./env.ts";
+import { startIntegrationEventConsumer } from "./infrastructure/integration-event-consumer.ts";
+import { saveOrder } from "./infrastructure/order-repository.ts";
+import { startProcessInboxJob } from "./infrastructure/process-inbox-job.ts";
+import { cachedProductsByIds } from "./infrastructure/product-cache.ts";
+import type { IntegrationEventHandlers } from "./integration/handler.ts";
+import { integrationEventHandlers } from "./integration/handlers.ts";
+
+export const MIGRATIONS = { schema: "orders", directory: join(import.meta.dir, "migrations") };
+
+export type OrdersOverrides = {
+  log?: Logger;
+  now?: () => Date;
+  newId?: () => string;
+  handlers?: IntegrationEventHandlers;
+};
+
+/** Wires the Orders process together and starts it; `stop()` shuts it down in order. */
+export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {}) {
+  const log = overrides.log ?? createLogger("orders", env.LOG_LEVEL);
+  const now = overrides.now ?? (() => new Date());
+  const newId = overrides.newId ?? (() => Bun.randomUUIDv7());
+  const handlers = overrides.handlers ?? integrationEventHandlers;
+
+  const sql = createDatabase(env.DATABASE_URL, { name: "orders", max: env.DATABASE_POOL_SIZE });
+  const { applied } = await migrate(sql, MIGRATIONS);
+  if (applied.length > 0) log.info({ applied }, "migrations applied");
+
+  const names = natsNames(env.NATS_NAMESPACE);
+  const nats = startNatsLink({
+    url: env.NATS_URL,
+    name: "orders",
+    log,
+    onConnect: () => consumer.wake(),
+  });
+  const inbox = startProcessInboxJob({
+    sql,
+    handlers,
+    log,
+    pollMs: env.INBOX_POLL_MS,
+    batchSize: env.INBOX_BATCH_SIZE,
+    maxAttempts: env.INBOX_MAX_ATTEMPTS,
+  });
+  const consumer = startIntegrationEventConsumer({
+    sql,
+    nats,
+    names,
+    log,
+    handles: (type) => type in handlers,
+    onStored: (batch) => {
+      if (batch.pending > 0) inbox.wake();
+    },
+    batchSize: env.INBOX_BATCH_SIZE,
+    ackWaitMs: env.CONSUMER_ACK_WAIT_MS,
+    maxAckPending: env.CONSUMER_MAX_ACK_PENDING,
+  });
+
+  const app = createHttpApp({
+    log,
+    readiness: {
+      postgres: () => isDatabaseReachable(sql),
+      nats: () => consumer.isConsuming,
+    },
+  });
+  app.route("/products", createProductsApi({ sql }));
+  app.route(
+    "/orders",
+    createOrdersApi({
+      sql,
+      placeOrder: placeOrderUseCase({
+        productsByIds: (ids) => cachedProductsByIds(sql, ids),
+        saveOrder: (order) => saveOrder(sql, order),
+        newId,
+        now,
+      }),
+    }),
+  );
+  const server = Bun.serve({ port: env.PORT, hostname: "0.0.0.0", fetch: app.fetch });
+  log.info({ port: server.port, stream: names.stream("SALES") }, "orders listening");
+
+  return {
+    app,
+    server,
+    sql,
+    nats,
+    consumer,
+    inbox,
+    names,
+    /** Stops taking requests and messages, finishes the batches in hand, drains, closes. */
+    async stop() {
+      await server.stop();
+      await consumer.stop();
+      await inbox.stop();
+      await nats.close();
+      await closeDatabase(sql);
+      log.info("orders stopped");
+    },
+  };
+}
+
+export type OrdersProcess = Awaited<ReturnType<typeof startOrders>>;
+
+if (import.meta.main) {
+  const orders = await startOrders(readOrdersEnv());
+  stopOnSignals("orders", orders.stop);
+}
