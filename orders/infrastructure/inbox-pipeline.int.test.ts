@@ -1,14 +1,16 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { PRODUCT_CREATED_V1, type ProductCreatedIntegrationEvent } from "contracts";
+import { migrate } from "shared";
 import { captureLogger } from "../../shared/testing/silent-logger.ts";
 import { createTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
 import { integrationEventHandlers } from "../integration/handlers.ts";
-import type { OrdersProcess } from "../main.ts";
+import { MIGRATIONS, type OrdersProcess } from "../main.ts";
 import {
   productSnapshot,
   startFakeSales,
   startOrdersUnderTest,
 } from "../testing/orders-under-test.ts";
+import { storeInboxMessages } from "./inbox.ts";
 import { CONSUMER_NAME } from "./integration-event-consumer.ts";
 
 type InboxRow = {
@@ -223,7 +225,7 @@ describe("two Orders on one database and one durable consumer", async () => {
   afterAll(database.drop);
 
   test("share the work: every event is stored once and applied once", async () => {
-    const events = [];
+    const events: unknown[] = [];
     for (let i = 0; i < 300; i++)
       events.push(await sales.publishProduct("created", productSnapshot()));
     await waitFor(
@@ -251,5 +253,48 @@ describe("two Orders on one database and one durable consumer", async () => {
       lines.filter((line) => line.msg === "event applied").length;
     expect(appliedBy(first.lines)).toBeGreaterThan(0);
     expect(appliedBy(second.lines)).toBeGreaterThan(0);
+  });
+});
+
+describe("after a crash between the inbox insert and the ack", async () => {
+  const sales = await startFakeSales();
+  const database = await createTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+  const products = Array.from({ length: 5 }, () => productSnapshot());
+  const events: Awaited<ReturnType<typeof sales.publishProduct>>[] = [];
+  for (const product of products) events.push(await sales.publishProduct("created", product));
+  // What the crashed process left: every message stored (pending), none acked, none handled.
+  await database.sql.begin((tx) =>
+    storeInboxMessages(
+      tx,
+      events.map((event, index) => ({
+        subject: `${sales.namespace}.${event.type}`,
+        data: new TextEncoder().encode(JSON.stringify(event)),
+        streamSequence: index + 1,
+        headers: {},
+      })),
+      () => true,
+    ),
+  );
+  const logs = captureLogger("orders");
+  const orders = await startOrdersUnderTest(sales, { overrides: { log: logs.log }, database });
+  afterAll(database.drop);
+
+  test("the restarted process acks the redelivered messages and applies each event once", async () => {
+    await waitFor(
+      async () => {
+        const info = await sales.jsm.consumers.info(sales.stream, CONSUMER_NAME);
+        return (
+          info.num_ack_pending === 0 &&
+          info.num_pending === 0 &&
+          info.delivered.stream_seq === events.length
+        );
+      },
+      { message: "every redelivered message acked" },
+    );
+    for (const product of products) await waitFor(() => cachedProduct(orders, product.productId));
+    const rows = await orders.sql<{ status: string }[]>`select status from orders.inbox_messages`;
+    expect(rows.map((row) => row.status)).toEqual(Array(events.length).fill("processed"));
+    for (const event of events) expect(appliedLines(logs.lines, event.id)).toHaveLength(1);
   });
 });

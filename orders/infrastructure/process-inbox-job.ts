@@ -56,7 +56,8 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
   const retryDelay = options.retryDelay ?? ((attempts: number) => retryDelayMs(attempts));
 
   async function processBatch(): Promise<ProcessedBatch> {
-    return sql.begin(async (tx) => {
+    const applied: { log: Logger; subject: string }[] = [];
+    const batch = await sql.begin(async (tx) => {
       const rows = await tx<PendingRow[]>`
         select id, type, payload, headers, attempts
         from orders.inbox_messages
@@ -96,7 +97,7 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
             handle({ productCache: createProductCacheWriter(sp), log: eventLog }),
           );
           processed.push(row.id);
-          eventLog.info({ subject: event.subject }, "event applied");
+          applied.push({ log: eventLog, subject: event.subject });
         } catch (error) {
           const attempts = row.attempts + 1;
           const final = attempts >= maxAttempts;
@@ -134,6 +135,9 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
       }
       return { claimed: rows.length, processed: processed.length, failed: failures.length };
     });
+    // Only now is it true: the handlers' effects and the "processed" marks have committed.
+    for (const { log: eventLog, subject } of applied) eventLog.info({ subject }, "event applied");
+    return batch;
   }
 
   const loop = startIntervalLoop({

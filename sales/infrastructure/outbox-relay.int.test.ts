@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { PRODUCT_CREATED_V1 } from "contracts";
-import { startNatsServer } from "../../shared/servers/nats-server.ts";
+import { startNatsServer } from "../../shared/processes/nats-server.ts";
 import { captureLogger } from "../../shared/testing/silent-logger.ts";
 import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
 import { testEnv, waitFor } from "../../shared/testing/test-environment.ts";

@@ -1,0 +1,124 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import postgres from "postgres";
+import { connectNats } from "../nats.ts";
+import { startNatsServer } from "../processes/nats-server.ts";
+import { startPostgresServer } from "../processes/postgres-server.ts";
+
+export type StartedService = { name: string; stop(): Promise<void> };
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
+
+export async function postgresAnswers(url: string): Promise<boolean> {
+  const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
+  try {
+    await sql`select 1`;
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+export async function natsAnswers(url: string): Promise<boolean> {
+  try {
+    await (await connectNats(url, "dev-probe")).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Creates the database named in `url` when the server has no such database yet. */
+export async function ensureDatabaseExists(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.slice(1)) || "postgres";
+  const admin = new URL(url);
+  admin.pathname = "/postgres";
+  const sql = postgres(admin.toString(), { max: 1, onnotice: () => {} });
+  try {
+    const [exists] = await sql`select 1 from pg_database where datname = ${name}`;
+    if (!exists) await sql.unsafe(`create database "${name.replaceAll('"', '""')}"`);
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+function isLoopback(url: string): boolean {
+  return LOOPBACK.has(new URL(url).hostname);
+}
+
+async function dockerEngineRuns(): Promise<boolean> {
+  if (!Bun.which("docker")) return false;
+  const child = Bun.spawn(["docker", "info"], { stdout: "ignore", stderr: "ignore" });
+  return (await child.exited) === 0;
+}
+
+async function composeUp(service: string, root: string): Promise<StartedService> {
+  const up = Bun.spawn(["docker", "compose", "up", "-d", "--wait", service], {
+    cwd: root,
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  if ((await up.exited) !== 0) throw new Error(`docker compose up ${service} failed`);
+  return {
+    name: `${service} (docker compose)`,
+    async stop() {
+      await Bun.spawn(["docker", "compose", "stop", service], {
+        cwd: root,
+        stdout: "ignore",
+        stderr: "ignore",
+      }).exited;
+    },
+  };
+}
+
+/**
+ * Makes sure Postgres answers at `url`: uses a running server, or starts one from the local
+ * PostgreSQL binaries with its data in `dataRoot/postgres`, or (without the binaries) via
+ * `docker compose` when a Docker engine runs. Returns what it started, to stop on exit.
+ */
+export async function ensurePostgres(
+  url: string,
+  dataRoot: string,
+  root: string,
+): Promise<StartedService | undefined> {
+  if (await postgresAnswers(url)) return undefined;
+  if (!isLoopback(url)) throw new Error(`Postgres at ${new URL(url).host} does not answer`);
+  const port = Number(new URL(url).port || 5432);
+  if (Bun.which("pg_ctl") || Bun.which("initdb")) {
+    const dataDir = join(dataRoot, "postgres");
+    await mkdir(dataDir, { recursive: true });
+    const server = await startPostgresServer({ port, dataDir });
+    return { name: `postgres (local, ${dataDir})`, stop: () => server.stop("fast") };
+  }
+  if (await dockerEngineRuns()) return composeUp("postgres", root);
+  throw new Error(
+    "Postgres does not answer and neither PostgreSQL binaries nor a Docker engine were found",
+  );
+}
+
+/** The same for NATS with JetStream: a running server, local `nats-server`, or compose. */
+export async function ensureNats(
+  url: string,
+  dataRoot: string,
+  root: string,
+): Promise<StartedService | undefined> {
+  const first = url.split(",")[0] ?? url;
+  if (await natsAnswers(first)) return undefined;
+  if (!isLoopback(first)) throw new Error(`NATS at ${new URL(first).host} does not answer`);
+  const port = Number(new URL(first).port || 4222);
+  if (Bun.which("nats-server") || (await Bun.file("/usr/sbin/nats-server").exists())) {
+    const storeDir = join(dataRoot, "nats");
+    await mkdir(storeDir, { recursive: true });
+    const server = await startNatsServer({
+      port,
+      storeDir,
+      log: join(dataRoot, "nats-server.log"),
+    });
+    return { name: `nats-server (local, ${storeDir})`, stop: () => server.stop("SIGTERM") };
+  }
+  if (await dockerEngineRuns()) return composeUp("nats", root);
+  throw new Error("NATS does not answer and neither nats-server nor a Docker engine were found");
+}

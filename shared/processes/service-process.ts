@@ -1,0 +1,135 @@
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { freePort } from "./free-port.ts";
+
+const REPOSITORY_ROOT = join(import.meta.dir, "..", "..");
+
+export type ServiceLogLine = { msg?: string; level?: string } & Record<string, unknown>;
+
+export type ServiceProcess = {
+  readonly name: string;
+  readonly port: number;
+  readonly url: string;
+  /** Every JSON log line the process wrote since it was first started. */
+  readonly logs: ServiceLogLine[];
+  readonly pid: number | undefined;
+  /** Starts (or restarts) the process and waits until `/health` answers. */
+  start(): Promise<void>;
+  /** Sends `signal` and waits for the exit; resolves with the exit code (null when killed). */
+  stop(signal?: "SIGTERM" | "SIGINT" | "SIGKILL"): Promise<number | null>;
+  /** Waits for a log line that matches; rejects after `timeoutMs`. */
+  waitForLog(match: (line: ServiceLogLine) => boolean, timeoutMs?: number): Promise<ServiceLogLine>;
+};
+
+/**
+ * Runs `bun <entry>` (e.g. `sales/main.ts`) as a real child process with `env`, on a free
+ * port of its own, collecting its JSON log lines. Non-JSON output goes to this process' stderr.
+ */
+export async function startServiceProcess({
+  name,
+  entry,
+  env,
+  port,
+  echo = false,
+}: {
+  name: string;
+  entry: string;
+  env: Record<string, string>;
+  port?: number;
+  /** Also print every line, prefixed with `name` (for `bun run dev`). */
+  echo?: boolean;
+}): Promise<ServiceProcess> {
+  const servicePort = port ?? (await freePort());
+  const logs: ServiceLogLine[] = [];
+  const waiters = new Set<{
+    match: (line: ServiceLogLine) => boolean;
+    resolve: (line: ServiceLogLine) => void;
+  }>();
+  let child: Subprocess<"ignore", "pipe", "pipe"> | undefined;
+
+  function record(line: string, stream: "stdout" | "stderr") {
+    if (line.trim() === "") return;
+    if (echo) console[stream === "stdout" ? "log" : "error"](`${name.padEnd(7)}| ${line}`);
+    try {
+      const parsed = JSON.parse(line) as ServiceLogLine;
+      logs.push(parsed);
+      for (const waiter of waiters) if (waiter.match(parsed)) waiter.resolve(parsed);
+    } catch {
+      if (!echo) process.stderr.write(`${name}| ${line}\n`);
+    }
+  }
+
+  async function pump(readable: ReadableStream<Uint8Array>, stream: "stdout" | "stderr") {
+    const decoder = new TextDecoder();
+    let pending = "";
+    for await (const chunk of readable) {
+      pending += decoder.decode(chunk, { stream: true });
+      const lines = pending.split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) record(line, stream);
+    }
+    record(pending, stream);
+  }
+
+  const service: ServiceProcess = {
+    name,
+    port: servicePort,
+    url: `http://127.0.0.1:${servicePort}`,
+    logs,
+    get pid() {
+      return child?.pid;
+    },
+    async start() {
+      child = Bun.spawn([process.execPath, entry], {
+        cwd: REPOSITORY_ROOT,
+        env: { ...process.env, ...env, PORT: String(servicePort) },
+        stdin: "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      void pump(child.stdout, "stdout");
+      void pump(child.stderr, "stderr");
+      const started = child;
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline) {
+        if (started.exitCode !== null)
+          throw new Error(`${name} exited with ${started.exitCode} while starting`);
+        const healthy = await fetch(`${service.url}/health`).then(
+          (response) => response.ok,
+          () => false,
+        );
+        if (healthy) return;
+        await Bun.sleep(25);
+      }
+      throw new Error(`${name} did not answer /health within 20 s`);
+    },
+    async stop(signal = "SIGTERM") {
+      if (!child || child.exitCode !== null || child.signalCode !== null)
+        return child?.exitCode ?? null;
+      child.kill(signal);
+      await child.exited;
+      return child.exitCode;
+    },
+    waitForLog(match, timeoutMs = 15_000) {
+      const seen = logs.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const waiter = {
+          match,
+          resolve: (line: ServiceLogLine) => {
+            clearTimeout(timer);
+            waiters.delete(waiter);
+            resolve(line);
+          },
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          reject(new Error(`${name}: no matching log line within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiters.add(waiter);
+      });
+    },
+  };
+  await service.start();
+  return service;
+}
