@@ -50,6 +50,8 @@ export async function startSystem({
     LOG_LEVEL: "info",
     OUTBOX_POLL_MS: "200",
     INBOX_POLL_MS: "200",
+    // A message in flight when Orders dies comes back after the ack wait: keep it short here.
+    CONSUMER_ACK_WAIT_MS: "2000",
     ...env,
   };
   const sales = await startServiceProcess({
