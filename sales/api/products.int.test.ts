@@ -1,5 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { PRODUCT_CREATED_V1, PRODUCT_UPDATED_V1, parseIntegrationEvent } from "contracts";
+import { connectNats } from "shared";
 import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
 import { testEnv, waitFor } from "../../shared/testing/test-environment.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
@@ -200,6 +202,19 @@ describe("GET /products", () => {
     ];
     expect(new Set(seen).size).toBe(count);
     expect((await request("GET", "/products?limit=0")).status).toBe(400);
+  });
+});
+
+test("Sales ensures its stream: sales.>, limits, file storage, 2 min duplicate window", async () => {
+  const nc = await connectNats(testEnv.NATS_URL);
+  const info = await (await jetstreamManager(nc)).streams.info(streamName);
+  await nc.close();
+  expect(info.config).toMatchObject({
+    subjects: [sales.names.subject("sales.>")],
+    retention: "limits",
+    storage: "file",
+    duplicate_window: 120_000_000_000,
+    max_age: 30 * 24 * 60 * 60 * 1_000_000_000,
   });
 });
 

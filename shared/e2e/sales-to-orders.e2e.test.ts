@@ -113,3 +113,11 @@ test("a bad environment stops a process with one line naming the variable", asyn
   expect(stderr.split("\n")).toHaveLength(1);
   expect(stderr).toContain("DATABASE_URL");
 });
+
+test("SIGTERM stops each process cleanly with exit code 0", async () => {
+  await createProduct("LAST-ONE");
+  expect(await orders.stop("SIGTERM")).toBe(0);
+  expect(await sales.stop("SIGTERM")).toBe(0);
+  expect(orders.logs.at(-1)?.msg).toBe("orders stopped");
+  expect(sales.logs.at(-1)?.msg).toBe("sales stopped");
+});
