@@ -1,4 +1,5 @@
 import {
+  databaseRoleVariable,
   databaseUrlVariable,
   integerVariable,
   loadEnv,
@@ -13,6 +14,8 @@ import * as v from "valibot";
 export const OrdersEnv = v.object({
   PORT: portVariable(3002),
   DATABASE_URL: databaseUrlVariable,
+  /** The runtime connection acts as this role, which reaches only the orders schema. */
+  DATABASE_ROLE: databaseRoleVariable("orders"),
   DATABASE_POOL_SIZE: integerVariable(10, { min: 1, max: 200 }),
   NATS_URL: natsUrlVariable,
   NATS_NAMESPACE: natsNamespaceVariable,

@@ -1,4 +1,5 @@
 import {
+  databaseRoleVariable,
   databaseUrlVariable,
   integerVariable,
   loadEnv,
@@ -15,6 +16,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 export const SalesEnv = v.object({
   PORT: portVariable(3001),
   DATABASE_URL: databaseUrlVariable,
+  /** The runtime connection acts as this role, which reaches only the sales schema. */
+  DATABASE_ROLE: databaseRoleVariable("sales"),
   DATABASE_POOL_SIZE: integerVariable(10, { min: 1, max: 200 }),
   NATS_URL: natsUrlVariable,
   NATS_NAMESPACE: natsNamespaceVariable,

@@ -6,7 +6,7 @@ import {
   createLogger,
   isDatabaseReachable,
   type Logger,
-  migrate,
+  migrateDatabase,
   natsNames,
   startNatsLink,
   stopOnSignals,
@@ -29,9 +29,13 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
   const now = overrides.now ?? (() => new Date());
   const newId = overrides.newId ?? (() => Bun.randomUUIDv7());
 
-  const sql = createDatabase(env.DATABASE_URL, { name: "sales", max: env.DATABASE_POOL_SIZE });
-  const { applied } = await migrate(sql, MIGRATIONS);
+  const { applied } = await migrateDatabase(env.DATABASE_URL, MIGRATIONS);
   if (applied.length > 0) log.info({ applied }, "migrations applied");
+  const sql = createDatabase(env.DATABASE_URL, {
+    name: "sales",
+    max: env.DATABASE_POOL_SIZE,
+    role: env.DATABASE_ROLE || undefined,
+  });
 
   const names = natsNames(env.NATS_NAMESPACE);
   const nats = startNatsLink({

@@ -9,6 +9,7 @@ export {
   isUniqueViolation,
 } from "./database.ts";
 export {
+  databaseRoleVariable,
   databaseUrlVariable,
   EnvError,
   integerVariable,
@@ -35,7 +36,7 @@ export { startIntervalLoop } from "./interval-loop.ts";
 export type { Logger } from "./logger.ts";
 export { createLogger } from "./logger.ts";
 export type { MigrationResult } from "./migrations.ts";
-export { migrate } from "./migrations.ts";
+export { migrate, migrateDatabase } from "./migrations.ts";
 export type { EnsureStreamResult, NatsLink, NatsNames, StreamSpec } from "./nats.ts";
 export {
   connectNats,
