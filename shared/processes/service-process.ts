@@ -1,3 +1,4 @@
+import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { freePort } from "./free-port.ts";
@@ -10,7 +11,7 @@ export type ServiceProcess = {
   readonly name: string;
   readonly port: number;
   readonly url: string;
-  /** Every JSON log line the process wrote since it was first started. */
+  /** Every JSON log line the process wrote since it was first started (none with `logFile`). */
   readonly logs: ServiceLogLine[];
   readonly pid: number | undefined;
   /** Starts (or restarts) the process and waits until `/health` answers. */
@@ -31,6 +32,7 @@ export async function startServiceProcess({
   env,
   port,
   echo = false,
+  logFile,
 }: {
   name: string;
   entry: string;
@@ -38,6 +40,11 @@ export async function startServiceProcess({
   port?: number;
   /** Also print every line, prefixed with `name` (for `bun run dev`). */
   echo?: boolean;
+  /**
+   * Append stdout and stderr to this file instead of collecting them, as a log shipper would
+   * take them: reading the lines costs this process nothing (for the benchmark).
+   */
+  logFile?: string;
 }): Promise<ServiceProcess> {
   const servicePort = port ?? (await freePort());
   const logs: ServiceLogLine[] = [];
@@ -45,7 +52,7 @@ export async function startServiceProcess({
     match: (line: ServiceLogLine) => boolean;
     resolve: (line: ServiceLogLine) => void;
   }>();
-  let child: Subprocess<"ignore", "pipe", "pipe"> | undefined;
+  let child: Subprocess<"ignore", "pipe" | number, "pipe" | number> | undefined;
 
   function record(line: string, stream: "stdout" | "stderr") {
     if (line.trim() === "") return;
@@ -80,15 +87,17 @@ export async function startServiceProcess({
       return child?.pid;
     },
     async start() {
+      const output = logFile === undefined ? "pipe" : openSync(logFile, "a");
       child = Bun.spawn([process.execPath, entry], {
         cwd: REPOSITORY_ROOT,
         env: { ...process.env, ...env, PORT: String(servicePort) },
         stdin: "ignore",
-        stdout: "pipe",
-        stderr: "pipe",
+        stdout: output,
+        stderr: output,
       });
-      void pump(child.stdout, "stdout");
-      void pump(child.stderr, "stderr");
+      if (typeof output === "number") closeSync(output);
+      if (child.stdout instanceof ReadableStream) void pump(child.stdout, "stdout");
+      if (child.stderr instanceof ReadableStream) void pump(child.stderr, "stderr");
       const started = child;
       const deadline = Date.now() + 20_000;
       while (Date.now() < deadline) {

@@ -1,0 +1,88 @@
+import { expect, test } from "bun:test";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { closeDatabase, createDatabase } from "../database.ts";
+import { connectNats, natsNames, streamInfo } from "../nats.ts";
+import { testEnv } from "../testing/test-environment.ts";
+import type { BenchReport } from "./report.ts";
+
+const ROOT = join(import.meta.dir, "..", "..");
+
+async function bench(...args: string[]) {
+  const child = Bun.spawn([process.execPath, "shared/bench/main.ts", ...args], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: testEnv.DATABASE_URL, NATS_URL: testEnv.NATS_URL },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
+  return { stdout, stderr, code };
+}
+
+// The benchmark itself is not run in CI; this runs it tiny so that it cannot rot.
+test("bun run bench, tiny, prints a JSON line with every figure and cleans up", async () => {
+  const run = await bench("--events", "200", "--duration", "1", "--latency-duration", "1");
+  expect(run.stderr).not.toContain("bench failed");
+  expect(run.code).toBe(0);
+  const lines = run.stdout.trim().split("\n");
+  const report = JSON.parse(lines.at(-1) ?? "") as BenchReport;
+  expect(lines.some((line) => line.startsWith("end to end"))).toBe(true);
+
+  const rates = [
+    "raw_write_per_s",
+    "raw_publish_per_s",
+    "raw_consume_per_s",
+    "e2e_per_s",
+    "relay_per_s",
+    "intake_per_s",
+    "apply_per_s",
+  ] as const;
+  for (const key of rates) {
+    expect(Number.isFinite(report[key])).toBe(true);
+    expect(report[key]).toBeGreaterThan(0);
+  }
+  for (const key of ["e2e_ratio", "relay_ratio", "intake_ratio"] as const) {
+    expect(report[key]).toBeGreaterThan(0);
+    expect(Number.isFinite(report[key])).toBe(true);
+  }
+  const { p50, p95, p99, max } = report.latency_ms;
+  expect(p50).toBeGreaterThan(0);
+  expect(p50 <= p95 && p95 <= p99 && p99 <= max).toBe(true);
+  expect(report.latency_ms.count).toBeGreaterThan(0);
+  for (const service of ["sales", "orders"] as const) {
+    expect(report.rss_mb[service]).toBeGreaterThan(0);
+    expect(report.rss_mb[service]).toBeLessThan(16_384);
+  }
+  // Every event written (the 200 of the backlog and each one sent over HTTP) was applied once.
+  expect(report.events_checked).toBeGreaterThan(200);
+  expect(typeof report.e2e_lag_grows).toBe("boolean");
+  expect(Object.keys(report.targets_met).sort()).toEqual(
+    ["apply", "e2e", "intake", "lag", "latency", "relay", "rss"].sort(),
+  );
+
+  const admin = createDatabase(testEnv.DATABASE_URL, { name: "bench-smoke", max: 1 });
+  const databases = await admin`select 1 from pg_database where datname = ${report.database}`;
+  await closeDatabase(admin);
+  expect(databases.length).toBe(0);
+  const nc = await connectNats(testEnv.NATS_URL);
+  const jsm = await jetstreamManager(nc);
+  const names = natsNames(report.nats_namespace);
+  expect(await streamInfo(jsm, names.stream("SALES"))).toBeUndefined();
+  expect(await streamInfo(jsm, names.stream("PROBE"))).toBeUndefined();
+  await nc.close();
+});
+
+test("bun run bench --help describes the flags; a bad flag is refused", async () => {
+  const help = await bench("--help");
+  expect(help.code).toBe(0);
+  for (const flag of ["--events", "--concurrency", "--publish-window", "--duration"]) {
+    expect(help.stdout).toContain(flag);
+  }
+  const bad = await bench("--events", "many");
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toContain("--events must be a whole number");
+});

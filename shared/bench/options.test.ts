@@ -1,0 +1,15 @@
+import { expect, test } from "bun:test";
+import { BenchUsageError, parseBenchOptions } from "./options.ts";
+
+test("options: defaults, flags, help and refusals", () => {
+  const defaults = parseBenchOptions([], {});
+  expect(defaults).toMatchObject({ events: 50_000, concurrency: 16, publishWindow: 256 });
+  expect(parseBenchOptions(["-n", "300", "--duration", "2.5"], {})).toMatchObject({
+    events: 300,
+    durationS: 2.5,
+  });
+  expect(parseBenchOptions(["--help"], {})).toBe("help");
+  expect(() => parseBenchOptions(["--concurrency", "0"], {})).toThrow(BenchUsageError);
+  expect(() => parseBenchOptions(["--nonsense"], {})).toThrow(BenchUsageError);
+  expect(() => parseBenchOptions([], { NATS_URL: "http://x" })).toThrow("NATS_URL");
+});

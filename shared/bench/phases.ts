@@ -1,0 +1,306 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { Queryable, Sql } from "../database.ts";
+import { connectNats } from "../nats.ts";
+import type { Measured } from "./baselines.ts";
+import { fixedRateLoad, fullSpeedLoad, type LoadResult } from "./load.ts";
+import { lagCurve, type Percentiles, percentiles, perSecond, round, slope } from "./stats.ts";
+import type { BenchSystem } from "./system.ts";
+
+/** The channels Sales' relay and Orders' ProcessInboxJob LISTEN on for out-of-process wake-ups. */
+const OUTBOX_CHANNEL = "sales_outbox";
+const INBOX_CHANNEL = "orders_inbox";
+/** Orders' durable consumer. */
+const ORDERS_CONSUMER = "orders";
+
+/** Postgres' clock now, in epoch ms: every time the benchmark compares comes from it. */
+export async function databaseNow(sql: Queryable): Promise<number> {
+  const [row] = await sql<{ ms: number }[]>`
+    select extract(epoch from clock_timestamp())::float8 * 1000 as ms`;
+  return row?.ms ?? Number.NaN;
+}
+
+/** Polls `check` every `intervalMs` until it is true; fails naming `what` after `timeoutMs`. */
+export async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  { timeoutMs, intervalMs = 20 }: { timeoutMs: number; intervalMs?: number },
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms: ${what}`);
+    await Bun.sleep(intervalMs);
+  }
+}
+
+/** Generous time for `events` to pass a stage that should manage at least 500 a second. */
+const allowanceMs = (events: number) => 60_000 + events * 2;
+
+async function outboxIdle(sql: Sql): Promise<boolean> {
+  const [row] = await sql<{ busy: boolean }[]>`
+    select exists (select 1 from sales.outbox_messages
+                   where published_at is null and parked_at is null) as busy`;
+  return row?.busy === false;
+}
+
+async function inboxIdle(sql: Sql): Promise<boolean> {
+  const [row] = await sql<{ busy: boolean }[]>`
+    select exists (select 1 from orders.inbox_messages where status = 'pending') as busy`;
+  return row?.busy === false;
+}
+
+/**
+ * Holds every unpublished outbox row back until the relay phase: parked rows are neither
+ * claimed nor made due when Sales (re)connects to NATS.
+ */
+export async function holdOutbox(sql: Sql): Promise<number> {
+  const held = await sql`
+    update sales.outbox_messages set parked_at = now() where published_at is null`;
+  return held.count;
+}
+
+/**
+ * Relay drain on a pre-built backlog: with Sales up and idle, the held rows are released in
+ * one transaction that also `NOTIFY`s the relay (as an out-of-process writer would, e.g. a
+ * replay of parked rows); the clock runs from that transaction to no row left unpublished.
+ */
+export async function measureRelayDrain(system: BenchSystem, backlog: number): Promise<Measured> {
+  const { sql } = system;
+  const startedAt = await sql.begin(async (tx) => {
+    await tx`
+      update sales.outbox_messages set parked_at = null, next_attempt_at = now()
+      where published_at is null`;
+    await tx`select pg_notify(${OUTBOX_CHANNEL}, '')`;
+    return databaseNow(tx);
+  });
+  await waitUntil("the relay to publish the backlog", () => outboxIdle(sql), {
+    timeoutMs: allowanceMs(backlog),
+  });
+  const finishedAt = await databaseNow(sql);
+  const [counts] = await sql<{ published: number; parked: number }[]>`
+    select count(*) filter (where published_at is not null)::int as published,
+           count(*) filter (where parked_at is not null)::int as parked
+    from sales.outbox_messages`;
+  if (counts?.published !== backlog || counts.parked !== 0) {
+    throw new Error(`relay published ${counts?.published} of ${backlog}, parked ${counts?.parked}`);
+  }
+  return { events: backlog, ms: finishedAt - startedAt };
+}
+
+/** Watches Orders' consumer: how many messages it still has to receive or ack. */
+async function watchOrdersConsumer(system: BenchSystem) {
+  const nc = await connectNats(system.natsUrl, "bench-consumer-watch");
+  const jsm = await jetstreamManager(nc);
+  return {
+    async outstanding(): Promise<number> {
+      try {
+        const info = await jsm.consumers.info(system.salesStream, ORDERS_CONSUMER);
+        return info.num_pending + info.num_ack_pending;
+      } catch {
+        return Number.POSITIVE_INFINITY; // not created yet
+      }
+    },
+    close: () => nc.close(),
+  };
+}
+
+/**
+ * Inbox intake on a pre-built backlog: the stream holds `backlog` messages when Orders starts;
+ * the clock runs from the first inbox row's `received_at` (the start of the first intake
+ * transaction) to the moment the consumer has acked everything (acks follow the commits).
+ * ProcessInboxJob runs meanwhile, as it would; the call returns once it has applied them all.
+ */
+export async function measureIntake(system: BenchSystem, backlog: number): Promise<Measured> {
+  const { sql } = system;
+  const consumer = await watchOrdersConsumer(system);
+  try {
+    await system.service("orders").start();
+    await waitUntil(
+      "Orders to store and ack the backlog",
+      async () => (await consumer.outstanding()) === 0,
+      { timeoutMs: allowanceMs(backlog) },
+    );
+  } finally {
+    await consumer.close();
+  }
+  const finishedAt = await databaseNow(sql);
+  const [first] = await sql<{ ms: number; stored: number }[]>`
+    select extract(epoch from min(received_at))::float8 * 1000 as ms, count(*)::int as stored
+    from orders.inbox_messages`;
+  if (first?.stored !== backlog) throw new Error(`inbox holds ${first?.stored} of ${backlog}`);
+  await waitUntil("ProcessInboxJob to apply the backlog", () => inboxIdle(sql), {
+    timeoutMs: allowanceMs(backlog),
+  });
+  const statuses = await sql<{ status: string; count: number }[]>`
+    select status, count(*)::int as count from orders.inbox_messages group by status`;
+  if (statuses.length !== 1 || statuses[0]?.status !== "processed") {
+    throw new Error(`inbox rows are not all processed: ${JSON.stringify(statuses)}`);
+  }
+  return { events: backlog, ms: finishedAt - first.ms };
+}
+
+/**
+ * Apply on a pre-built backlog: Orders is stopped, the applied rows are made pending again
+ * (held back) and the product cache emptied; Orders restarts, and the rows become due in one
+ * transaction that `NOTIFY`s ProcessInboxJob. The clock runs from there to no row pending.
+ */
+export async function measureApply(system: BenchSystem, backlog: number): Promise<Measured> {
+  const { sql } = system;
+  const orders = system.service("orders");
+  await orders.stop();
+  await sql.begin(async (tx) => {
+    await tx`truncate orders.product_cache`;
+    await tx`
+      update orders.inbox_messages
+      set status = 'pending', processed_at = null, next_attempt_at = 'infinity'
+      where status = 'processed'`;
+  });
+  await orders.start();
+  const startedAt = await sql.begin(async (tx) => {
+    await tx`update orders.inbox_messages set next_attempt_at = now() where status = 'pending'`;
+    await tx`select pg_notify(${INBOX_CHANNEL}, '')`;
+    return databaseNow(tx);
+  });
+  await waitUntil("ProcessInboxJob to apply the backlog", () => inboxIdle(sql), {
+    timeoutMs: allowanceMs(backlog),
+  });
+  const finishedAt = await databaseNow(sql);
+  const [cache] = await sql<{ products: number }[]>`
+    select count(*)::int as products from orders.product_cache`;
+  if (cache?.products !== backlog) {
+    throw new Error(`product cache holds ${cache?.products} of ${backlog} products`);
+  }
+  return { events: backlog, ms: finishedAt - startedAt };
+}
+
+type EventTimes = { writtenAt: number; appliedAt: number | null };
+
+/** Write (outbox `occurred_at`) and apply (inbox `processed_at`) times of events since `fromMs`. */
+async function eventTimesSince(sql: Sql, fromMs: number): Promise<EventTimes[]> {
+  return sql<EventTimes[]>`
+    select extract(epoch from o.occurred_at)::float8 * 1000 as written_at,
+           extract(epoch from i.processed_at)::float8 * 1000 as applied_at
+    from sales.outbox_messages o
+    left join orders.inbox_messages i on i.id = o.id
+    where o.occurred_at >= to_timestamp(${fromMs / 1000})`;
+}
+
+/** Waits until every event Sales has written was applied by Orders; fails if any is missing. */
+async function waitForEverythingApplied(sql: Sql, events: number): Promise<void> {
+  await waitUntil(
+    "Orders to apply every event Sales wrote",
+    async () => {
+      const [row] = await sql<{ missing: number }[]>`
+        select (select count(*) from sales.outbox_messages)
+             - (select count(*) from orders.inbox_messages where status = 'processed') as missing`;
+      return row?.missing === 0;
+    },
+    { timeoutMs: allowanceMs(events), intervalMs: 100 },
+  );
+}
+
+function failOnErrors(phase: string, load: LoadResult) {
+  if (load.errors > 0) {
+    throw new Error(
+      `${phase}: ${load.errors} of ${load.sent} requests failed (${load.firstError})`,
+    );
+  }
+}
+
+export type SustainedResult = {
+  /** Events applied to Orders' cache per second, after the warm-up, while writes ran. */
+  appliedPerS: number;
+  /** Writes Sales committed per second over the same window. */
+  writtenPerS: number;
+  /** Least-squares slope of the backlog (written − applied) over the window, events/s. */
+  lagSlopePerS: number;
+  lagMax: number;
+  /** From the last write to its apply. */
+  drainMs: number;
+  latencyMs: Percentiles;
+  requests: number;
+};
+
+/**
+ * Sustained end-to-end throughput: `POST /products` at full speed for `durationMs` while Sales'
+ * relay and Orders' consumer and job keep going. Rates come from the database afterwards
+ * (nothing polls it during the run): writes by `occurred_at`, applies by `processed_at`.
+ */
+export async function measureSustained(
+  system: BenchSystem,
+  { concurrency, durationMs }: { concurrency: number; durationMs: number },
+): Promise<SustainedResult> {
+  const { sql } = system;
+  const salesUrl = system.service("sales").process.url;
+  const startedAt = await databaseNow(sql);
+  const load = await fullSpeedLoad({
+    salesUrl,
+    label: `${system.id}-e2e`,
+    concurrency,
+    durationMs,
+  });
+  const writesEndedAt = await databaseNow(sql);
+  failOnErrors("sustained load", load);
+  await waitForEverythingApplied(sql, load.created);
+  const times = await eventTimesSince(sql, startedAt);
+
+  const warmupMs = Math.min(2_000, durationMs * 0.2);
+  const from = startedAt + warmupMs;
+  const to = writesEndedAt;
+  const inWindow = (at: number | null) => at !== null && at >= from && at <= to;
+  const written = times.filter((t) => inWindow(t.writtenAt));
+  const curve = lagCurve(times, from, to, 40);
+  const lastWrite = times.reduce((last, t) => Math.max(last, t.writtenAt), 0);
+  const lastApply = times.reduce((last, t) => Math.max(last, t.appliedAt ?? 0), 0);
+  return {
+    appliedPerS: perSecond(times.filter((t) => inWindow(t.appliedAt)).length, to - from),
+    writtenPerS: perSecond(written.length, to - from),
+    lagSlopePerS: round(slope(curve), 1),
+    lagMax: curve.reduce((max, point) => Math.max(max, point.y), 0),
+    drainMs: round(lastApply - lastWrite, 1),
+    latencyMs: percentiles(written.map((t) => (t.appliedAt ?? 0) - t.writtenAt)),
+    requests: load.created,
+  };
+}
+
+/**
+ * Latency at a fixed rate: `POST /products` at `ratePerS` (open loop) for `durationMs`; for
+ * each event, Orders' `processed_at` minus Sales' `occurred_at`, both from Postgres' clock.
+ */
+export async function measureLatency(
+  system: BenchSystem,
+  { ratePerS, durationMs }: { ratePerS: number; durationMs: number },
+): Promise<{ latencyMs: Percentiles; sentPerS: number }> {
+  const { sql } = system;
+  const startedAt = await databaseNow(sql);
+  const load = await fixedRateLoad({
+    salesUrl: system.service("sales").process.url,
+    label: `${system.id}-latency`,
+    ratePerS,
+    durationMs,
+  });
+  const endedAt = await databaseNow(sql);
+  failOnErrors("fixed-rate load", load);
+  await waitForEverythingApplied(sql, load.created);
+  const times = await eventTimesSince(sql, startedAt);
+  return {
+    latencyMs: percentiles(times.map((t) => (t.appliedAt ?? 0) - t.writtenAt)),
+    sentPerS: perSecond(times.length, endedAt - startedAt),
+  };
+}
+
+/** Every event Sales wrote was applied in Orders, and every product is in Orders' cache. */
+export async function checkNothingLost(sql: Sql): Promise<{ events: number; products: number }> {
+  const [row] = await sql<
+    { events: number; applied: number; products: number; cached: number; unhealthy: number }[]
+  >`
+    select (select count(*) from sales.outbox_messages)::int as events,
+           (select count(*) from orders.inbox_messages where status = 'processed')::int as applied,
+           (select count(*) from sales.products)::int as products,
+           (select count(*) from orders.product_cache)::int as cached,
+           (select count(*) from orders.inbox_messages
+            where status in ('parked', 'dead', 'ignored'))::int as unhealthy`;
+  if (!row || row.events !== row.applied || row.products !== row.cached || row.unhealthy !== 0) {
+    throw new Error(`events lost or not applied: ${JSON.stringify(row)}`);
+  }
+  return { events: row.events, products: row.products };
+}

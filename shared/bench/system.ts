@@ -1,0 +1,165 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { closeDatabase, createDatabase, type Sql } from "../database.ts";
+import { migrateDatabase } from "../migrations.ts";
+import { connectNats, natsNames, streamInfo } from "../nats.ts";
+import { type ServiceProcess, startServiceProcess } from "../processes/service-process.ts";
+
+const REPOSITORY_ROOT = join(import.meta.dir, "..", "..");
+
+/** The stream of the raw JetStream probes, inside the run's namespace. */
+export const PROBE_STREAM = "PROBE";
+
+/** One module's process, with the highest peak RSS any of its runs reached. */
+export type BenchService = {
+  readonly process: ServiceProcess;
+  /** Starts (or restarts) the process and waits until `/ready` answers 200. */
+  start(): Promise<void>;
+  /** SIGTERM, after noting the run's peak RSS. */
+  stop(): Promise<void>;
+  /** Peak resident set (VmHWM) over every run so far, in MiB. */
+  peakRssMb(): number;
+};
+
+export type BenchSystem = {
+  readonly id: string;
+  readonly databaseName: string;
+  readonly namespace: string;
+  readonly databaseUrl: string;
+  readonly natsUrl: string;
+  /** Admin connection to the benchmark's database: it reaches both schemas. */
+  readonly sql: Sql;
+  readonly names: ReturnType<typeof natsNames>;
+  readonly salesStream: string;
+  readonly logDirectory: string;
+  service(name: "sales" | "orders"): BenchService;
+  /** Stops the processes, deletes the streams and drops the database. */
+  dispose(options?: { keepLogs?: boolean }): Promise<void>;
+};
+
+/**
+ * A database (`bench_<id>`, both schemas migrated) and a NATS namespace (`b<id>`) of the run's
+ * own, and Sales and Orders as real processes on them (`bun sales/main.ts`, `bun orders/main.ts`)
+ * with their production defaults, logging to files as they would to a log shipper.
+ */
+export async function createBenchSystem({
+  databaseUrl: adminUrl,
+  natsUrl,
+}: {
+  databaseUrl: string;
+  natsUrl: string;
+}): Promise<BenchSystem> {
+  const id = crypto.randomUUID().replaceAll("-", "").slice(0, 10);
+  const databaseName = `bench_${id}`;
+  const namespace = `b${id}`;
+  const names = natsNames(namespace);
+
+  const admin = createDatabase(adminUrl, { name: "bench-admin", max: 1 });
+  await admin.unsafe(`create database ${databaseName}`);
+  await closeDatabase(admin);
+  const url = new URL(adminUrl);
+  url.pathname = `/${databaseName}`;
+  const databaseUrl = url.toString();
+  for (const schema of ["sales", "orders"]) {
+    await migrateDatabase(databaseUrl, {
+      schema,
+      directory: join(REPOSITORY_ROOT, schema, "migrations"),
+    });
+  }
+  const sql = createDatabase(databaseUrl, { name: "bench", max: 4 });
+  const logDirectory = mkdtempSync(join(tmpdir(), `bench-${id}-`));
+
+  const services = new Map<string, BenchService>();
+  function service(name: "sales" | "orders"): BenchService {
+    const existing = services.get(name);
+    if (existing) return existing;
+    let process: ServiceProcess | undefined;
+    let peakKb = 0;
+    const created: BenchService = {
+      get process() {
+        if (!process) throw new Error(`${name} was never started`);
+        return process;
+      },
+      async start() {
+        if (!process) {
+          process = await startServiceProcess({
+            name,
+            entry: `${name}/main.ts`,
+            env: { DATABASE_URL: databaseUrl, NATS_URL: natsUrl, NATS_NAMESPACE: namespace },
+            logFile: join(logDirectory, `${name}.log`),
+          });
+        } else {
+          await process.start();
+        }
+        await waitUntilReady(process);
+      },
+      async stop() {
+        if (!process?.pid) return;
+        peakKb = Math.max(peakKb, peakRssKb(process.pid));
+        await process.stop("SIGTERM");
+      },
+      peakRssMb() {
+        const running = process?.pid ? peakRssKb(process.pid) : 0;
+        return Math.round(Math.max(peakKb, running) / 1024);
+      },
+    };
+    services.set(name, created);
+    return created;
+  }
+
+  return {
+    id,
+    databaseName,
+    namespace,
+    databaseUrl,
+    natsUrl,
+    sql,
+    names,
+    salesStream: names.stream("SALES"),
+    logDirectory,
+    service,
+    async dispose({ keepLogs = false } = {}) {
+      for (const running of services.values()) await running.stop().catch(() => {});
+      const nc = await connectNats(natsUrl, "bench-cleanup");
+      try {
+        const jsm = await jetstreamManager(nc);
+        for (const stream of [names.stream("SALES"), names.stream(PROBE_STREAM)]) {
+          if (await streamInfo(jsm, stream)) await jsm.streams.delete(stream);
+        }
+      } finally {
+        await nc.close();
+      }
+      await closeDatabase(sql);
+      const dropper = createDatabase(adminUrl, { name: "bench-admin", max: 1 });
+      await dropper.unsafe(`drop database if exists ${databaseName} with (force)`);
+      await closeDatabase(dropper);
+      if (!keepLogs) rmSync(logDirectory, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Peak resident set size of a live process, in KiB (`VmHWM` in /proc/<pid>/status). */
+export function peakRssKb(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+    return match ? Number(match[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function waitUntilReady(process: ServiceProcess, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ready = await fetch(`${process.url}/ready`).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (ready) return;
+    await Bun.sleep(20);
+  }
+  throw new Error(`${process.name} was not ready within ${timeoutMs} ms`);
+}
