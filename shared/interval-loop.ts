@@ -27,13 +27,23 @@ export function startIntervalLoop({
   log,
 }: IntervalLoopOptions): IntervalLoop {
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let immediate: ReturnType<typeof setImmediate> | undefined;
   let current: Promise<void> | undefined;
   let wakeRequested = false;
   let stopped = false;
 
-  function schedule(delayMs: number) {
+  function cancel() {
     clearTimeout(timer);
-    timer = setTimeout(tick, delayMs);
+    clearImmediate(immediate);
+    timer = immediate = undefined;
+  }
+
+  // "Now" is the next turn of the event loop, not a 0 ms timer: timers fire no sooner than 1 ms,
+  // and each wake-up on the path from a commit to the next module would add that much latency.
+  function schedule(delayMs: number) {
+    cancel();
+    if (delayMs === 0) immediate = setImmediate(tick);
+    else timer = setTimeout(tick, delayMs);
   }
 
   async function tick() {
@@ -62,7 +72,7 @@ export function startIntervalLoop({
     },
     async stop() {
       stopped = true;
-      clearTimeout(timer);
+      cancel();
       await current;
     },
   };
