@@ -139,7 +139,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     for (const outcome of outcomes) {
       const { id: eventId, type, attempts } = outcome.row;
       if (outcome.published) {
-        log.info(
+        // debug, not info: a line per event costs more than the publish itself at full load.
+        log.debug(
           { eventId, type, sequence: outcome.sequence, duplicate: outcome.duplicate },
           "event published",
         );
