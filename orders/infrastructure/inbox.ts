@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { parseIntegrationEvent } from "contracts";
-import type { Queryable, Transaction } from "shared";
+import type { Queryable, Sql, Transaction } from "shared";
 
 /** A message as the consumer hands it over. */
 export type ReceivedMessage = {
@@ -120,39 +120,46 @@ async function insertRows(sql: Queryable, rows: InboxRow[]): Promise<string[]> {
 export type StoredBatch = { inserted: number; pending: number };
 
 /**
- * Stores a batch of messages in the inbox. Normally one statement; if Postgres refuses some
- * value (e.g. a `\u0000` that jsonb cannot hold), each message is retried on its own and the
- * ones it still refuses are parked with their raw bytes, so one bad message never blocks.
+ * Stores a batch of messages in the inbox. Normally one statement, atomic by itself, so no
+ * transaction around it; if Postgres refuses some value (e.g. a `\u0000` that jsonb cannot
+ * hold), the batch is stored again in a transaction, each message in its own savepoint, and
+ * the ones Postgres still refuses are parked with their raw bytes: one bad message never blocks.
  */
 export async function storeInboxMessages(
-  tx: Transaction,
+  sql: Sql,
   messages: ReceivedMessage[],
   handles: (type: string) => boolean,
 ): Promise<StoredBatch> {
   const rows = messages.map((message) => toInboxRow(message, handles));
   let insertedIds: string[];
   try {
-    insertedIds = await tx.savepoint((sp) => insertRows(sp, rows));
+    insertedIds = await insertRows(sql, rows);
   } catch (error) {
     if (!isDataException(error)) throw error;
-    insertedIds = [];
-    for (const [index, row] of rows.entries()) {
-      try {
-        insertedIds.push(...(await tx.savepoint((sp) => insertRows(sp, [row]))));
-      } catch (rowError) {
-        if (!isDataException(rowError)) throw rowError;
-        const message = messages[index] as ReceivedMessage;
-        const parked = parkedRow(
-          message,
-          `cannot be stored as JSON: ${(rowError as Error).message}`,
-        );
-        insertedIds.push(...(await insertRows(tx, [parked])));
-      }
-    }
+    insertedIds = await sql.begin((tx) => insertOneByOne(tx, messages, rows));
   }
   const inserted = new Set(insertedIds);
   const pending = rows.filter((row) => row.status === "pending" && inserted.has(row.id)).length;
   return { inserted: inserted.size, pending };
+}
+
+async function insertOneByOne(
+  tx: Transaction,
+  messages: ReceivedMessage[],
+  rows: InboxRow[],
+): Promise<string[]> {
+  const insertedIds: string[] = [];
+  for (const [index, row] of rows.entries()) {
+    try {
+      insertedIds.push(...(await tx.savepoint((sp) => insertRows(sp, [row]))));
+    } catch (rowError) {
+      if (!isDataException(rowError)) throw rowError;
+      const message = messages[index] as ReceivedMessage;
+      const parked = parkedRow(message, `cannot be stored as JSON: ${(rowError as Error).message}`);
+      insertedIds.push(...(await insertRows(tx, [parked])));
+    }
+  }
+  return insertedIds;
 }
 
 /** SQLSTATE class 22: the value, not the database, is the problem. */

@@ -26,6 +26,9 @@ import { type ReceivedMessage, type StoredBatch, storeInboxMessages } from "./in
 /** The durable consumer's name: `nats consumer info SALES orders`. */
 export const CONSUMER_NAME = "orders";
 
+/** Batches being stored at once. */
+const FLUSHES_IN_FLIGHT = 2;
+
 export type IntegrationEventConsumerOptions = {
   sql: Sql;
   nats: NatsLink;
@@ -48,15 +51,15 @@ export type IntegrationEventConsumer = {
   readonly isConsuming: boolean;
   /** Re-checks the consumer now (e.g. after the stream was recreated). */
   wake(): void;
-  /** Stops pulling, stores and acks the batch in hand, and stops. */
+  /** Stops pulling, stores and acks the batches in hand, and stops. */
   stop(): Promise<void>;
 };
 
 /**
  * The `IntegrationEventConsumer`: a durable pull consumer on stream `SALES` that stores every
  * message in `orders.inbox_messages` and acks it only after that insert committed. Messages
- * that arrive while a batch is being stored wait and go in the next batch (one statement
- * each), so throughput grows with load while a lone message is stored at once.
+ * that arrive while batches are being stored wait and go in the next batch (one statement
+ * each, two at a time), so throughput grows with load while a lone message is stored at once.
  */
 export function startIntegrationEventConsumer(
   options: IntegrationEventConsumerOptions,
@@ -79,7 +82,7 @@ export function startIntegrationEventConsumer(
   let messages: ConsumerMessages | undefined;
   let waitingForStreamLogged = false;
   const buffer: JsMsg[] = [];
-  let flushing: Promise<void> | undefined;
+  const flushing = new Set<Promise<void>>();
   let stopped = false;
 
   async function ensureConsumer(
@@ -157,19 +160,24 @@ export function startIntegrationEventConsumer(
 
   function receive(message: JsMsg) {
     buffer.push(message);
-    flushing ??= flushAll();
+    // After the messages that arrived together are all buffered, so they go in one statement.
+    if (buffer.length === 1) queueMicrotask(flushMore);
   }
 
-  async function flushAll() {
-    while (buffer.length > 0) await flush(buffer.splice(0, batchSize));
-    flushing = undefined;
+  // Two statements in flight: one batch is prepared and sent while Postgres stores the other.
+  function flushMore() {
+    while (buffer.length > 0 && flushing.size < FLUSHES_IN_FLIGHT) {
+      const flushed: Promise<void> = flush(buffer.splice(0, batchSize)).finally(() => {
+        flushing.delete(flushed);
+        flushMore();
+      });
+      flushing.add(flushed);
+    }
   }
 
   async function flush(batch: JsMsg[]) {
     try {
-      const stored = await sql.begin((tx) =>
-        storeInboxMessages(tx, batch.map(toReceived), handles),
-      );
+      const stored = await storeInboxMessages(sql, batch.map(toReceived), handles);
       for (const message of batch) message.ack();
       onStored(stored);
     } catch (error) {
@@ -200,7 +208,7 @@ export function startIntegrationEventConsumer(
       stopped = true;
       await guard.stop();
       messages?.stop();
-      await flushing;
+      while (flushing.size > 0) await Promise.all(flushing);
     },
   };
 }
