@@ -39,9 +39,10 @@ export function toInboxRow(message: ReceivedMessage, handles: (type: string) => 
     headers: JSON.stringify(message.headers),
     streamSequence: message.streamSequence,
   };
-  const parsed = parseIntegrationEvent(message.data);
+  const text = decodeUtf8(message.data);
+  const parsed = parseIntegrationEvent(text ?? message.data);
   // Keep the event as sent, unknown fields included: the parsed copy drops them.
-  const payload = () => Buffer.from(message.data).toString("utf8");
+  const payload = () => text ?? null;
   if (parsed.success) {
     const { event } = parsed;
     const handled = handles(event.type);
@@ -72,6 +73,17 @@ export function toInboxRow(message: ReceivedMessage, handles: (type: string) => 
   return parkedRow(message, `not a valid event: ${problems}`);
 }
 
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The body as text, decoded once; undefined when it is not UTF-8 (the message gets parked). */
+function decodeUtf8(data: Uint8Array): string | undefined {
+  try {
+    return utf8.decode(data);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Stores the message as received, unreadable, with the reason. */
 export function parkedRow(message: ReceivedMessage, reason: string): InboxRow {
   return {
@@ -98,20 +110,20 @@ function contentId(message: ReceivedMessage): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-/** Inserts the rows with one statement; rows already stored (same id) are skipped. */
+/**
+ * Inserts the rows with one statement; rows already stored (same id) are skipped. The batch
+ * travels as one JSON document, serialized natively: as text arrays, every payload would be
+ * escaped for the array syntax in JavaScript (a tenth of the intake's time, profiled).
+ */
 async function insertRows(sql: Queryable, rows: InboxRow[]): Promise<string[]> {
   const inserted = await sql<{ id: string }[]>`
     insert into orders.inbox_messages
       (id, type, subject, payload, raw_body, headers, stream_sequence, status, last_error)
-    select m.id, m.type, m.subject, m.payload::jsonb, decode(m.raw_body, 'base64'), m.headers::jsonb,
-           m.stream_sequence, m.status, m.last_error
-    from unnest(
-      ${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.type)}::text[],
-      ${rows.map((r) => r.subject)}::text[], ${rows.map((r) => r.payload)}::text[],
-      ${rows.map((r) => r.rawBody)}::text[], ${rows.map((r) => r.headers)}::text[],
-      ${rows.map((r) => r.streamSequence)}::bigint[], ${rows.map((r) => r.status)}::text[],
-      ${rows.map((r) => r.lastError)}::text[]
-    ) as m(id, type, subject, payload, raw_body, headers, stream_sequence, status, last_error)
+    select m.id, m.type, m.subject, m.payload::jsonb, decode(m."rawBody", 'base64'),
+           m.headers::jsonb, m."streamSequence", m.status, m."lastError"
+    from jsonb_to_recordset(${sql.json(rows)}) as m(
+      id uuid, type text, subject text, payload text, "rawBody" text, headers text,
+      "streamSequence" bigint, status text, "lastError" text)
     on conflict (id) do nothing
     returning id`;
   return inserted.map((row) => row.id);
