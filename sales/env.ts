@@ -18,7 +18,7 @@ export const SalesEnv = v.object({
   DATABASE_URL: databaseUrlVariable,
   /** The runtime connection acts as this role, which reaches only the sales schema. */
   DATABASE_ROLE: databaseRoleVariable("sales"),
-  DATABASE_POOL_SIZE: integerVariable(10, { min: 1, max: 200 }),
+  DATABASE_POOL_SIZE: integerVariable(20, { min: 1, max: 200 }),
   NATS_URL: natsUrlVariable,
   NATS_NAMESPACE: natsNamespaceVariable,
   LOG_LEVEL: logLevelVariable,
