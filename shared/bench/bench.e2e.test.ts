@@ -60,6 +60,11 @@ test("bun run bench, tiny, prints a JSON line with every figure and cleans up", 
   // Every event written (the 200 of the backlog and each one sent over HTTP) was applied once.
   expect(report.events_checked).toBeGreaterThan(200);
   expect(typeof report.e2e_lag_grows).toBe("boolean");
+  expect(Object.keys(report.e2e_cpu_us_per_event).sort()).toEqual(
+    ["bench", "nats", "orders", "postgres", "sales"].sort(),
+  );
+  expect(report.e2e_cpu_us_per_event.sales).toBeGreaterThan(0);
+  expect(report.e2e_machine_busy_pct).toBeGreaterThan(0);
   expect(Object.keys(report.targets_met).sort()).toEqual(
     ["apply", "e2e", "intake", "lag", "latency", "relay", "rss"].sort(),
   );

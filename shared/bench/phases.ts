@@ -1,7 +1,9 @@
+import { cpus } from "node:os";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { Queryable, Sql } from "../database.ts";
 import { connectNats } from "../nats.ts";
 import type { Measured } from "./baselines.ts";
+import { type CpuGroups, cpuMeter } from "./cpu.ts";
 import { fixedRateLoad, fullSpeedLoad, type LoadResult } from "./load.ts";
 import { lagCurve, type Percentiles, percentiles, perSecond, round, slope } from "./stats.ts";
 import type { BenchSystem } from "./system.ts";
@@ -220,6 +222,11 @@ export type SustainedResult = {
   drainMs: number;
   latencyMs: Percentiles;
   requests: number;
+  /** CPU time per event written, by process group, while the writes ran. */
+  cpuUsPerEvent: CpuGroups;
+  /** How busy the whole machine was meanwhile, and how much of that was other work. */
+  machineBusyPct: number;
+  otherLoadPct: number;
 };
 
 /**
@@ -233,13 +240,23 @@ export async function measureSustained(
 ): Promise<SustainedResult> {
   const { sql } = system;
   const salesUrl = system.service("sales").process.url;
+  const meter = cpuMeter({
+    sql,
+    database: system.databaseName,
+    pids: () => ({
+      sales: system.service("sales").process.pid ?? 0,
+      orders: system.service("orders").process.pid ?? 0,
+    }),
+  });
   const startedAt = await databaseNow(sql);
+  await meter.start();
   const load = await fullSpeedLoad({
     salesUrl,
     label: `${system.id}-e2e`,
     concurrency,
     durationMs,
   });
+  const cpu = await meter.stop();
   const writesEndedAt = await databaseNow(sql);
   failOnErrors("sustained load", load);
   await waitForEverythingApplied(sql, load.created);
@@ -261,7 +278,26 @@ export async function measureSustained(
     drainMs: round(lastApply - lastWrite, 1),
     latencyMs: percentiles(written.map((t) => (t.appliedAt ?? 0) - t.writtenAt)),
     requests: load.created,
+    cpuUsPerEvent: mapValues(cpu.seconds, (used) => round((used * 1e6) / load.created, 0)),
+    machineBusyPct: round((100 * cpu.machineBusy) / cpu.elapsed / cpus().length, 0),
+    otherLoadPct: round(
+      (100 * Math.max(0, cpu.machineBusy - sum(Object.values(cpu.seconds)))) /
+        cpu.elapsed /
+        cpus().length,
+      0,
+    ),
   };
+}
+
+const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
+
+function mapValues<K extends string>(
+  record: Record<K, number>,
+  map: (value: number) => number,
+): Record<K, number> {
+  return Object.fromEntries(
+    Object.entries<number>(record).map(([key, value]) => [key, map(value)]),
+  ) as Record<K, number>;
 }
 
 /**

@@ -13,6 +13,17 @@ export type BenchReport = {
   e2e_lag_grows: boolean;
   e2e_drain_ms: number;
   e2e_latency_ms: Percentiles;
+  /** CPU µs per event by process while Sales took writes at full speed. */
+  e2e_cpu_us_per_event: {
+    sales: number;
+    orders: number;
+    postgres: number;
+    nats: number;
+    bench: number;
+  };
+  /** The whole machine's busy share meanwhile, and the part of it that was not this run. */
+  e2e_machine_busy_pct: number;
+  e2e_other_load_pct: number;
   relay_per_s: number;
   relay_ratio: number;
   intake_per_s: number;
@@ -101,6 +112,12 @@ export function formatTable(r: BenchReport): string {
       verdict("lag"),
     ],
     ["  latency p50/p95/p99/max", ms(r.e2e_latency_ms), "at full load", ""],
+    [
+      "  CPU µs/event sales/orders/pg/nats/bench",
+      Object.values(r.e2e_cpu_us_per_event).join(" / "),
+      `machine ${r.e2e_machine_busy_pct} % busy`,
+      `${r.e2e_other_load_pct} % not this run`,
+    ],
     ["outbox relay drain", rate(r.relay_per_s), `${r.relay_ratio} × raw publish`, verdict("relay")],
     ["inbox intake", rate(r.intake_per_s), `${r.intake_ratio} × raw consume`, verdict("intake")],
     ["inbox apply", rate(r.apply_per_s), `${r.apply_ratio} × e2e`, verdict("apply")],
