@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { SALES_STREAM } from "contracts";
 import {
   closeDatabase,
   createDatabase,
@@ -15,6 +16,7 @@ import { createOrdersApi } from "./api/orders.ts";
 import { createProductsApi } from "./api/products.ts";
 import { placeOrderUseCase } from "./application/place-order.ts";
 import { type OrdersEnv, readOrdersEnv } from "./env.ts";
+import { startInboxRetention } from "./infrastructure/inbox-retention.ts";
 import { startIntegrationEventConsumer } from "./infrastructure/integration-event-consumer.ts";
 import { saveOrder } from "./infrastructure/order-repository.ts";
 import { startProcessInboxJob } from "./infrastructure/process-inbox-job.ts";
@@ -75,6 +77,15 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     maxAckPending: env.CONSUMER_MAX_ACK_PENDING,
   });
 
+  const retention = startInboxRetention({
+    sql,
+    nats,
+    stream: names.stream(SALES_STREAM),
+    log,
+    retentionMs: env.INBOX_RETENTION_MS,
+    intervalMs: env.RETENTION_INTERVAL_MS,
+  });
+
   const app = createHttpApp({
     log,
     readiness: {
@@ -96,7 +107,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     }),
   );
   const server = Bun.serve({ port: env.PORT, hostname: "0.0.0.0", fetch: app.fetch });
-  log.info({ port: server.port, stream: names.stream("SALES") }, "orders listening");
+  log.info({ port: server.port, stream: names.stream(SALES_STREAM) }, "orders listening");
 
   return {
     app,
@@ -111,6 +122,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
       await server.stop();
       await consumer.stop();
       await inbox.stop();
+      await retention.stop();
       await nats.close();
       await closeDatabase(sql);
       log.info("orders stopped");

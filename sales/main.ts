@@ -16,6 +16,7 @@ import { createProductUseCase } from "./application/create-product.ts";
 import { updateProductUseCase } from "./application/update-product.ts";
 import { readSalesEnv, type SalesEnv } from "./env.ts";
 import { makePendingRowsDue, startOutboxRelay } from "./infrastructure/outbox-relay.ts";
+import { startOutboxRetention } from "./infrastructure/outbox-retention.ts";
 import { startSalesStream } from "./infrastructure/sales-stream.ts";
 import { createRunInTransaction } from "./infrastructure/transaction.ts";
 
@@ -60,6 +61,13 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     batchSize: env.OUTBOX_BATCH_SIZE,
   });
 
+  const retention = startOutboxRetention({
+    sql,
+    log,
+    retentionMs: env.OUTBOX_RETENTION_MS,
+    intervalMs: env.RETENTION_INTERVAL_MS,
+  });
+
   const inTransaction = createRunInTransaction({
     sql,
     newEventId: newId,
@@ -95,6 +103,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     async stop() {
       await server.stop();
       await relay.stop();
+      await retention.stop();
       await stream.stop();
       await nats.close();
       await closeDatabase(sql);
