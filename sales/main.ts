@@ -51,12 +51,20 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
         .then(() => relay.wake());
     },
   });
-  const stream = startSalesStream({ nats, names, log, maxAgeMs: env.STREAM_MAX_AGE_MS });
+  const stream = startSalesStream({
+    sql,
+    nats,
+    names,
+    log,
+    maxAgeMs: env.STREAM_MAX_AGE_MS,
+    onVerified: () => relay.wake(),
+  });
   const relay = startOutboxRelay({
     sql,
     nats,
     names,
     log,
+    isStreamReady: () => stream.isReady,
     pollMs: env.OUTBOX_POLL_MS,
     batchSize: env.OUTBOX_BATCH_SIZE,
   });
