@@ -1,10 +1,11 @@
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { timeout } from "hono/timeout";
 import { validator } from "hono/validator";
 import type * as v from "valibot";
 import { isDatabaseUnavailable } from "./database.ts";
-import { errorMessage, type Issue, ValidationError } from "./errors.ts";
+import { errorMessage, type Issue, UnavailableError, ValidationError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import { parseOrThrow } from "./validation.ts";
 
@@ -15,6 +16,8 @@ export type HttpAppOptions = {
   log: Logger;
   readiness: ReadinessChecks;
   maxBodyBytes?: number;
+  /** A request still running after this is answered 503: a client never hangs. */
+  requestTimeoutMs?: number;
 };
 
 const STATUS_BY_ERROR_NAME: Record<string, 400 | 404 | 409 | 422 | 503> = {
@@ -25,15 +28,21 @@ const STATUS_BY_ERROR_NAME: Record<string, 400 | 404 | 409 | 422 | 503> = {
   UnavailableError: 503,
 };
 
+/** Endpoints that must answer whatever the database does. */
+const PROBES = new Set(["/health", "/ready"]);
+const DATABASE_RETRY_AFTER_MS = 1_000;
+
 /**
  * A Hono app with what every process serves the same way: JSON errors (named errors mapped to
  * 400/404/409/422/503, anything else a 500 without details), a JSON 404, a body size limit
- * (413), one log line per request, `GET /health` and `GET /ready`.
+ * (413), a time limit (503, so a request never hangs), one log line per request,
+ * `GET /health` and `GET /ready`.
  */
 export function createHttpApp({
   log,
   readiness,
   maxBodyBytes = 1024 * 1024,
+  requestTimeoutMs = 5_000,
 }: HttpAppOptions): Hono {
   const app = new Hono();
 
@@ -58,6 +67,26 @@ export function createHttpApp({
         errorResponse(c, 413, "payload_too_large", `Body exceeds ${maxBodyBytes} bytes`),
     }),
   );
+
+  app.use(
+    timeout(
+      requestTimeoutMs,
+      () =>
+        new UnavailableError(
+          `The request took longer than ${requestTimeoutMs} ms; try again shortly`,
+        ) as never,
+    ),
+  );
+
+  // A circuit breaker: right after a request found Postgres unreachable, answer 503 at once
+  // for a moment instead of queueing more requests behind connection attempts.
+  let databaseDownUntil = 0;
+  app.use(async (c, next) => {
+    if (Date.now() < databaseDownUntil && !PROBES.has(c.req.path)) {
+      throw new UnavailableError("The database is unavailable; try again shortly");
+    }
+    await next();
+  });
 
   app.get("/health", (c) => c.json({ status: "ok" }));
   app.get("/ready", async (c) => {
@@ -89,6 +118,7 @@ export function createHttpApp({
       return errorResponse(c, error.status, "http_error", error.message);
     }
     if (isDatabaseUnavailable(error)) {
+      databaseDownUntil = Date.now() + DATABASE_RETRY_AFTER_MS;
       log.warn({ err: errorMessage(error), path: c.req.path }, "database unavailable");
       return errorResponse(c, 503, "unavailable", "The database is unavailable; try again shortly");
     }

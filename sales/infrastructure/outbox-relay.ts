@@ -139,8 +139,9 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   }
 
   function logOutcomes(outcomes: Outcome[]) {
+    const failures = new Map<string, Extract<Outcome, { published: false }>[]>();
     for (const outcome of outcomes) {
-      const { id: eventId, type, attempts } = outcome.row;
+      const { id: eventId, type } = outcome.row;
       if (outcome.published) {
         log.info(
           { eventId, type, sequence: outcome.sequence, duplicate: outcome.duplicate },
@@ -149,10 +150,21 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       } else if (outcome.park) {
         log.error({ eventId, type, err: outcome.error }, "event parked: it can never be published");
       } else {
+        failures.set(outcome.error, [...(failures.get(outcome.error) ?? []), outcome]);
+      }
+    }
+    // One line per distinct error: an outage fails a whole batch the same way.
+    for (const [err, failed] of failures) {
+      const [only] = failed;
+      if (failed.length === 1 && only) {
+        const { id: eventId, type, attempts } = only.row;
         log.warn(
-          { eventId, type, attempts: attempts + 1, err: outcome.error },
+          { eventId, type, attempts: attempts + 1, err },
           "event publish failed, will retry",
         );
+      } else {
+        const eventIds = failed.slice(0, 10).map((o) => o.row.id);
+        log.warn({ count: failed.length, eventIds, err }, "events publish failed, will retry");
       }
     }
   }

@@ -31,6 +31,9 @@ export type SalesStream = IntervalLoop & {
   readonly isReady: boolean;
 };
 
+/** How soon to check again after a check failed; the relay waits for a check. */
+const RETRY_MS = 1_000;
+
 /** JetStream drops a re-sent `Nats-Msg-Id` seen within this window. */
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
 
@@ -136,6 +139,7 @@ export function startSalesStream({
         }
       } catch (error) {
         log.error({ stream: spec.name, err: errorMessage(error) }, "cannot ensure stream");
+        return RETRY_MS; // e.g. JetStream still starting after a server restart
       }
     },
   });
