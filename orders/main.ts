@@ -1,11 +1,14 @@
 import { join } from "node:path";
 import {
+  assessMessagingHealth,
   closeDatabase,
   createDatabase,
   createHttpApp,
   createLogger,
+  createMetricsRegistry,
   isDatabaseReachable,
   type Logger,
+  messagingHealthThresholds,
   migrate,
   natsNames,
   startNatsLink,
@@ -15,6 +18,8 @@ import { createOrdersApi } from "./api/orders.ts";
 import { createProductsApi } from "./api/products.ts";
 import { placeOrderUseCase } from "./application/place-order.ts";
 import { type OrdersEnv, readOrdersEnv } from "./env.ts";
+import { createInboxMetrics } from "./infrastructure/inbox-metrics.ts";
+import { readInboxBacklog } from "./infrastructure/inbox-status.ts";
 import { startIntegrationEventConsumer } from "./infrastructure/integration-event-consumer.ts";
 import { saveOrder } from "./infrastructure/order-repository.ts";
 import { startProcessInboxJob } from "./infrastructure/process-inbox-job.ts";
@@ -42,6 +47,8 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
   const { applied } = await migrate(sql, MIGRATIONS);
   if (applied.length > 0) log.info({ applied }, "migrations applied");
 
+  const metrics = createMetricsRegistry();
+  const inboxMetrics = createInboxMetrics(metrics, sql);
   const names = natsNames(env.NATS_NAMESPACE);
   const nats = startNatsLink({
     url: env.NATS_URL,
@@ -56,6 +63,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     pollMs: env.INBOX_POLL_MS,
     batchSize: env.INBOX_BATCH_SIZE,
     maxAttempts: env.INBOX_MAX_ATTEMPTS,
+    metrics: inboxMetrics.job,
   });
   const consumer = startIntegrationEventConsumer({
     sql,
@@ -69,13 +77,26 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     batchSize: env.INBOX_BATCH_SIZE,
     ackWaitMs: env.CONSUMER_ACK_WAIT_MS,
     maxAckPending: env.CONSUMER_MAX_ACK_PENDING,
+    metrics: inboxMetrics.consumer,
   });
 
+  const thresholds = messagingHealthThresholds(env);
   const app = createHttpApp({
     log,
     readiness: {
       postgres: () => isDatabaseReachable(sql),
       nats: () => consumer.isConsuming,
+    },
+    metrics,
+    messagingHealth: async () => {
+      const backlog = await readInboxBacklog(sql);
+      return assessMessagingHealth({ ...backlog, dead: backlog.dead + backlog.parked }, thresholds);
+    },
+    api: {
+      title: "Orders",
+      version: "1",
+      description:
+        "Prices orders from its own copy of Sales' products, kept up to date by Sales' events.",
     },
   });
   app.route("/products", createProductsApi({ sql }));
@@ -102,6 +123,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     consumer,
     inbox,
     names,
+    metrics,
     /** Stops taking requests and messages, finishes the batches in hand, drains, closes. */
     async stop() {
       await server.stop();

@@ -1,11 +1,14 @@
 import { join } from "node:path";
 import {
+  assessMessagingHealth,
   closeDatabase,
   createDatabase,
   createHttpApp,
   createLogger,
+  createMetricsRegistry,
   isDatabaseReachable,
   type Logger,
+  messagingHealthThresholds,
   migrate,
   natsNames,
   startNatsLink,
@@ -15,7 +18,9 @@ import { createProductsApi } from "./api/products.ts";
 import { createProductUseCase } from "./application/create-product.ts";
 import { updateProductUseCase } from "./application/update-product.ts";
 import { readSalesEnv, type SalesEnv } from "./env.ts";
+import { createOutboxMetrics } from "./infrastructure/outbox-metrics.ts";
 import { makePendingRowsDue, startOutboxRelay } from "./infrastructure/outbox-relay.ts";
+import { readOutboxBacklog } from "./infrastructure/outbox-status.ts";
 import { startSalesStream } from "./infrastructure/sales-stream.ts";
 import { createRunInTransaction } from "./infrastructure/transaction.ts";
 
@@ -33,6 +38,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
   const { applied } = await migrate(sql, MIGRATIONS);
   if (applied.length > 0) log.info({ applied }, "migrations applied");
 
+  const metrics = createMetricsRegistry();
   const names = natsNames(env.NATS_NAMESPACE);
   const nats = startNatsLink({
     url: env.NATS_URL,
@@ -54,6 +60,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     log,
     pollMs: env.OUTBOX_POLL_MS,
     batchSize: env.OUTBOX_BATCH_SIZE,
+    metrics: createOutboxMetrics(metrics, sql),
   });
 
   const inTransaction = createRunInTransaction({
@@ -61,11 +68,23 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     newEventId: newId,
     onEventsCommitted: relay.wake,
   });
+  const thresholds = messagingHealthThresholds(env);
   const app = createHttpApp({
     log,
     readiness: {
       postgres: () => isDatabaseReachable(sql),
       nats: () => stream.isReady,
+    },
+    metrics,
+    messagingHealth: async () => {
+      const backlog = await readOutboxBacklog(sql);
+      return assessMessagingHealth({ ...backlog, dead: backlog.parked }, thresholds);
+    },
+    api: {
+      title: "Sales",
+      version: "1",
+      description:
+        "Owns products. Every change is also published as an integration event (see AsyncAPI).",
     },
   });
   app.route(
@@ -87,6 +106,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     relay,
     stream,
     names,
+    metrics,
     /** Stops taking requests, finishes the relay batch in hand, drains NATS, closes Postgres. */
     async stop() {
       await server.stop();

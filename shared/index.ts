@@ -28,12 +28,21 @@ export {
   UnprocessableError,
   ValidationError,
 } from "./errors.ts";
-export type { ReadinessChecks } from "./http.ts";
+export type { HttpAppOptions, ReadinessChecks } from "./http.ts";
 export { createHttpApp, jsonBody, pathParams, queryParams } from "./http.ts";
 export type { IntervalLoop } from "./interval-loop.ts";
 export { startIntervalLoop } from "./interval-loop.ts";
 export type { Logger } from "./logger.ts";
 export { createLogger } from "./logger.ts";
+export type {
+  HealthStatus,
+  MessagingBacklog,
+  MessagingHealth,
+  MessagingHealthThresholds,
+} from "./messaging-health.ts";
+export { assessMessagingHealth, messagingHealthThresholds } from "./messaging-health.ts";
+export type { Counter, Gauge, Histogram, Labels, MetricsRegistry } from "./metrics.ts";
+export { createMetricsRegistry, METRICS_CONTENT_TYPE } from "./metrics.ts";
 export type { MigrationResult } from "./migrations.ts";
 export { migrate } from "./migrations.ts";
 export type { EnsureStreamResult, NatsLink, NatsNames, StreamSpec } from "./nats.ts";
@@ -45,6 +54,8 @@ export {
   startNatsLink,
   streamInfo,
 } from "./nats.ts";
+export type { OpenApiDocument, OpenApiInfo, RouteDoc, RouteResponse } from "./openapi.ts";
+export { describeRoute, ErrorResponse, jsonSchemaOf, openApiDocument } from "./openapi.ts";
 export { stopOnSignals } from "./process.ts";
-export { newTraceparent, traceIdOf } from "./trace.ts";
+export { continueTrace, newTraceparent, traceIdOf } from "./trace.ts";
 export { parseOrThrow, toIssues } from "./validation.ts";
