@@ -1,5 +1,7 @@
 /** Building blocks both modules use; knows nothing of Sales, Orders or the contracts. */
 export { retryDelayMs } from "./backoff.ts";
+export type { ScriptContext, ScriptSpec } from "./cli.ts";
+export { countOption, helpText, parseScriptArgs, runScript, UsageError } from "./cli.ts";
 export type { Queryable, Sql, Transaction } from "./database.ts";
 export {
   closeDatabase,
@@ -57,5 +59,13 @@ export {
 export type { OpenApiDocument, OpenApiInfo, RouteDoc, RouteResponse } from "./openapi.ts";
 export { describeRoute, ErrorResponse, jsonSchemaOf, openApiDocument } from "./openapi.ts";
 export { stopOnSignals } from "./process.ts";
+export {
+  formatBytes,
+  formatCount,
+  formatDuration,
+  formatFields,
+  formatTable,
+  progressBar,
+} from "./report-text.ts";
 export { continueTrace, newTraceparent, traceIdOf } from "./trace.ts";
 export { parseOrThrow, toIssues } from "./validation.ts";
