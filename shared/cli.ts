@@ -50,8 +50,10 @@ export async function runScript<S extends v.GenericSchema>(
   try {
     process.exit((await run(context)) ?? 0);
   } catch (error) {
-    process.stderr.write(`${spec.command}: ${errorMessage(error)}\n`);
-    process.exit(1);
+    const usage = error instanceof UsageError;
+    const hint = usage ? `\nTry ${spec.command} --help` : "";
+    process.stderr.write(`${spec.command}: ${errorMessage(error)}${hint}\n`);
+    process.exit(usage ? 2 : 1);
   }
 }
 
@@ -100,14 +102,22 @@ export function helpText(spec: ScriptSpec<v.GenericSchema>): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** An option given as digits: a whole number within bounds, with a default. */
-export function countOption(fallback: number | undefined, { min = 0, max = 1_000_000_000 } = {}) {
-  const number = v.pipe(
+function countSchema({ min = 0, max = 1_000_000_000 }: { min?: number; max?: number }) {
+  return v.pipe(
     v.string(),
     v.regex(/^\d+$/, "must be a whole number"),
     v.transform(Number),
     v.minValue(min, `must be at least ${min}`),
     v.maxValue(max, `must be at most ${max}`),
   );
-  return fallback === undefined ? v.optional(number) : v.optional(number, String(fallback));
+}
+
+/** An option given as digits: a whole number within bounds, `fallback` when absent. */
+export function countOption(fallback: number, bounds: { min?: number; max?: number } = {}) {
+  return v.optional(countSchema(bounds), String(fallback));
+}
+
+/** Like `countOption`, but undefined when absent. */
+export function optionalCountOption(bounds: { min?: number; max?: number } = {}) {
+  return v.optional(countSchema(bounds));
 }

@@ -1,7 +1,14 @@
 /** Building blocks both modules use; knows nothing of Sales, Orders or the contracts. */
 export { retryDelayMs } from "./backoff.ts";
 export type { ScriptContext, ScriptSpec } from "./cli.ts";
-export { countOption, helpText, parseScriptArgs, runScript, UsageError } from "./cli.ts";
+export {
+  countOption,
+  helpText,
+  optionalCountOption,
+  parseScriptArgs,
+  runScript,
+  UsageError,
+} from "./cli.ts";
 export type { Queryable, Sql, Transaction } from "./database.ts";
 export {
   closeDatabase,
