@@ -1,4 +1,5 @@
 import {
+  databaseRoleVariable,
   databaseUrlVariable,
   integerVariable,
   loadEnv,
@@ -9,10 +10,14 @@ import {
 } from "shared";
 import * as v from "valibot";
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+
 /** Every setting of the Orders process, from the environment. */
 export const OrdersEnv = v.object({
   PORT: portVariable(3002),
   DATABASE_URL: databaseUrlVariable,
+  /** The runtime connection acts as this role, which reaches only the orders schema. */
+  DATABASE_ROLE: databaseRoleVariable("orders"),
   DATABASE_POOL_SIZE: integerVariable(10, { min: 1, max: 200 }),
   NATS_URL: natsUrlVariable,
   NATS_NAMESPACE: natsNamespaceVariable,
@@ -22,6 +27,10 @@ export const OrdersEnv = v.object({
   INBOX_BATCH_SIZE: integerVariable(500, { min: 1, max: 10_000 }),
   /** Failed attempts after which an inbox row is dead (kept, no longer retried). */
   INBOX_MAX_ATTEMPTS: integerVariable(10, { min: 1 }),
+  /** How long processed inbox rows are kept; never less than the stream's max_age. */
+  INBOX_RETENTION_MS: integerVariable(30 * DAY_MS, { min: 60_000 }),
+  /** How often the retention loop looks for rows to delete. */
+  RETENTION_INTERVAL_MS: integerVariable(10 * 60_000, { min: 1_000 }),
   /** How long the server waits for an ack before redelivering. */
   CONSUMER_ACK_WAIT_MS: integerVariable(30_000, { min: 1_000 }),
   CONSUMER_MAX_ACK_PENDING: integerVariable(10_000, { min: 1 }),

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { SALES_STREAM } from "contracts";
 import {
   assessMessagingHealth,
   closeDatabase,
@@ -9,7 +10,7 @@ import {
   isDatabaseReachable,
   type Logger,
   messagingHealthThresholds,
-  migrate,
+  migrateDatabase,
   natsNames,
   startNatsLink,
   stopOnSignals,
@@ -19,6 +20,7 @@ import { createProductsApi } from "./api/products.ts";
 import { placeOrderUseCase } from "./application/place-order.ts";
 import { type OrdersEnv, readOrdersEnv } from "./env.ts";
 import { createInboxMetrics } from "./infrastructure/inbox-metrics.ts";
+import { startInboxRetention } from "./infrastructure/inbox-retention.ts";
 import { readInboxBacklog } from "./infrastructure/inbox-status.ts";
 import { startIntegrationEventConsumer } from "./infrastructure/integration-event-consumer.ts";
 import { saveOrder } from "./infrastructure/order-repository.ts";
@@ -43,9 +45,13 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
   const newId = overrides.newId ?? (() => Bun.randomUUIDv7());
   const handlers = overrides.handlers ?? integrationEventHandlers;
 
-  const sql = createDatabase(env.DATABASE_URL, { name: "orders", max: env.DATABASE_POOL_SIZE });
-  const { applied } = await migrate(sql, MIGRATIONS);
+  const { applied } = await migrateDatabase(env.DATABASE_URL, MIGRATIONS);
   if (applied.length > 0) log.info({ applied }, "migrations applied");
+  const sql = createDatabase(env.DATABASE_URL, {
+    name: "orders",
+    max: env.DATABASE_POOL_SIZE,
+    role: env.DATABASE_ROLE || undefined,
+  });
 
   const metrics = createMetricsRegistry();
   const inboxMetrics = createInboxMetrics(metrics, sql);
@@ -78,6 +84,15 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     ackWaitMs: env.CONSUMER_ACK_WAIT_MS,
     maxAckPending: env.CONSUMER_MAX_ACK_PENDING,
     metrics: inboxMetrics.consumer,
+  });
+
+  const retention = startInboxRetention({
+    sql,
+    nats,
+    stream: names.stream(SALES_STREAM),
+    log,
+    retentionMs: env.INBOX_RETENTION_MS,
+    intervalMs: env.RETENTION_INTERVAL_MS,
   });
 
   const thresholds = messagingHealthThresholds(env);
@@ -113,7 +128,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     }),
   );
   const server = Bun.serve({ port: env.PORT, hostname: "0.0.0.0", fetch: app.fetch });
-  log.info({ port: server.port, stream: names.stream("SALES") }, "orders listening");
+  log.info({ port: server.port, stream: names.stream(SALES_STREAM) }, "orders listening");
 
   return {
     app,
@@ -129,6 +144,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
       await server.stop();
       await consumer.stop();
       await inbox.stop();
+      await retention.stop();
       await nats.close();
       await closeDatabase(sql);
       log.info("orders stopped");

@@ -1,4 +1,5 @@
 import {
+  databaseRoleVariable,
   databaseUrlVariable,
   integerVariable,
   loadEnv,
@@ -15,6 +16,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 export const SalesEnv = v.object({
   PORT: portVariable(3001),
   DATABASE_URL: databaseUrlVariable,
+  /** The runtime connection acts as this role, which reaches only the sales schema. */
+  DATABASE_ROLE: databaseRoleVariable("sales"),
   DATABASE_POOL_SIZE: integerVariable(10, { min: 1, max: 200 }),
   NATS_URL: natsUrlVariable,
   NATS_NAMESPACE: natsNamespaceVariable,
@@ -22,6 +25,10 @@ export const SalesEnv = v.object({
   /** How often the relay looks for due outbox rows when nothing woke it. */
   OUTBOX_POLL_MS: integerVariable(1000, { min: 1 }),
   OUTBOX_BATCH_SIZE: integerVariable(500, { min: 1, max: 10_000 }),
+  /** How long published outbox rows are kept (to refill a broker that lost data), then deleted. */
+  OUTBOX_RETENTION_MS: integerVariable(7 * DAY_MS, { min: 60_000 }),
+  /** How often the retention loop looks for rows to delete. */
+  RETENTION_INTERVAL_MS: integerVariable(10 * 60_000, { min: 1_000 }),
   /** How long the stream keeps messages (`max_age`). */
   STREAM_MAX_AGE_MS: integerVariable(30 * DAY_MS, { min: 60_000 }),
   /** `/health/messaging` is degraded, then unhealthy, once the oldest pending outbox row is this old. */

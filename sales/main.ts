@@ -9,7 +9,7 @@ import {
   isDatabaseReachable,
   type Logger,
   messagingHealthThresholds,
-  migrate,
+  migrateDatabase,
   natsNames,
   startNatsLink,
   stopOnSignals,
@@ -20,6 +20,7 @@ import { updateProductUseCase } from "./application/update-product.ts";
 import { readSalesEnv, type SalesEnv } from "./env.ts";
 import { createOutboxMetrics } from "./infrastructure/outbox-metrics.ts";
 import { makePendingRowsDue, startOutboxRelay } from "./infrastructure/outbox-relay.ts";
+import { startOutboxRetention } from "./infrastructure/outbox-retention.ts";
 import { readOutboxBacklog } from "./infrastructure/outbox-status.ts";
 import { startSalesStream } from "./infrastructure/sales-stream.ts";
 import { createRunInTransaction } from "./infrastructure/transaction.ts";
@@ -34,9 +35,13 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
   const now = overrides.now ?? (() => new Date());
   const newId = overrides.newId ?? (() => Bun.randomUUIDv7());
 
-  const sql = createDatabase(env.DATABASE_URL, { name: "sales", max: env.DATABASE_POOL_SIZE });
-  const { applied } = await migrate(sql, MIGRATIONS);
+  const { applied } = await migrateDatabase(env.DATABASE_URL, MIGRATIONS);
   if (applied.length > 0) log.info({ applied }, "migrations applied");
+  const sql = createDatabase(env.DATABASE_URL, {
+    name: "sales",
+    max: env.DATABASE_POOL_SIZE,
+    role: env.DATABASE_ROLE || undefined,
+  });
 
   const metrics = createMetricsRegistry();
   const names = natsNames(env.NATS_NAMESPACE);
@@ -52,15 +57,30 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
         .then(() => relay.wake());
     },
   });
-  const stream = startSalesStream({ nats, names, log, maxAgeMs: env.STREAM_MAX_AGE_MS });
+  const stream = startSalesStream({
+    sql,
+    nats,
+    names,
+    log,
+    maxAgeMs: env.STREAM_MAX_AGE_MS,
+    onVerified: () => relay.wake(),
+  });
   const relay = startOutboxRelay({
     sql,
     nats,
     names,
     log,
+    isStreamReady: () => stream.isReady,
     pollMs: env.OUTBOX_POLL_MS,
     batchSize: env.OUTBOX_BATCH_SIZE,
     metrics: createOutboxMetrics(metrics, sql),
+  });
+
+  const retention = startOutboxRetention({
+    sql,
+    log,
+    retentionMs: env.OUTBOX_RETENTION_MS,
+    intervalMs: env.RETENTION_INTERVAL_MS,
   });
 
   const inTransaction = createRunInTransaction({
@@ -111,6 +131,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     async stop() {
       await server.stop();
       await relay.stop();
+      await retention.stop();
       await stream.stop();
       await nats.close();
       await closeDatabase(sql);

@@ -1,9 +1,6 @@
-import { closeDatabase, createDatabase, migrate } from "shared";
+import { migrateDatabase } from "shared";
 import { readSalesEnv } from "./env.ts";
 import { MIGRATIONS } from "./main.ts";
 
-const env = readSalesEnv();
-const sql = createDatabase(env.DATABASE_URL, { name: "sales-migrate", max: 1 });
-const { applied } = await migrate(sql, MIGRATIONS);
+const { applied } = await migrateDatabase(readSalesEnv().DATABASE_URL, MIGRATIONS);
 console.log(`sales: ${applied.length ? `applied ${applied.join(", ")}` : "up to date"}`);
-await closeDatabase(sql);

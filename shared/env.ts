@@ -43,6 +43,13 @@ export const natsNamespaceVariable = v.optional(
   "",
 );
 
+/** The role a module's runtime connection acts as (`SET ROLE`); empty to act as the user itself. */
+export const databaseRoleVariable = (fallback: string) =>
+  v.optional(
+    v.pipe(v.string(), v.regex(/^([a-z_][a-z0-9_]{0,62})?$/, "must be a role name or empty")),
+    fallback,
+  );
+
 export const logLevelVariable = v.optional(
   v.picklist(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
   "info",

@@ -18,6 +18,7 @@ export {
   isUniqueViolation,
 } from "./database.ts";
 export {
+  databaseRoleVariable,
   databaseUrlVariable,
   EnvError,
   integerVariable,
@@ -53,7 +54,7 @@ export { assessMessagingHealth, messagingHealthThresholds } from "./messaging-he
 export type { Counter, Gauge, Histogram, Labels, MetricsRegistry } from "./metrics.ts";
 export { createMetricsRegistry, METRICS_CONTENT_TYPE } from "./metrics.ts";
 export type { MigrationResult } from "./migrations.ts";
-export { migrate } from "./migrations.ts";
+export { migrate, migrateDatabase } from "./migrations.ts";
 export type { EnsureStreamResult, NatsLink, NatsNames, StreamSpec } from "./nats.ts";
 export {
   connectNats,

@@ -1,6 +1,6 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { Sql } from "./database.ts";
+import { closeDatabase, createDatabase, type Sql } from "./database.ts";
 
 const MIGRATION_FILE = /^(\d{4})_[\w-]+\.sql$/;
 
@@ -56,5 +56,18 @@ function assertUniqueVersions(files: string[]) {
     if (other)
       throw new Error(`Two migrations share version ${versionOf(file)}: ${other}, ${file}`);
     seen.set(versionOf(file), file);
+  }
+}
+
+/** `migrate` over a connection of its own to `url` (the admin connection), closed afterwards. */
+export async function migrateDatabase(
+  url: string,
+  migrations: { schema: string; directory: string },
+): Promise<MigrationResult> {
+  const admin = createDatabase(url, { name: `${migrations.schema}-migrate`, max: 1 });
+  try {
+    return await migrate(admin, migrations);
+  } finally {
+    await closeDatabase(admin);
   }
 }

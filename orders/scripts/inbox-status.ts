@@ -65,7 +65,11 @@ export function inboxStatusText(status: InboxStatus): string {
 if (import.meta.main) {
   await runScript(spec, async ({ options, json }) => {
     const env = readOrdersEnv();
-    const sql = createDatabase(env.DATABASE_URL, { name: "inbox-status", max: 3 });
+    const sql = createDatabase(env.DATABASE_URL, {
+      name: "inbox-status",
+      max: 3,
+      role: env.DATABASE_ROLE || undefined,
+    });
     try {
       const status = await readInboxStatus(sql, { errors: options.errors });
       process.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : inboxStatusText(status));

@@ -23,6 +23,8 @@ export type OutboxRelayOptions = {
   nats: NatsLink;
   names: NatsNames;
   log: Logger;
+  /** False while a (re)connection's stream check is pending: publishing waits for it. */
+  isStreamReady?: () => boolean;
   pollMs: number;
   batchSize: number;
   publishTimeoutMs?: number;
@@ -70,6 +72,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { sql, nats, names, log, pollMs, batchSize } = options;
   const publishTimeoutMs = options.publishTimeoutMs ?? 5_000;
   const retryDelay = options.retryDelay ?? ((attempts: number) => retryDelayMs(attempts));
+  const isStreamReady = options.isStreamReady ?? (() => true);
 
   async function relayBatch(): Promise<{ claimed: number; published: number }> {
     const started = performance.now();
@@ -179,6 +182,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     intervalMs: pollMs,
     log,
     run: async () => {
+      // Connected but the stream not yet checked on this connection: the check wakes us.
+      if (nats.isConnected && !isStreamReady()) return false;
       const { claimed } = await relayBatch();
       return claimed === batchSize;
     },

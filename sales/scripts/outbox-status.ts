@@ -64,7 +64,11 @@ export function outboxStatusText(status: OutboxStatus): string {
 if (import.meta.main) {
   await runScript(spec, async ({ options, json }) => {
     const env = readSalesEnv();
-    const sql = createDatabase(env.DATABASE_URL, { name: "outbox-status", max: 3 });
+    const sql = createDatabase(env.DATABASE_URL, {
+      name: "outbox-status",
+      max: 3,
+      role: env.DATABASE_ROLE || undefined,
+    });
     try {
       const status = await readOutboxStatus(sql, { errors: options.errors });
       process.stdout.write(

@@ -103,7 +103,9 @@ export async function installApplyAudit(sql: Sql): Promise<void> {
       event_id uuid not null,
       at timestamptz not null default clock_timestamp()
     );
-    create or replace function audit.record_processed() returns trigger language plpgsql as $$
+    -- security definer: the trigger fires in Orders' connection, whose role may not write here
+    create or replace function audit.record_processed() returns trigger
+    language plpgsql security definer as $$
     begin
       insert into audit.inbox_processed (event_id) values (new.id);
       return new;
