@@ -14,6 +14,7 @@ import {
   startNatsLink,
   stopOnSignals,
 } from "shared";
+import { createAsyncApiRoute } from "./api/asyncapi.ts";
 import { createProductsApi } from "./api/products.ts";
 import { createProductUseCase } from "./application/create-product.ts";
 import { updateProductUseCase } from "./application/update-product.ts";
@@ -115,6 +116,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
       updateProduct: updateProductUseCase({ inTransaction, now }),
     }),
   );
+  app.route("/asyncapi.json", createAsyncApiRoute());
   const server = Bun.serve({ port: env.PORT, hostname: "0.0.0.0", fetch: app.fetch });
   log.info({ port: server.port, stream: stream.spec.name }, "sales listening");
 

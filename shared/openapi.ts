@@ -61,14 +61,17 @@ export const ErrorResponse = v.object({
   }),
 });
 
-const CONVERSION: ConversionConfig = { target: "draft-2020-12", errorMode: "ignore" };
-
-/** A valibot schema as an OpenAPI 3.1 schema object (JSON Schema 2020-12, no `$schema`). */
+/**
+ * A valibot schema as a JSON Schema without `$schema`: 2020-12 by default (OpenAPI 3.1),
+ * draft-07 for AsyncAPI 3.0. What JSON Schema cannot say (transforms, custom checks) is left out.
+ */
 export function jsonSchemaOf(
   schema: v.GenericSchema,
   typeMode: "input" | "output" = "input",
+  target: NonNullable<ConversionConfig["target"]> = "draft-2020-12",
 ): JsonSchema {
-  const { $schema: _, ...rest } = toJsonSchema(schema, { ...CONVERSION, typeMode }) as JsonSchema;
+  const converted = toJsonSchema(schema, { target, typeMode, errorMode: "ignore" });
+  const { $schema: _, ...rest } = converted as JsonSchema;
   return rest;
 }
 
