@@ -1,10 +1,7 @@
-import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
-import { parseIntegrationEvent } from "contracts";
-import { errorMessage, type Logger, type Queryable, type Sql } from "shared";
-import type { ProductCacheWriter } from "../application/product-cache-writer.ts";
-import type { Product } from "../domain/product.ts";
-import { handlerFor, type IntegrationEventHandlers } from "../integration/handler.ts";
-import { readStream } from "./stream-reader.ts";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { errorMessage, type Logger, type Sql } from "shared";
+import type { IntegrationEventHandlers } from "../integration/handler.ts";
+import { createProductCacheReplay, type ProductCacheReplay } from "./product-cache-replay.ts";
 
 export type RebuildProgress = {
   phase: "replay" | "catch-up";
@@ -89,7 +86,14 @@ export async function rebuildProductCache(options: RebuildOptions): Promise<Rebu
       await sql`delete from orders.product_cache_rebuild`;
       const info = await (await js.streams.get(stream)).info();
       const firstSeq = info.state.messages === 0 ? info.state.last_seq + 1 : info.state.first_seq;
-      const replay = createReplay({ js, stream, handlers, log, batchSize, startSeq: firstSeq });
+      const replay = createProductCacheReplay({
+        js,
+        stream,
+        handlers,
+        log,
+        batchSize,
+        startSeq: firstSeq,
+      });
       const total = Math.max(0, info.state.last_seq - firstSeq + 1);
       await replay.from(sql, firstSeq, (lastSeq) =>
         options.onProgress?.({ phase: "replay", done: lastSeq - firstSeq + 1, total }),
@@ -99,7 +103,7 @@ export async function rebuildProductCache(options: RebuildOptions): Promise<Rebu
       // Catch up without the lock first, so the locked catch-up has little left to read.
       await replay.from(sql, replay.nextSeq, () => {});
 
-      let swapped: Omit<RebuildResult, keyof ReturnType<typeof replay.counts>> | undefined;
+      let swapped: Omit<RebuildResult, keyof ReturnType<ProductCacheReplay["counts"]>> | undefined;
       for (let attempt = 1; !swapped; attempt++) {
         try {
           swapped = await swap(sql, replay, firstSeq, options);
@@ -121,7 +125,7 @@ export async function rebuildProductCache(options: RebuildOptions): Promise<Rebu
 
 async function swap(
   sql: Sql,
-  replay: ReturnType<typeof createReplay>,
+  replay: ProductCacheReplay,
   firstSeq: number,
   options: RebuildOptions,
 ) {
@@ -131,7 +135,8 @@ async function swap(
     // EXCLUSIVE: blocks every writer of product_cache until commit, lets readers through.
     await tx`lock table orders.product_cache in exclusive mode`;
     // Every event the live cache can have applied is on the stream by now: read the rest.
-    await replay.from(tx, replay.nextSeq, () => {});
+    // Into the scratch table outside this transaction, so a retried swap need not read it again.
+    await replay.from(sql, replay.nextSeq, () => {});
     const info = await (await options.js.streams.get(options.stream)).info();
     const complete = info.state.first_seq <= 1 && (info.state.num_deleted ?? 0) === 0;
     await options.whileLocked?.();
@@ -162,16 +167,18 @@ async function swap(
                orders.product_cache.version)
               is distinct from (excluded.sku, excluded.name, excluded.price_amount,
                                 excluded.price_currency, excluded.version)`;
-    const unknown = sql`
+    const unknown = tx`
       from orders.product_cache c
       where not exists (
         select 1 from orders.product_cache_rebuild r where r.product_id = c.product_id)`;
     let removed = 0;
     let keptNotInStream = 0;
-    if (complete) removed = (await tx`delete ${unknown}`).count;
-    else
-      [{ count: keptNotInStream = 0 } = { count: 0 }] = await tx<{ count: number }[]>`
-      select count(*) ${unknown}`;
+    if (complete) {
+      removed = (await tx`delete ${unknown}`).count;
+    } else {
+      const [row] = await tx<{ count: number }[]>`select count(*) ${unknown}`;
+      keptNotInStream = row?.count ?? 0;
+    }
     return {
       stream: options.stream,
       firstSeq,
@@ -185,111 +192,4 @@ async function swap(
       keptNotInStream,
     };
   });
-}
-
-/** Reads stream ranges through the handlers into `orders.product_cache_rebuild`. */
-function createReplay({
-  js,
-  stream,
-  handlers,
-  log,
-  batchSize,
-  startSeq,
-}: {
-  js: JetStreamClient;
-  stream: string;
-  handlers: IntegrationEventHandlers;
-  log: Logger;
-  batchSize: number;
-  startSeq: number;
-}) {
-  let nextSeq = startSeq;
-  const counts = { messagesRead: 0, eventsHandled: 0, unreadable: 0, unhandled: 0, failed: 0 };
-  let pending = new Map<string, Product>();
-  // The version guard in memory: within a batch only the newest state of a product is kept.
-  const productCache: ProductCacheWriter = {
-    async upsert(product) {
-      const current = pending.get(product.id);
-      if (current && current.version >= product.version) return false;
-      pending.set(product.id, product);
-      return true;
-    },
-  };
-
-  async function handle(message: JsMsg) {
-    counts.messagesRead++;
-    nextSeq = message.seq + 1;
-    const parsed = parseIntegrationEvent(message.data);
-    if (!parsed.success) {
-      counts[parsed.envelope ? "unhandled" : "unreadable"]++;
-      return;
-    }
-    const handle = handlerFor(handlers, parsed.event);
-    if (!handle) {
-      counts.unhandled++;
-      return;
-    }
-    try {
-      await handle({ productCache, log: log.child({ eventId: parsed.event.id }) });
-      counts.eventsHandled++;
-    } catch (error) {
-      counts.failed++;
-      log.warn(
-        { eventId: parsed.event.id, sequence: message.seq, err: errorMessage(error) },
-        "handler failed during the rebuild; event skipped",
-      );
-    }
-  }
-
-  async function flush(sql: Queryable) {
-    if (pending.size === 0) return;
-    const rows = [...pending.values()];
-    pending = new Map();
-    await sql`
-      insert into orders.product_cache_rebuild
-        (product_id, sku, name, price_amount, price_currency, version, updated_at)
-      select p.id, p.sku, p.name, p.amount, p.currency, p.version, clock_timestamp()
-      from unnest(${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.sku)}::text[],
-                  ${rows.map((r) => r.name)}::text[], ${rows.map((r) => r.price.amount)}::bigint[],
-                  ${rows.map((r) => r.price.currency)}::text[], ${rows.map((r) => r.version)}::int[])
-        as p(id, sku, name, amount, currency, version)
-      on conflict (product_id) do update
-        set sku = excluded.sku, name = excluded.name, price_amount = excluded.price_amount,
-            price_currency = excluded.price_currency, version = excluded.version,
-            updated_at = excluded.updated_at
-        where orders.product_cache_rebuild.version < excluded.version`;
-  }
-
-  return {
-    get nextSeq() {
-      return nextSeq;
-    },
-    counts: () => ({
-      messagesRead: counts.messagesRead,
-      eventsHandled: counts.eventsHandled,
-      skipped: {
-        unreadable: counts.unreadable,
-        unhandled: counts.unhandled,
-        failed: counts.failed,
-      },
-    }),
-    /** Replays from `fromSeq` to the stream's current end; `progress` gets the last sequence. */
-    async from(sql: Queryable, fromSeq: number, progress: (lastSeq: number) => void) {
-      let inBatch = 0;
-      await readStream(js, stream, {
-        fromSeq,
-        batchSize,
-        onMessage: async (message) => {
-          await handle(message);
-          if (++inBatch >= batchSize) {
-            await flush(sql);
-            inBatch = 0;
-            progress(message.seq);
-          }
-          return true;
-        },
-      });
-      await flush(sql);
-    },
-  };
 }

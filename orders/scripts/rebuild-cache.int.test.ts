@@ -3,7 +3,7 @@ import { jetstream } from "@nats-io/jetstream";
 import type { ProductSnapshot } from "contracts";
 import { connectNats } from "shared";
 import { runScriptProcess } from "../../shared/testing/script-process.ts";
-import { silentLogger } from "../../shared/testing/silent-logger.ts";
+import { captureLogger, silentLogger } from "../../shared/testing/silent-logger.ts";
 import { testEnv, waitFor } from "../../shared/testing/test-environment.ts";
 import {
   RebuildRunningError,
@@ -190,6 +190,33 @@ describe("bun run orders:rebuild-cache", () => {
     });
     expect(result).toMatchObject({ complete: false, removed: 0, keptNotInStream: 1 });
     expect(result.messagesRead).toBe(stream.state.messages - 1);
+    expect(await cache()).toEqual(expected());
+  });
+
+  test("a swap that cannot get the lock in time is retried, and still ends equal to the live cache", async () => {
+    const { log, lines } = captureLogger("rebuild");
+    const busy = () => lines.some((line) => line.msg === "product_cache is busy; trying again");
+    let locked: () => void = () => {};
+    const holding = new Promise<void>((resolve) => (locked = resolve));
+    // A writer that holds product_cache until the rebuild has given up once.
+    const blocker = orders.sql.begin(async (tx) => {
+      await tx`lock table orders.product_cache in row exclusive mode`;
+      locked();
+      await waitFor(busy, { message: "the rebuild to give up once" });
+    });
+    await holding;
+    const result = await rebuildProductCache({
+      sql: orders.sql,
+      js: jetstream(nc),
+      stream: sales.stream,
+      handlers: integrationEventHandlers,
+      log,
+      lockTimeoutMs: 500,
+    });
+    await blocker;
+    expect(busy()).toBe(true);
+    // p3's only message was deleted by the test before: it is kept, not rebuilt.
+    expect(result).toMatchObject({ products: truth.size - 1, keptNotInStream: 1 });
     expect(await cache()).toEqual(expected());
   });
 

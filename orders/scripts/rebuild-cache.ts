@@ -97,7 +97,8 @@ if (import.meta.main) {
     });
     const sql = createDatabase(env.DATABASE_URL, {
       name: "orders-rebuild-cache",
-      max: 3,
+      // One holds the advisory lock, one the swap's transaction, one writes the catch-up.
+      max: 4,
       role: env.DATABASE_ROLE || undefined,
     });
     const nc = await connectNats(env.NATS_URL, "orders-rebuild-cache");
