@@ -34,6 +34,12 @@ export const OrdersEnv = v.object({
   /** How long the server waits for an ack before redelivering. */
   CONSUMER_ACK_WAIT_MS: integerVariable(30_000, { min: 1_000 }),
   CONSUMER_MAX_ACK_PENDING: integerVariable(10_000, { min: 1 }),
+  /** `/health/messaging` is degraded, then unhealthy, once the oldest pending inbox message is this old. */
+  HEALTH_PENDING_AGE_DEGRADED_MS: integerVariable(60_000, { min: 1 }),
+  HEALTH_PENDING_AGE_UNHEALTHY_MS: integerVariable(300_000, { min: 1 }),
+  /** … or once there are this many dead and parked inbox messages. */
+  HEALTH_DEAD_DEGRADED: integerVariable(1, { min: 1 }),
+  HEALTH_DEAD_UNHEALTHY: integerVariable(100, { min: 1 }),
 });
 export type OrdersEnv = v.InferOutput<typeof OrdersEnv>;
 

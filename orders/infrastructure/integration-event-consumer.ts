@@ -44,6 +44,13 @@ export type IntegrationEventConsumerOptions = {
   maxAckPending: number;
   /** How often to check the consumer is still there, besides every (re)connect. */
   checkIntervalMs?: number;
+  metrics?: IntegrationEventConsumerMetrics;
+};
+
+/** Told of every batch stored (see `inbox-metrics.ts`). */
+export type IntegrationEventConsumerMetrics = {
+  /** `received` messages were stored; `inserted` of them were new, the rest duplicates. */
+  stored(batch: { received: number; inserted: number }): void;
 };
 
 export type IntegrationEventConsumer = {
@@ -184,6 +191,7 @@ export function startIntegrationEventConsumer(
         storeInboxMessages(tx, batch.map(toReceived), handles),
       );
       for (const message of batch) message.ack();
+      options.metrics?.stored({ received: batch.length, inserted: stored.inserted });
       onStored(stored);
     } catch (error) {
       log.warn(

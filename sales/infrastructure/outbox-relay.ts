@@ -30,6 +30,18 @@ export type OutboxRelayOptions = {
   publishTimeoutMs?: number;
   /** Retry delay after `attempts` failures; capped exponential backoff with jitter by default. */
   retryDelay?: (attempts: number) => number;
+  metrics?: OutboxRelayMetrics;
+};
+
+/** Told the outcome of every batch that claimed rows (see `outbox-metrics.ts`). */
+export type OutboxRelayMetrics = {
+  batch(result: {
+    seconds: number;
+    published: number;
+    duplicates: number;
+    failed: number;
+    parked: number;
+  }): void;
 };
 
 type DueRow = {
@@ -63,6 +75,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const isStreamReady = options.isStreamReady ?? (() => true);
 
   async function relayBatch(): Promise<{ claimed: number; published: number }> {
+    const started = performance.now();
     return sql.begin(async (tx) => {
       const rows = await tx<DueRow[]>`
         select id, type, subject, payload::text as body, headers, attempts
@@ -98,6 +111,13 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           where o.id = f.id`;
       }
       logOutcomes(outcomes);
+      options.metrics?.batch({
+        seconds: (performance.now() - started) / 1000,
+        published: published.length,
+        duplicates: published.filter((o) => o.published && o.duplicate).length,
+        failed: failed.length,
+        parked: failed.filter((o) => !o.published && o.park).length,
+      });
       return { claimed: rows.length, published: published.length };
     });
   }
