@@ -44,11 +44,7 @@ describe("HTTP fuzzing of Orders: never a 500, never a stack trace", () => {
       fc
         .oneof(
           valid.map((order) => ({ body: JSON.stringify(order), type: "application/json" })),
-          withOneFieldBroken(
-            valid.map((order) => ({
-              lines: Object.fromEntries(order.lines.map((l, i) => [i, l])),
-            })),
-          ).map((order) => ({ body: JSON.stringify(order), type: "application/json" })),
+          // One line with one field broken, among valid ones.
           valid.chain(({ lines }) =>
             withOneFieldBroken(fc.constant(lines[0] ?? {})).map((broken) => ({
               body: JSON.stringify({ lines: [broken, ...lines.slice(1)] }),
