@@ -76,4 +76,4 @@ export {
   progressBar,
 } from "./report-text.ts";
 export { continueTrace, newTraceparent, traceIdOf } from "./trace.ts";
-export { parseOrThrow, toIssues } from "./validation.ts";
+export { IdParam, PageQuery, parseOrThrow, toIssues } from "./validation.ts";

@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import {
   describeRoute,
   ErrorResponse,
+  IdParam,
   jsonBody,
   NotFoundError,
   pathParams,
@@ -29,8 +30,6 @@ export const PlaceOrderBody = v.strictObject({
     v.maxLength(100, "an order has at most 100 lines"),
   ),
 });
-
-export const OrderIdParam = v.object({ id: v.pipe(v.string(), v.uuid("must be a UUID")) });
 
 const Money = v.object({
   amount: v.pipe(v.number(), v.integer(), v.description("In minor units (cents)")),
@@ -102,7 +101,7 @@ export function createOrdersApi({ sql, placeOrder }: { sql: Sql; placeOrder: Pla
         },
         example: { param: { id: "0193a5c2-7a10-7cc1-8a5e-4b0c2f9e1a01" } },
       }),
-      pathParams(OrderIdParam),
+      pathParams(IdParam),
       async (c) => {
         const { id } = c.req.valid("param");
         const order = await findOrder(sql, id);

@@ -2,7 +2,9 @@ import { Hono } from "hono";
 import {
   describeRoute,
   ErrorResponse,
+  IdParam,
   NotFoundError,
+  PageQuery,
   pathParams,
   queryParams,
   type Sql,
@@ -13,22 +15,6 @@ import {
   findCachedProduct,
   listCachedProducts,
 } from "../infrastructure/product-cache.ts";
-
-export const ProductIdParam = v.object({ id: v.pipe(v.string(), v.uuid("must be a UUID")) });
-
-export const ListProductsQuery = v.object({
-  limit: v.optional(
-    v.pipe(
-      v.string(),
-      v.regex(/^\d{1,3}$/, "must be 1-100"),
-      v.transform(Number),
-      v.minValue(1),
-      v.maxValue(100),
-    ),
-    "50",
-  ),
-  after: v.optional(v.pipe(v.string(), v.uuid("must be a product id"))),
-});
 
 /** A cached product as the API shows it, with the Sales version it reflects. */
 export const CachedProductResponse = v.object({
@@ -75,7 +61,7 @@ export function createProductsApi({ sql }: { sql: Sql }) {
         },
         example: { param: { id: "0193a5c2-7a0f-7b4e-9d11-2f6c1d3e5b77" } },
       }),
-      pathParams(ProductIdParam),
+      pathParams(IdParam),
       async (c) => {
         const { id } = c.req.valid("param");
         const product = await findCachedProduct(sql, id);
@@ -91,7 +77,7 @@ export function createProductsApi({ sql }: { sql: Sql }) {
         responses: { 200: { description: "One page", schema: CachedProductPage } },
         example: { query: { limit: "20" } },
       }),
-      queryParams(ListProductsQuery),
+      queryParams(PageQuery),
       async (c) => {
         const page = await listCachedProducts(sql, c.req.valid("query"));
         return c.json({ items: page.items.map(cachedProductJson), next: page.next }, 200);

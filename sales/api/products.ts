@@ -2,8 +2,10 @@ import { Hono } from "hono";
 import {
   describeRoute,
   ErrorResponse,
+  IdParam,
   jsonBody,
   NotFoundError,
+  PageQuery,
   pathParams,
   queryParams,
   type Sql,
@@ -25,22 +27,6 @@ export const UpdateProductBody = v.strictObject({
   name: v.optional(ProductRules.name),
   description: v.optional(ProductRules.description),
   price: v.optional(ProductRules.price),
-});
-
-export const ProductIdParam = v.object({ id: v.pipe(v.string(), v.uuid("must be a UUID")) });
-
-export const ListProductsQuery = v.object({
-  limit: v.optional(
-    v.pipe(
-      v.string(),
-      v.regex(/^\d{1,3}$/, "must be 1-100"),
-      v.transform(Number),
-      v.minValue(1),
-      v.maxValue(100),
-    ),
-    "50",
-  ),
-  after: v.optional(v.pipe(v.string(), v.uuid("must be a product id"))),
 });
 
 /** The product as the API shows it. */
@@ -129,7 +115,7 @@ export function createProductsApi({
         },
         example: { param: { id: EXAMPLE_ID }, json: { price: { amount: 1499, currency: "EUR" } } },
       }),
-      pathParams(ProductIdParam),
+      pathParams(IdParam),
       jsonBody(UpdateProductBody),
       async (c) => {
         const { id } = c.req.valid("param");
@@ -147,7 +133,7 @@ export function createProductsApi({
         responses: { 200: { description: "The product", schema: ProductResponse }, 404: notFound },
         example: { param: { id: EXAMPLE_ID } },
       }),
-      pathParams(ProductIdParam),
+      pathParams(IdParam),
       async (c) => {
         const { id } = c.req.valid("param");
         const product = await findProduct(sql, id);
@@ -163,7 +149,7 @@ export function createProductsApi({
         responses: { 200: { description: "One page", schema: ProductPage } },
         example: { query: { limit: "20" } },
       }),
-      queryParams(ListProductsQuery),
+      queryParams(PageQuery),
       async (c) => {
         const page = await listProducts(sql, c.req.valid("query"));
         return c.json({ items: page.items.map(productJson), next: page.next }, 200);
