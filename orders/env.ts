@@ -10,6 +10,8 @@ import {
 } from "shared";
 import * as v from "valibot";
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+
 /** Every setting of the Orders process, from the environment. */
 export const OrdersEnv = v.object({
   PORT: portVariable(3002),
@@ -25,6 +27,10 @@ export const OrdersEnv = v.object({
   INBOX_BATCH_SIZE: integerVariable(500, { min: 1, max: 10_000 }),
   /** Failed attempts after which an inbox row is dead (kept, no longer retried). */
   INBOX_MAX_ATTEMPTS: integerVariable(10, { min: 1 }),
+  /** How long processed inbox rows are kept; never less than the stream's max_age. */
+  INBOX_RETENTION_MS: integerVariable(30 * DAY_MS, { min: 60_000 }),
+  /** How often the retention loop looks for rows to delete. */
+  RETENTION_INTERVAL_MS: integerVariable(10 * 60_000, { min: 1_000 }),
   /** How long the server waits for an ack before redelivering. */
   CONSUMER_ACK_WAIT_MS: integerVariable(30_000, { min: 1_000 }),
   /**
@@ -32,6 +38,12 @@ export const OrdersEnv = v.object({
    * full; more only sit in memory (10 000 cost ~50 MB of RSS and no throughput, measured).
    */
   CONSUMER_MAX_ACK_PENDING: integerVariable(2_000, { min: 1 }),
+  /** `/health/messaging` is degraded, then unhealthy, once the oldest pending inbox message is this old. */
+  HEALTH_PENDING_AGE_DEGRADED_MS: integerVariable(60_000, { min: 1 }),
+  HEALTH_PENDING_AGE_UNHEALTHY_MS: integerVariable(300_000, { min: 1 }),
+  /** … or once there are this many dead and parked inbox messages. */
+  HEALTH_DEAD_DEGRADED: integerVariable(1, { min: 1 }),
+  HEALTH_DEAD_UNHEALTHY: integerVariable(100, { min: 1 }),
 });
 export type OrdersEnv = v.InferOutput<typeof OrdersEnv>;
 

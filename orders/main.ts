@@ -1,11 +1,15 @@
 import { join } from "node:path";
+import { SALES_STREAM } from "contracts";
 import {
+  assessMessagingHealth,
   closeDatabase,
   createDatabase,
   createHttpApp,
   createLogger,
+  createMetricsRegistry,
   isDatabaseReachable,
   type Logger,
+  messagingHealthThresholds,
   migrateDatabase,
   natsNames,
   startNatsLink,
@@ -15,6 +19,9 @@ import { createOrdersApi } from "./api/orders.ts";
 import { createProductsApi } from "./api/products.ts";
 import { placeOrderUseCase } from "./application/place-order.ts";
 import { type OrdersEnv, readOrdersEnv } from "./env.ts";
+import { createInboxMetrics } from "./infrastructure/inbox-metrics.ts";
+import { startInboxRetention } from "./infrastructure/inbox-retention.ts";
+import { readInboxBacklog } from "./infrastructure/inbox-status.ts";
 import { startIntegrationEventConsumer } from "./infrastructure/integration-event-consumer.ts";
 import { saveOrder } from "./infrastructure/order-repository.ts";
 import { startProcessInboxJob } from "./infrastructure/process-inbox-job.ts";
@@ -46,6 +53,8 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     role: env.DATABASE_ROLE || undefined,
   });
 
+  const metrics = createMetricsRegistry();
+  const inboxMetrics = createInboxMetrics(metrics, sql);
   const names = natsNames(env.NATS_NAMESPACE);
   const nats = startNatsLink({
     url: env.NATS_URL,
@@ -60,6 +69,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     pollMs: env.INBOX_POLL_MS,
     batchSize: env.INBOX_BATCH_SIZE,
     maxAttempts: env.INBOX_MAX_ATTEMPTS,
+    metrics: inboxMetrics.job,
   });
   const consumer = startIntegrationEventConsumer({
     sql,
@@ -73,13 +83,35 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     batchSize: env.INBOX_BATCH_SIZE,
     ackWaitMs: env.CONSUMER_ACK_WAIT_MS,
     maxAckPending: env.CONSUMER_MAX_ACK_PENDING,
+    metrics: inboxMetrics.consumer,
   });
 
+  const retention = startInboxRetention({
+    sql,
+    nats,
+    stream: names.stream(SALES_STREAM),
+    log,
+    retentionMs: env.INBOX_RETENTION_MS,
+    intervalMs: env.RETENTION_INTERVAL_MS,
+  });
+
+  const thresholds = messagingHealthThresholds(env);
   const app = createHttpApp({
     log,
     readiness: {
       postgres: () => isDatabaseReachable(sql),
       nats: () => consumer.isConsuming,
+    },
+    metrics,
+    messagingHealth: async () => {
+      const backlog = await readInboxBacklog(sql);
+      return assessMessagingHealth({ ...backlog, dead: backlog.dead + backlog.parked }, thresholds);
+    },
+    api: {
+      title: "Orders",
+      version: "1",
+      description:
+        "Prices orders from its own copy of Sales' products, kept up to date by Sales' events.",
     },
   });
   app.route("/products", createProductsApi({ sql }));
@@ -96,7 +128,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     }),
   );
   const server = Bun.serve({ port: env.PORT, hostname: "0.0.0.0", fetch: app.fetch });
-  log.info({ port: server.port, stream: names.stream("SALES") }, "orders listening");
+  log.info({ port: server.port, stream: names.stream(SALES_STREAM) }, "orders listening");
 
   return {
     app,
@@ -106,11 +138,13 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     consumer,
     inbox,
     names,
+    metrics,
     /** Stops taking requests and messages, finishes the batches in hand, drains, closes. */
     async stop() {
       await server.stop();
       await consumer.stop();
       await inbox.stop();
+      await retention.stop();
       await nats.close();
       await closeDatabase(sql);
       log.info("orders stopped");

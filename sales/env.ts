@@ -25,8 +25,18 @@ export const SalesEnv = v.object({
   /** How often the relay looks for due outbox rows when nothing woke it. */
   OUTBOX_POLL_MS: integerVariable(1000, { min: 1 }),
   OUTBOX_BATCH_SIZE: integerVariable(500, { min: 1, max: 10_000 }),
+  /** How long published outbox rows are kept (to refill a broker that lost data), then deleted. */
+  OUTBOX_RETENTION_MS: integerVariable(7 * DAY_MS, { min: 60_000 }),
+  /** How often the retention loop looks for rows to delete. */
+  RETENTION_INTERVAL_MS: integerVariable(10 * 60_000, { min: 1_000 }),
   /** How long the stream keeps messages (`max_age`). */
   STREAM_MAX_AGE_MS: integerVariable(30 * DAY_MS, { min: 60_000 }),
+  /** `/health/messaging` is degraded, then unhealthy, once the oldest pending outbox row is this old. */
+  HEALTH_PENDING_AGE_DEGRADED_MS: integerVariable(60_000, { min: 1 }),
+  HEALTH_PENDING_AGE_UNHEALTHY_MS: integerVariable(300_000, { min: 1 }),
+  /** … or once there are this many parked outbox rows. */
+  HEALTH_DEAD_DEGRADED: integerVariable(1, { min: 1 }),
+  HEALTH_DEAD_UNHEALTHY: integerVariable(100, { min: 1 }),
 });
 export type SalesEnv = v.InferOutput<typeof SalesEnv>;
 

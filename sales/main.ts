@@ -1,21 +1,28 @@
 import { join } from "node:path";
 import {
+  assessMessagingHealth,
   closeDatabase,
   createDatabase,
   createHttpApp,
   createLogger,
+  createMetricsRegistry,
   isDatabaseReachable,
   type Logger,
+  messagingHealthThresholds,
   migrateDatabase,
   natsNames,
   startNatsLink,
   stopOnSignals,
 } from "shared";
+import { createAsyncApiRoute } from "./api/asyncapi.ts";
 import { createProductsApi } from "./api/products.ts";
 import { createProductUseCase } from "./application/create-product.ts";
 import { updateProductUseCase } from "./application/update-product.ts";
 import { readSalesEnv, type SalesEnv } from "./env.ts";
+import { createOutboxMetrics } from "./infrastructure/outbox-metrics.ts";
 import { makePendingRowsDue, startOutboxRelay } from "./infrastructure/outbox-relay.ts";
+import { startOutboxRetention } from "./infrastructure/outbox-retention.ts";
+import { readOutboxBacklog } from "./infrastructure/outbox-status.ts";
 import { startSalesStream } from "./infrastructure/sales-stream.ts";
 import { createRunInTransaction } from "./infrastructure/transaction.ts";
 
@@ -37,6 +44,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     role: env.DATABASE_ROLE || undefined,
   });
 
+  const metrics = createMetricsRegistry();
   const names = natsNames(env.NATS_NAMESPACE);
   const nats = startNatsLink({
     url: env.NATS_URL,
@@ -50,14 +58,30 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
         .then(() => relay.wake());
     },
   });
-  const stream = startSalesStream({ nats, names, log, maxAgeMs: env.STREAM_MAX_AGE_MS });
+  const stream = startSalesStream({
+    sql,
+    nats,
+    names,
+    log,
+    maxAgeMs: env.STREAM_MAX_AGE_MS,
+    onVerified: () => relay.wake(),
+  });
   const relay = startOutboxRelay({
     sql,
     nats,
     names,
     log,
+    isStreamReady: () => stream.isReady,
     pollMs: env.OUTBOX_POLL_MS,
     batchSize: env.OUTBOX_BATCH_SIZE,
+    metrics: createOutboxMetrics(metrics, sql),
+  });
+
+  const retention = startOutboxRetention({
+    sql,
+    log,
+    retentionMs: env.OUTBOX_RETENTION_MS,
+    intervalMs: env.RETENTION_INTERVAL_MS,
   });
 
   const inTransaction = createRunInTransaction({
@@ -65,11 +89,23 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     newEventId: newId,
     onEventsCommitted: relay.wake,
   });
+  const thresholds = messagingHealthThresholds(env);
   const app = createHttpApp({
     log,
     readiness: {
       postgres: () => isDatabaseReachable(sql),
       nats: () => stream.isReady,
+    },
+    metrics,
+    messagingHealth: async () => {
+      const backlog = await readOutboxBacklog(sql);
+      return assessMessagingHealth({ ...backlog, dead: backlog.parked }, thresholds);
+    },
+    api: {
+      title: "Sales",
+      version: "1",
+      description:
+        "Owns products. Every change is also published as an integration event (see AsyncAPI).",
     },
   });
   app.route(
@@ -80,6 +116,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
       updateProduct: updateProductUseCase({ inTransaction, now }),
     }),
   );
+  app.route("/asyncapi.json", createAsyncApiRoute());
   const server = Bun.serve({ port: env.PORT, hostname: "0.0.0.0", fetch: app.fetch });
   log.info({ port: server.port, stream: stream.spec.name }, "sales listening");
 
@@ -91,10 +128,12 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     relay,
     stream,
     names,
+    metrics,
     /** Stops taking requests, finishes the relay batch in hand, drains NATS, closes Postgres. */
     async stop() {
       await server.stop();
       await relay.stop();
+      await retention.stop();
       await stream.stop();
       await nats.close();
       await closeDatabase(sql);

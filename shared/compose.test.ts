@@ -64,6 +64,14 @@ describe("compose.yaml", () => {
       expect(dockerfile).toContain(`COPY ${folder} ${folder}`);
     }
     expect(dockerfile).toContain("bun install --frozen-lockfile");
+    // bun install applies the patches package.json lists, so they must be in the image first.
+    const patches = (await Bun.file(join(root, "package.json")).json()).patchedDependencies ?? {};
+    for (const file of Object.values(patches) as string[]) {
+      const folder = file.slice(0, file.lastIndexOf("/"));
+      expect(dockerfile.indexOf(`COPY ${folder} ${folder}`)).toBeLessThan(
+        dockerfile.indexOf("RUN bun install"),
+      );
+    }
     const pinned = (await Bun.file(join(root, "package.json")).json()).packageManager as string;
     expect(dockerfile).toContain(`oven/bun:${pinned.replace("bun@", "")}`);
   });

@@ -22,6 +22,9 @@ export function createDatabase(url: string, { name, max = 10, role }: DatabaseOp
     transform: { column: { from: postgres.toCamel, to: postgres.fromCamel } },
     onnotice: () => {},
     connect_timeout: 5,
+    // While Postgres is down, retry connecting at least every second (the default backs off to
+    // 20 s), so queued queries fail or proceed promptly instead of waiting.
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
     // int8 columns (counts, sequences, minor-unit amounts up to 10^12) as numbers, not strings.
     types: { int8: { to: 20, from: [20], serialize: String, parse: Number } },
     connection: { application_name: name, ...(role ? { role } : {}) },

@@ -1,12 +1,32 @@
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { matchedRoutes } from "hono/route";
+import { timeout } from "hono/timeout";
 import { validator } from "hono/validator";
-import type * as v from "valibot";
+import * as v from "valibot";
 import { isDatabaseUnavailable } from "./database.ts";
-import { errorMessage, type Issue, ValidationError } from "./errors.ts";
+import { DOCS_ASSETS, docsAsset, docsPage } from "./docs-page.ts";
+import { errorMessage, type Issue, UnavailableError, ValidationError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
+import type { MessagingHealth } from "./messaging-health.ts";
+import { METRICS_CONTENT_TYPE, type MetricsRegistry } from "./metrics.ts";
+import {
+  describeRoute,
+  ErrorResponse,
+  type OpenApiInfo,
+  openApiDocument,
+  withRequestSchema,
+} from "./openapi.ts";
+import { continueTrace, traceIdOf } from "./trace.ts";
 import { parseOrThrow } from "./validation.ts";
+
+declare module "hono" {
+  interface ContextVariableMap {
+    /** The W3C `traceparent` of this request's span: the caller's trace, or a new one. */
+    traceparent: string;
+  }
+}
 
 /** A readiness check: resolves true when the dependency answers. */
 export type ReadinessChecks = Record<string, () => Promise<boolean> | boolean>;
@@ -15,6 +35,14 @@ export type HttpAppOptions = {
   log: Logger;
   readiness: ReadinessChecks;
   maxBodyBytes?: number;
+  /** A request still running after this is answered 503: a client never hangs. */
+  requestTimeoutMs?: number;
+  /** Serves `GET /metrics` and records every request in it. */
+  metrics?: MetricsRegistry;
+  /** Serves `GET /health/messaging`: 200 while healthy or degraded, 503 when unhealthy. */
+  messagingHealth?: () => Promise<MessagingHealth>;
+  /** Serves `GET /openapi.json` (read from the app's routes) and the docs page `GET /docs`. */
+  api?: OpenApiInfo;
 };
 
 const STATUS_BY_ERROR_NAME: Record<string, 400 | 404 | 409 | 422 | 503> = {
@@ -25,28 +53,57 @@ const STATUS_BY_ERROR_NAME: Record<string, 400 | 404 | 409 | 422 | 503> = {
   UnavailableError: 503,
 };
 
+const Status = v.object({ status: v.string() });
+
+/** Endpoints that must answer whatever the database does. */
+const PROBES = new Set(["/health", "/ready", "/health/messaging", "/metrics"]);
+const DATABASE_RETRY_AFTER_MS = 1_000;
+
 /**
  * A Hono app with what every process serves the same way: JSON errors (named errors mapped to
  * 400/404/409/422/503, anything else a 500 without details), a JSON 404, a body size limit
- * (413), one log line per request, `GET /health` and `GET /ready`.
+ * (413), a time limit (503, so a request never hangs), a circuit breaker while Postgres is
+ * unreachable, a trace per request (the caller's `traceparent`, or a new one), one log line per
+ * request with its trace id, `GET /health` and `GET /ready`; with the options, `/metrics`,
+ * `/health/messaging`, `/openapi.json` and `/docs`.
  */
 export function createHttpApp({
   log,
   readiness,
   maxBodyBytes = 1024 * 1024,
+  requestTimeoutMs = 5_000,
+  metrics,
+  messagingHealth,
+  api,
 }: HttpAppOptions): Hono {
   const app = new Hono();
+  const requests = metrics?.counter("http_requests_total", "HTTP requests by route and status.");
+  const durations = metrics?.histogram(
+    "http_request_duration_seconds",
+    "HTTP request durations by route and status, in seconds.",
+  );
 
   app.use(async (c, next) => {
     const started = performance.now();
+    const traceparent = continueTrace(c.req.header("traceparent"));
+    c.set("traceparent", traceparent);
     await next();
+    const seconds = (performance.now() - started) / 1000;
+    const route = matchedRoute(c);
+    const status = c.res.status;
+    if (requests && durations) {
+      const labels = { method: c.req.method, route, status: String(status) };
+      requests.inc(labels);
+      durations.observe(seconds, labels);
+    }
     log.info(
       {
         method: c.req.method,
         path: c.req.path,
-        route: c.req.routePath,
-        status: c.res.status,
-        ms: Math.round((performance.now() - started) * 10) / 10,
+        route,
+        status,
+        ms: Math.round(seconds * 10_000) / 10,
+        traceId: traceIdOf(traceparent),
       },
       "request",
     );
@@ -59,22 +116,128 @@ export function createHttpApp({
     }),
   );
 
-  app.get("/health", (c) => c.json({ status: "ok" }));
-  app.get("/ready", async (c) => {
-    const results = await Promise.all(
-      Object.entries(readiness).map(async ([name, check]) => {
-        const up = await Promise.resolve()
-          .then(check)
-          .catch(() => false);
-        return [name, up ? "up" : "down"] as const;
-      }),
-    );
-    const ready = results.every(([, state]) => state === "up");
-    return c.json(
-      { status: ready ? "ready" : "not ready", checks: Object.fromEntries(results) },
-      ready ? 200 : 503,
-    );
+  app.use(
+    timeout(
+      requestTimeoutMs,
+      () =>
+        new UnavailableError(
+          `The request took longer than ${requestTimeoutMs} ms; try again shortly`,
+        ) as never,
+    ),
+  );
+
+  // A circuit breaker: right after a request found Postgres unreachable, answer 503 at once
+  // for a moment instead of queueing more requests behind connection attempts.
+  let databaseDownUntil = 0;
+  app.use(async (c, next) => {
+    if (Date.now() < databaseDownUntil && !PROBES.has(c.req.path)) {
+      throw new UnavailableError("The database is unavailable; try again shortly");
+    }
+    await next();
   });
+
+  app.get(
+    "/health",
+    describeRoute({
+      summary: "The process is up",
+      tags: ["operations"],
+      responses: { 200: { description: "Up", schema: Status } },
+    }),
+    (c) => c.json({ status: "ok" }),
+  );
+  app.get(
+    "/ready",
+    describeRoute({
+      summary: "Postgres and NATS answer",
+      tags: ["operations"],
+      responses: {
+        200: { description: "Ready", schema: Readiness },
+        503: { description: "Not ready: names what is down", schema: Readiness },
+      },
+    }),
+    async (c) => {
+      const results = await Promise.all(
+        Object.entries(readiness).map(async ([name, check]) => {
+          const up = await Promise.resolve()
+            .then(check)
+            .catch(() => false);
+          return [name, up ? "up" : "down"] as const;
+        }),
+      );
+      const ready = results.every(([, state]) => state === "up");
+      return c.json(
+        { status: ready ? "ready" : "not ready", checks: Object.fromEntries(results) },
+        ready ? 200 : 503,
+      );
+    },
+  );
+  if (messagingHealth) {
+    app.get(
+      "/health/messaging",
+      describeRoute({
+        summary: "Whether messages flow: oldest pending age and dead count against thresholds",
+        tags: ["operations"],
+        responses: {
+          200: { description: "Healthy or degraded (see `status`)", schema: Status },
+          503: { description: "Unhealthy", schema: Status },
+        },
+      }),
+      async (c) => {
+        const health = await messagingHealth();
+        return c.json(health, health.status === "unhealthy" ? 503 : 200);
+      },
+    );
+  }
+  if (metrics) {
+    app.get(
+      "/metrics",
+      describeRoute({
+        summary: "Metrics in the Prometheus text format",
+        tags: ["operations"],
+        responses: { 200: { description: "The metrics", contentType: METRICS_CONTENT_TYPE } },
+      }),
+      async (c) => c.body(await metrics.render(), 200, { "content-type": METRICS_CONTENT_TYPE }),
+    );
+  }
+  if (api) {
+    let document: ReturnType<typeof openApiDocument> | undefined;
+    app.get(
+      "/openapi.json",
+      describeRoute({
+        summary: "This OpenAPI document",
+        tags: ["documentation"],
+        responses: { 200: { description: "OpenAPI 3.1", contentType: "application/json" } },
+      }),
+      // Read from the routes on first use: the module's routes are added after this app is made.
+      (c) => {
+        document ??= openApiDocument(app, api);
+        return c.json(document);
+      },
+    );
+    app.get(
+      "/docs",
+      describeRoute({
+        summary: "Interactive API documentation (Swagger UI)",
+        tags: ["documentation"],
+        responses: { 200: { description: "The page", contentType: "text/html" } },
+      }),
+      (c) => c.html(docsPage(api.title)),
+    );
+    app.get(
+      "/docs/assets/:file",
+      describeRoute({
+        summary: "A static file of the docs page",
+        tags: ["documentation"],
+        responses: {
+          200: { description: "The file" },
+          404: { description: "No such file", schema: ErrorResponse },
+        },
+        example: { param: { file: DOCS_ASSETS[0] as string } },
+      }),
+      (c) =>
+        docsAsset(c.req.param("file")) ?? errorResponse(c, 404, "not_found", "No such docs asset"),
+    );
+  }
 
   app.notFound((c) =>
     errorResponse(c, 404, "not_found", `No route for ${c.req.method} ${c.req.path}`),
@@ -89,6 +252,7 @@ export function createHttpApp({
       return errorResponse(c, error.status, "http_error", error.message);
     }
     if (isDatabaseUnavailable(error)) {
+      databaseDownUntil = Date.now() + DATABASE_RETRY_AFTER_MS;
       log.warn({ err: errorMessage(error), path: c.req.path }, "database unavailable");
       return errorResponse(c, 503, "unavailable", "The database is unavailable; try again shortly");
     }
@@ -108,9 +272,17 @@ function errorResponse(
   return c.json({ error: { code, message, ...(issues?.length ? { issues } : {}) } }, status as 400);
 }
 
+const Readiness = v.object({ status: v.string(), checks: v.record(v.string(), v.string()) });
+
+/** The path of the route that answered (e.g. `/products/:id`), or `unmatched` for a 404. */
+function matchedRoute(c: Context): string {
+  const routes = matchedRoutes(c).filter((route) => route.method !== "ALL");
+  return routes.at(-1)?.path ?? "unmatched";
+}
+
 /** Validates a JSON request body; read it in the handler with `c.req.valid("json")`. */
 export function jsonBody<S extends v.GenericSchema>(schema: S) {
-  return validator("json", async (_value, c) => {
+  const middleware = validator("json", async (_value, c) => {
     const type = c.req.header("content-type") ?? "";
     if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
       throw new ValidationError([{ path: "", message: "Content-Type must be application/json" }]);
@@ -123,14 +295,17 @@ export function jsonBody<S extends v.GenericSchema>(schema: S) {
     }
     return parseOrThrow(schema, body) as v.InferOutput<S>;
   });
+  return withRequestSchema(middleware, "json", schema);
 }
 
 /** Validates the path parameters; read them with `c.req.valid("param")`. */
 export function pathParams<S extends v.GenericSchema>(schema: S) {
-  return validator("param", (value) => parseOrThrow(schema, value) as v.InferOutput<S>);
+  const middleware = validator("param", (value) => parseOrThrow(schema, value) as v.InferOutput<S>);
+  return withRequestSchema(middleware, "param", schema);
 }
 
 /** Validates the query string; read it with `c.req.valid("query")`. */
 export function queryParams<S extends v.GenericSchema>(schema: S) {
-  return validator("query", (value) => parseOrThrow(schema, value) as v.InferOutput<S>);
+  const middleware = validator("query", (value) => parseOrThrow(schema, value) as v.InferOutput<S>);
+  return withRequestSchema(middleware, "query", schema);
 }

@@ -1,5 +1,14 @@
 /** Building blocks both modules use; knows nothing of Sales, Orders or the contracts. */
 export { retryDelayMs } from "./backoff.ts";
+export type { ScriptContext, ScriptSpec } from "./cli.ts";
+export {
+  countOption,
+  helpText,
+  optionalCountOption,
+  parseScriptArgs,
+  runScript,
+  UsageError,
+} from "./cli.ts";
 export type { Queryable, Sql, Transaction } from "./database.ts";
 export {
   closeDatabase,
@@ -29,12 +38,21 @@ export {
   UnprocessableError,
   ValidationError,
 } from "./errors.ts";
-export type { ReadinessChecks } from "./http.ts";
+export type { HttpAppOptions, ReadinessChecks } from "./http.ts";
 export { createHttpApp, jsonBody, pathParams, queryParams } from "./http.ts";
 export type { IntervalLoop } from "./interval-loop.ts";
 export { startIntervalLoop } from "./interval-loop.ts";
 export type { Logger } from "./logger.ts";
 export { createLogger } from "./logger.ts";
+export type {
+  HealthStatus,
+  MessagingBacklog,
+  MessagingHealth,
+  MessagingHealthThresholds,
+} from "./messaging-health.ts";
+export { assessMessagingHealth, messagingHealthThresholds } from "./messaging-health.ts";
+export type { Counter, Gauge, Histogram, Labels, MetricsRegistry } from "./metrics.ts";
+export { createMetricsRegistry, METRICS_CONTENT_TYPE } from "./metrics.ts";
 export type { MigrationResult } from "./migrations.ts";
 export { migrate, migrateDatabase } from "./migrations.ts";
 export type { EnsureStreamResult, NatsLink, NatsNames, StreamSpec } from "./nats.ts";
@@ -46,6 +64,16 @@ export {
   startNatsLink,
   streamInfo,
 } from "./nats.ts";
+export type { OpenApiDocument, OpenApiInfo, RouteDoc, RouteResponse } from "./openapi.ts";
+export { describeRoute, ErrorResponse, jsonSchemaOf, openApiDocument } from "./openapi.ts";
 export { stopOnSignals } from "./process.ts";
-export { newTraceparent, traceIdOf } from "./trace.ts";
-export { parseOrThrow, toIssues } from "./validation.ts";
+export {
+  formatBytes,
+  formatCount,
+  formatDuration,
+  formatFields,
+  formatTable,
+  progressBar,
+} from "./report-text.ts";
+export { continueTrace, newTraceparent, traceIdOf } from "./trace.ts";
+export { IdParam, PageQuery, parseOrThrow, toIssues } from "./validation.ts";

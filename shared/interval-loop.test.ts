@@ -104,3 +104,16 @@ test("a run that throws does not stop the loop", async () => {
   await waitFor(() => runs >= 3);
   await loop.stop();
 });
+
+test("a run can ask for its next run sooner than the interval", async () => {
+  let runs = 0;
+  const loop = startIntervalLoop({
+    name: "sooner",
+    intervalMs: 60_000,
+    log: silentLogger,
+    run: async () => (++runs < 3 ? 5 : undefined),
+  });
+  await waitFor(() => runs === 3, { timeoutMs: 2_000 });
+  await loop.stop();
+  expect(runs).toBe(3);
+});

@@ -11,7 +11,10 @@ export type IntervalLoop = {
 export type IntervalLoopOptions = {
   name: string;
   intervalMs: number;
-  /** One run. Return `true` when there may be more work, to run again without waiting. */
+  /**
+   * One run. Return `true` when there may be more work, to run again without waiting, or a
+   * number of milliseconds to run again sooner (or later) than `intervalMs` this once.
+   */
   run: () => Promise<unknown>;
   log: Logger;
 };
@@ -49,17 +52,19 @@ export function startIntervalLoop({
   async function tick() {
     if (stopped || current) return;
     wakeRequested = false;
-    let more = false;
+    let next = intervalMs;
     current = (async () => {
       try {
-        more = (await run()) === true;
+        const outcome = await run();
+        if (outcome === true) next = 0;
+        else if (typeof outcome === "number") next = outcome;
       } catch (error) {
         log.error({ loop: name, err: errorMessage(error) }, "loop run failed");
       }
     })();
     await current;
     current = undefined;
-    if (!stopped) schedule(more || wakeRequested ? 0 : intervalMs);
+    if (!stopped) schedule(wakeRequested ? 0 : next);
   }
 
   schedule(0);

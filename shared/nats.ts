@@ -22,6 +22,8 @@ export type NatsLink = {
   readonly connection: NatsConnection | undefined;
   /** True while the connection is up (false before the first connect and while reconnecting). */
   readonly isConnected: boolean;
+  /** Counts connects and reconnects: state checked on the server is stale once this moves. */
+  readonly generation: number;
   /** Resolves with the connection the first time the server answers. */
   readonly connected: Promise<NatsConnection>;
   /** Drains the connection (flushing pending acks and publishes), or stops trying to connect. */
@@ -46,6 +48,7 @@ export function startNatsLink({
 }: NatsLinkOptions): NatsLink {
   let connection: NatsConnection | undefined;
   let isConnected = false;
+  let generation = 0;
   let closing = false;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let settleConnected: (connection: NatsConnection) => void = () => {};
@@ -63,6 +66,7 @@ export function startNatsLink({
       if (closing) return void (await nc.close());
       connection = nc;
       isConnected = true;
+      generation++;
       log.info({ server: nc.getServer() }, "nats connected");
       watchStatus(nc);
       settleConnected(nc);
@@ -80,6 +84,7 @@ export function startNatsLink({
         log.warn({ server: status.server }, "nats disconnected");
       } else if (status.type === "reconnect") {
         isConnected = true;
+        generation++;
         log.info({ server: status.server }, "nats reconnected");
         onConnect?.(nc);
       }
@@ -94,6 +99,9 @@ export function startNatsLink({
     },
     get isConnected() {
       return isConnected && connection !== undefined && !connection.isClosed();
+    },
+    get generation() {
+      return generation;
     },
     connected,
     async close() {

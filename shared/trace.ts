@@ -8,9 +8,19 @@ export function traceIdOf(traceparent: string | undefined | null): string | unde
   return match[2];
 }
 
+const randomHex = (bytes: number) =>
+  Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString("hex");
+
 /** A new W3C `traceparent` (version 00, sampled) with a random trace and span id. */
 export function newTraceparent(): string {
-  const hex = (bytes: number) =>
-    Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString("hex");
-  return `00-${hex(16)}-${hex(8)}-01`;
+  return `00-${randomHex(16)}-${randomHex(8)}-01`;
+}
+
+/**
+ * The `traceparent` a request works under: the caller's when it sent a valid one (so its
+ * trace, and the span it made the call from, carry on unchanged into the events), otherwise
+ * a new trace. Nothing records spans here, so no span of its own is minted.
+ */
+export function continueTrace(incoming: string | undefined | null): string {
+  return traceIdOf(incoming) ? (incoming as string).trim() : newTraceparent();
 }

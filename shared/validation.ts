@@ -19,3 +19,21 @@ export function parseOrThrow<S extends v.GenericSchema>(
   if (!result.success) throw new ValidationError(toIssues(result.issues, prefix));
   return result.output;
 }
+
+/** Path parameters of a resource addressed by `/:id`, a UUID. */
+export const IdParam = v.object({ id: v.pipe(v.string(), v.uuid("must be a UUID")) });
+
+/** Keyset paging: `?limit=1..100` (default 50) and `?after=<the last id of the previous page>`. */
+export const PageQuery = v.object({
+  limit: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^\d{1,3}$/, "must be 1-100"),
+      v.transform(Number),
+      v.minValue(1),
+      v.maxValue(100),
+    ),
+    "50",
+  ),
+  after: v.optional(v.pipe(v.string(), v.uuid("must be the last id of the previous page"))),
+});

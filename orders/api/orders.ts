@@ -1,5 +1,13 @@
 import { Hono } from "hono";
-import { jsonBody, NotFoundError, pathParams, type Sql } from "shared";
+import {
+  describeRoute,
+  ErrorResponse,
+  IdParam,
+  jsonBody,
+  NotFoundError,
+  pathParams,
+  type Sql,
+} from "shared";
 import * as v from "valibot";
 import type { PlaceOrder } from "../application/place-order.ts";
 import { MAX_QUANTITY, type Order } from "../domain/order.ts";
@@ -23,9 +31,31 @@ export const PlaceOrderBody = v.strictObject({
   ),
 });
 
-export const OrderIdParam = v.object({ id: v.pipe(v.string(), v.uuid("must be a UUID")) });
+const Money = v.object({
+  amount: v.pipe(v.number(), v.integer(), v.description("In minor units (cents)")),
+  currency: v.pipe(v.string(), v.description("ISO 4217")),
+});
 
-export function orderJson(order: Order) {
+/** An order as the API shows it: each line keeps the price it was sold at. */
+export const OrderResponse = v.object({
+  id: v.pipe(v.string(), v.uuid()),
+  currency: v.string(),
+  total: v.pipe(v.number(), v.integer(), v.description("In minor units of `currency`")),
+  createdAt: v.pipe(v.string(), v.isoTimestamp()),
+  lines: v.array(
+    v.object({
+      lineNumber: v.pipe(v.number(), v.integer()),
+      productId: v.pipe(v.string(), v.uuid()),
+      sku: v.string(),
+      name: v.string(),
+      quantity: v.pipe(v.number(), v.integer()),
+      unitPrice: Money,
+      lineTotal: v.pipe(v.number(), v.integer()),
+    }),
+  ),
+});
+
+export function orderJson(order: Order): v.InferOutput<typeof OrderResponse> {
   return {
     id: order.id,
     currency: order.currency,
@@ -38,14 +68,45 @@ export function orderJson(order: Order) {
 /** `POST /orders` (priced from the cache) and `GET /orders/:id`. */
 export function createOrdersApi({ sql, placeOrder }: { sql: Sql; placeOrder: PlaceOrder }) {
   return new Hono()
-    .post("/", jsonBody(PlaceOrderBody), async (c) => {
-      const order = await placeOrder(c.req.valid("json").lines);
-      return c.json(orderJson(order), 201, { Location: `/orders/${order.id}` });
-    })
-    .get("/:id", pathParams(OrderIdParam), async (c) => {
-      const { id } = c.req.valid("param");
-      const order = await findOrder(sql, id);
-      if (!order) throw new NotFoundError(`Order ${id} not found`);
-      return c.json(orderJson(order), 200);
-    });
+    .post(
+      "/",
+      describeRoute({
+        summary: "Place an order, priced from Orders' copy of the products",
+        tags: ["orders"],
+        responses: {
+          201: { description: "The order", schema: OrderResponse },
+          422: {
+            description: "A product is not known to Orders (yet), or currencies differ",
+            schema: ErrorResponse,
+          },
+        },
+        example: {
+          json: { lines: [{ productId: "0193a5c2-7a0f-7b4e-9d11-2f6c1d3e5b77", quantity: 2 }] },
+        },
+      }),
+      jsonBody(PlaceOrderBody),
+      async (c) => {
+        const order = await placeOrder(c.req.valid("json").lines);
+        return c.json(orderJson(order), 201, { Location: `/orders/${order.id}` });
+      },
+    )
+    .get(
+      "/:id",
+      describeRoute({
+        summary: "One order",
+        tags: ["orders"],
+        responses: {
+          200: { description: "The order", schema: OrderResponse },
+          404: { description: "No order with this id", schema: ErrorResponse },
+        },
+        example: { param: { id: "0193a5c2-7a10-7cc1-8a5e-4b0c2f9e1a01" } },
+      }),
+      pathParams(IdParam),
+      async (c) => {
+        const { id } = c.req.valid("param");
+        const order = await findOrder(sql, id);
+        if (!order) throw new NotFoundError(`Order ${id} not found`);
+        return c.json(orderJson(order), 200);
+      },
+    );
 }

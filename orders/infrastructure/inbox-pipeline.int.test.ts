@@ -264,15 +264,17 @@ describe("after a crash between the inbox insert and the ack", async () => {
   const events: Awaited<ReturnType<typeof sales.publishProduct>>[] = [];
   for (const product of products) events.push(await sales.publishProduct("created", product));
   // What the crashed process left: every message stored (pending), none acked, none handled.
-  await storeInboxMessages(
-    database.sql,
-    events.map((event, index) => ({
-      subject: `${sales.namespace}.${event.type}`,
-      data: new TextEncoder().encode(JSON.stringify(event)),
-      streamSequence: index + 1,
-      headers: {},
-    })),
-    () => true,
+  await database.sql.begin((tx) =>
+    storeInboxMessages(
+      tx,
+      events.map((event, index) => ({
+        subject: `${sales.namespace}.${event.type}`,
+        data: new TextEncoder().encode(JSON.stringify(event)),
+        streamSequence: index + 1,
+        headers: {},
+      })),
+      () => true,
+    ),
   );
   const logs = captureLogger("orders");
   const orders = await startOrdersUnderTest(sales, { overrides: { log: logs.log }, database });

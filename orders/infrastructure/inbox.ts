@@ -132,12 +132,34 @@ async function insertRows(sql: Queryable, rows: InboxRow[]): Promise<string[]> {
 export type StoredBatch = { inserted: number; pending: number };
 
 /**
- * Stores a batch of messages in the inbox. Normally one statement, atomic by itself, so no
- * transaction around it; if Postgres refuses some value (e.g. a `\u0000` that jsonb cannot
- * hold), the batch is stored again in a transaction, each message in its own savepoint, and
- * the ones Postgres still refuses are parked with their raw bytes: one bad message never blocks.
+ * Stores a batch of messages in the inbox within `tx`. Normally one statement; if Postgres
+ * refuses some value (e.g. a `\u0000` that jsonb cannot hold), each message is retried on its
+ * own and the ones it still refuses are parked with their raw bytes, so one bad message never
+ * blocks.
  */
 export async function storeInboxMessages(
+  tx: Transaction,
+  messages: ReceivedMessage[],
+  handles: (type: string) => boolean,
+): Promise<StoredBatch> {
+  const rows = messages.map((message) => toInboxRow(message, handles));
+  let insertedIds: string[];
+  try {
+    insertedIds = await tx.savepoint((sp) => insertRows(sp, rows));
+  } catch (error) {
+    if (!isDataException(error)) throw error;
+    insertedIds = await insertOneByOne(tx, messages, rows);
+  }
+  return storedBatch(rows, insertedIds);
+}
+
+/**
+ * Like `storeInboxMessages`, for a batch that needs no transaction of the caller's (the
+ * consumer's): the one statement is atomic by itself, so it runs alone, without `begin`,
+ * savepoint and `commit` around it (one round trip instead of four). Only when Postgres refuses
+ * a value is the batch stored again in a transaction, a message at a time.
+ */
+export async function storeReceivedMessages(
   sql: Sql,
   messages: ReceivedMessage[],
   handles: (type: string) => boolean,
@@ -150,6 +172,10 @@ export async function storeInboxMessages(
     if (!isDataException(error)) throw error;
     insertedIds = await sql.begin((tx) => insertOneByOne(tx, messages, rows));
   }
+  return storedBatch(rows, insertedIds);
+}
+
+function storedBatch(rows: InboxRow[], insertedIds: string[]): StoredBatch {
   const inserted = new Set(insertedIds);
   const pending = rows.filter((row) => row.status === "pending" && inserted.has(row.id)).length;
   return { inserted: inserted.size, pending };

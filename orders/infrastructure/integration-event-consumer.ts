@@ -21,7 +21,10 @@ import {
   type Sql,
   startIntervalLoop,
 } from "shared";
-import { type ReceivedMessage, type StoredBatch, storeInboxMessages } from "./inbox.ts";
+import { type ReceivedMessage, type StoredBatch, storeReceivedMessages } from "./inbox.ts";
+
+/** How soon to look again while the stream is missing (Sales creates it) or the check failed. */
+const RETRY_MS = 1_000;
 
 /** The durable consumer's name: `nats consumer info SALES orders`. */
 export const CONSUMER_NAME = "orders";
@@ -44,6 +47,13 @@ export type IntegrationEventConsumerOptions = {
   maxAckPending: number;
   /** How often to check the consumer is still there, besides every (re)connect. */
   checkIntervalMs?: number;
+  metrics?: IntegrationEventConsumerMetrics;
+};
+
+/** Told of every batch stored (see `inbox-metrics.ts`). */
+export type IntegrationEventConsumerMetrics = {
+  /** `received` messages were stored; `inserted` of them were new, the rest duplicates. */
+  stored(batch: { received: number; inserted: number }): void;
 };
 
 export type IntegrationEventConsumer = {
@@ -111,26 +121,36 @@ export function startIntegrationEventConsumer(
     }
   }
 
-  async function check() {
+  /** Ensures the consumer and consumes from it; returns a short retry delay when it could not. */
+  async function check(): Promise<number | undefined> {
     const connection = nats.connection;
     if (stopped || !connection || !nats.isConnected) return;
-    if (manager?.connection !== connection)
-      manager = { connection, jsm: await jetstreamManager(connection) };
-    let outcome: Awaited<ReturnType<typeof ensureConsumer>>;
     try {
-      outcome = await ensureConsumer(manager.jsm);
+      if (manager?.connection !== connection) {
+        manager = { connection, jsm: await jetstreamManager(connection) };
+      }
+      const outcome = await ensureConsumer(manager.jsm);
+      waitingForStreamLogged = false;
+      if (outcome !== "unchanged")
+        log.info({ stream, consumer: CONSUMER_NAME, outcome }, "consumer ensured");
+      if (outcome === "created" && messages) {
+        // The consumer we pulled from is gone (e.g. the broker lost its store): pull afresh.
+        messages.stop();
+        messages = undefined;
+      }
+      if (!messages) await startConsuming(connection);
     } catch (error) {
       if (isJetStreamApiError(error, JetStreamApiCodes.StreamNotFound)) {
         if (!waitingForStreamLogged) log.info({ stream }, "waiting for the stream to exist");
         waitingForStreamLogged = true;
-        return;
+      } else {
+        log.error({ stream, consumer: CONSUMER_NAME, err: errorMessage(error) }, "cannot consume");
       }
-      throw error;
+      return RETRY_MS;
     }
-    waitingForStreamLogged = false;
-    if (outcome !== "unchanged")
-      log.info({ stream, consumer: CONSUMER_NAME, outcome }, "consumer ensured");
-    if (messages) return;
+  }
+
+  async function startConsuming(connection: NatsConnection) {
     const consumer = await jetstream(connection).consumers.get(stream, CONSUMER_NAME);
     const current = await consumer.consume({ max_messages: batchSize * 2, callback: receive });
     messages = current;
@@ -177,8 +197,9 @@ export function startIntegrationEventConsumer(
 
   async function flush(batch: JsMsg[]) {
     try {
-      const stored = await storeInboxMessages(sql, batch.map(toReceived), handles);
+      const stored = await storeReceivedMessages(sql, batch.map(toReceived), handles);
       for (const message of batch) message.ack();
+      options.metrics?.stored({ received: batch.length, inserted: stored.inserted });
       onStored(stored);
     } catch (error) {
       log.warn(

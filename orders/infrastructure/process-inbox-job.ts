@@ -25,6 +25,13 @@ export type ProcessInboxJobOptions = {
   /** After this many failed attempts a row is dead: no more retries until replayed. */
   maxAttempts: number;
   retryDelay?: (attempts: number) => number;
+  metrics?: ProcessInboxJobMetrics;
+};
+
+/** Told of every message handled and every batch committed (see `inbox-metrics.ts`). */
+export type ProcessInboxJobMetrics = {
+  handled(type: string, seconds: number, outcome: "processed" | "failed"): void;
+  batch(result: ProcessedBatch & { seconds: number; dead: number }): void;
 };
 
 type PendingRow = {
@@ -56,6 +63,8 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
   const retryDelay = options.retryDelay ?? ((attempts: number) => retryDelayMs(attempts));
 
   async function processBatch(): Promise<ProcessedBatch> {
+    const started = performance.now();
+    let dead = 0;
     const applied: { log: Logger; subject: string }[] = [];
     const batch = await sql.begin(async (tx) => {
       const rows = await tx<PendingRow[]>`
@@ -92,13 +101,16 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
           type: event.type,
           traceId: traceIdOf(row.headers.traceparent),
         });
+        const handlerStarted = performance.now();
         try {
           await tx.savepoint((sp) =>
             handle({ productCache: createProductCacheWriter(sp), log: eventLog }),
           );
+          options.metrics?.handled(event.type, secondsSince(handlerStarted), "processed");
           processed.push(row.id);
           applied.push({ log: eventLog, subject: event.subject });
         } catch (error) {
+          options.metrics?.handled(event.type, secondsSince(handlerStarted), "failed");
           const attempts = row.attempts + 1;
           const final = attempts >= maxAttempts;
           failures.push({ id: row.id, error: errorMessage(error), attempts, final });
@@ -133,11 +145,13 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
             as f(id, error, attempts, final, delay_ms)
           where m.id = f.id`;
       }
+      dead = failures.filter((f) => f.final).length;
       return { claimed: rows.length, processed: processed.length, failed: failures.length };
     });
     // Only now is it true: the handlers' effects and the "processed" marks have committed.
-    // debug, not info: a line per event costs more than applying it at full load.
-    for (const { log: eventLog, subject } of applied) eventLog.debug({ subject }, "event applied");
+    for (const { log: eventLog, subject } of applied) eventLog.info({ subject }, "event applied");
+    if (batch.claimed > 0)
+      options.metrics?.batch({ ...batch, seconds: secondsSince(started), dead });
     return batch;
   }
 
@@ -164,3 +178,5 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
     processOnce: processBatch,
   };
 }
+
+const secondsSince = (start: number) => (performance.now() - start) / 1000;

@@ -61,7 +61,11 @@ export async function startFakeSales() {
     async publishProduct(
       kind: "created" | "updated",
       data: ProductSnapshot,
-      { id = Bun.randomUUIDv7(), msgID = id }: { id?: string; msgID?: string } = {},
+      {
+        id = Bun.randomUUIDv7(),
+        msgID = id,
+        traceparent,
+      }: { id?: string; msgID?: string; traceparent?: string } = {},
     ) {
       const type = kind === "created" ? PRODUCT_CREATED_V1 : PRODUCT_UPDATED_V1;
       const event = {
@@ -74,7 +78,7 @@ export async function startFakeSales() {
         datacontenttype: "application/json",
         data,
       };
-      await this.publishRaw(type, JSON.stringify(event), msgID);
+      await this.publishRaw(type, JSON.stringify(event), msgID, traceparent);
       return event;
     },
   };

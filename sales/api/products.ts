@@ -1,5 +1,15 @@
 import { Hono } from "hono";
-import { jsonBody, NotFoundError, pathParams, queryParams, type Sql } from "shared";
+import {
+  describeRoute,
+  ErrorResponse,
+  IdParam,
+  jsonBody,
+  NotFoundError,
+  PageQuery,
+  pathParams,
+  queryParams,
+  type Sql,
+} from "shared";
 import * as v from "valibot";
 import type { CreateProduct } from "../application/create-product.ts";
 import type { UpdateProduct } from "../application/update-product.ts";
@@ -19,24 +29,30 @@ export const UpdateProductBody = v.strictObject({
   price: v.optional(ProductRules.price),
 });
 
-export const ProductIdParam = v.object({ id: v.pipe(v.string(), v.uuid("must be a UUID")) });
-
-export const ListProductsQuery = v.object({
-  limit: v.optional(
-    v.pipe(
-      v.string(),
-      v.regex(/^\d{1,3}$/, "must be 1-100"),
-      v.transform(Number),
-      v.minValue(1),
-      v.maxValue(100),
-    ),
-    "50",
-  ),
-  after: v.optional(v.pipe(v.string(), v.uuid("must be a product id"))),
+/** The product as the API shows it. */
+export const ProductResponse = v.object({
+  id: v.pipe(v.string(), v.uuid()),
+  sku: v.string(),
+  name: v.string(),
+  description: v.nullable(v.string()),
+  price: v.object({
+    amount: v.pipe(v.number(), v.integer(), v.description("In minor units (cents)")),
+    currency: v.pipe(v.string(), v.description("ISO 4217")),
+  }),
+  version: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  createdAt: v.pipe(v.string(), v.isoTimestamp()),
+  updatedAt: v.pipe(v.string(), v.isoTimestamp()),
 });
 
-/** The product as the API shows it. */
-export function productJson(product: Product) {
+export const ProductPage = v.object({
+  items: v.array(ProductResponse),
+  next: v.pipe(v.nullable(v.string()), v.description("Pass as `after` for the next page")),
+});
+
+const EXAMPLE_ID = "0193a5c2-7a0f-7b4e-9d11-2f6c1d3e5b77";
+const notFound = { description: "No product with this id", schema: ErrorResponse };
+
+export function productJson(product: Product): v.InferOutput<typeof ProductResponse> {
   return {
     id: product.id,
     sku: product.sku,
@@ -60,27 +76,83 @@ export function createProductsApi({
   updateProduct: UpdateProduct;
 }) {
   return new Hono()
-    .post("/", jsonBody(CreateProductBody), async (c) => {
-      const product = await createProduct(c.req.valid("json"), {
-        traceparent: c.req.header("traceparent"),
-      });
-      return c.json(productJson(product), 201, { Location: `/products/${product.id}` });
-    })
-    .patch("/:id", pathParams(ProductIdParam), jsonBody(UpdateProductBody), async (c) => {
-      const { id } = c.req.valid("param");
-      const product = await updateProduct(id, c.req.valid("json"), {
-        traceparent: c.req.header("traceparent"),
-      });
-      return c.json(productJson(product), 200);
-    })
-    .get("/:id", pathParams(ProductIdParam), async (c) => {
-      const { id } = c.req.valid("param");
-      const product = await findProduct(sql, id);
-      if (!product) throw new NotFoundError(`Product ${id} not found`);
-      return c.json(productJson(product), 200);
-    })
-    .get("/", queryParams(ListProductsQuery), async (c) => {
-      const page = await listProducts(sql, c.req.valid("query"));
-      return c.json({ items: page.items.map(productJson), next: page.next }, 200);
-    });
+    .post(
+      "/",
+      describeRoute({
+        summary: "Create a product (and publish sales.product.created.v1)",
+        tags: ["products"],
+        responses: {
+          201: { description: "The product, at version 1", schema: ProductResponse },
+          409: { description: "A product with this sku exists", schema: ErrorResponse },
+        },
+        example: {
+          json: {
+            sku: "MUG-1",
+            name: "Mug",
+            description: "Stoneware, 350 ml",
+            price: { amount: 1299, currency: "EUR" },
+          },
+        },
+      }),
+      jsonBody(CreateProductBody),
+      async (c) => {
+        const product = await createProduct(c.req.valid("json"), {
+          traceparent: c.get("traceparent"),
+        });
+        return c.json(productJson(product), 201, { Location: `/products/${product.id}` });
+      },
+    )
+    .patch(
+      "/:id",
+      describeRoute({
+        summary: "Change a product (and publish sales.product.updated.v1)",
+        description:
+          "Only the fields given change; a change that changes nothing keeps the version.",
+        tags: ["products"],
+        responses: {
+          200: { description: "The product at its new version", schema: ProductResponse },
+          404: notFound,
+        },
+        example: { param: { id: EXAMPLE_ID }, json: { price: { amount: 1499, currency: "EUR" } } },
+      }),
+      pathParams(IdParam),
+      jsonBody(UpdateProductBody),
+      async (c) => {
+        const { id } = c.req.valid("param");
+        const product = await updateProduct(id, c.req.valid("json"), {
+          traceparent: c.get("traceparent"),
+        });
+        return c.json(productJson(product), 200);
+      },
+    )
+    .get(
+      "/:id",
+      describeRoute({
+        summary: "One product",
+        tags: ["products"],
+        responses: { 200: { description: "The product", schema: ProductResponse }, 404: notFound },
+        example: { param: { id: EXAMPLE_ID } },
+      }),
+      pathParams(IdParam),
+      async (c) => {
+        const { id } = c.req.valid("param");
+        const product = await findProduct(sql, id);
+        if (!product) throw new NotFoundError(`Product ${id} not found`);
+        return c.json(productJson(product), 200);
+      },
+    )
+    .get(
+      "/",
+      describeRoute({
+        summary: "Products in creation order, a page at a time",
+        tags: ["products"],
+        responses: { 200: { description: "One page", schema: ProductPage } },
+        example: { query: { limit: "20" } },
+      }),
+      queryParams(PageQuery),
+      async (c) => {
+        const page = await listProducts(sql, c.req.valid("query"));
+        return c.json({ items: page.items.map(productJson), next: page.next }, 200);
+      },
+    );
 }

@@ -17,14 +17,31 @@ export type Product = {
   updatedAt: Date;
 };
 
+/**
+ * Text Postgres can store, in a column and inside the event's jsonb: no NUL character and no
+ * lone UTF-16 surrogate (both are refused there; the HTTP fuzz tests found them).
+ */
+function storableText() {
+  return v.check(
+    (text: string) => !text.includes("\u0000") && text.isWellFormed(),
+    "must be valid Unicode text without NUL (\\u0000) characters",
+  );
+}
+
 /** The rules each product field must keep; the HTTP API validates requests with them too. */
 export const ProductRules = {
   sku: v.pipe(
     v.string(),
     v.regex(/^[A-Z0-9-]{1,64}$/, "must be 1-64 characters of A-Z, 0-9 and -"),
   ),
-  name: v.pipe(v.string(), v.trim(), v.minLength(1, "must not be empty"), v.maxLength(200)),
-  description: v.nullable(v.pipe(v.string(), v.maxLength(2000))),
+  name: v.pipe(
+    v.string(),
+    v.trim(),
+    v.minLength(1, "must not be empty"),
+    v.maxLength(200),
+    storableText(),
+  ),
+  description: v.nullable(v.pipe(v.string(), v.maxLength(2000), storableText())),
   price: v.strictObject({
     amount: v.pipe(
       v.number(),

@@ -23,11 +23,25 @@ export type OutboxRelayOptions = {
   nats: NatsLink;
   names: NatsNames;
   log: Logger;
+  /** False while a (re)connection's stream check is pending: publishing waits for it. */
+  isStreamReady?: () => boolean;
   pollMs: number;
   batchSize: number;
   publishTimeoutMs?: number;
   /** Retry delay after `attempts` failures; capped exponential backoff with jitter by default. */
   retryDelay?: (attempts: number) => number;
+  metrics?: OutboxRelayMetrics;
+};
+
+/** Told the outcome of every batch that claimed rows (see `outbox-metrics.ts`). */
+export type OutboxRelayMetrics = {
+  batch(result: {
+    seconds: number;
+    published: number;
+    duplicates: number;
+    failed: number;
+    parked: number;
+  }): void;
 };
 
 type DueRow = {
@@ -58,8 +72,10 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { sql, nats, names, log, pollMs, batchSize } = options;
   const publishTimeoutMs = options.publishTimeoutMs ?? 5_000;
   const retryDelay = options.retryDelay ?? ((attempts: number) => retryDelayMs(attempts));
+  const isStreamReady = options.isStreamReady ?? (() => true);
 
   async function relayBatch(): Promise<{ claimed: number; published: number }> {
+    const started = performance.now();
     return sql.begin(async (tx) => {
       const rows = await tx<DueRow[]>`
         select id, type, subject, payload::text as body, headers, attempts
@@ -95,6 +111,13 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           where o.id = f.id`;
       }
       logOutcomes(outcomes);
+      options.metrics?.batch({
+        seconds: (performance.now() - started) / 1000,
+        published: published.length,
+        duplicates: published.filter((o) => o.published && o.duplicate).length,
+        failed: failed.length,
+        parked: failed.filter((o) => !o.published && o.park).length,
+      });
       return { claimed: rows.length, published: published.length };
     });
   }
@@ -136,21 +159,32 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   }
 
   function logOutcomes(outcomes: Outcome[]) {
+    const failures = new Map<string, Extract<Outcome, { published: false }>[]>();
     for (const outcome of outcomes) {
-      const { id: eventId, type, attempts } = outcome.row;
+      const { id: eventId, type } = outcome.row;
       if (outcome.published) {
-        // debug, not info: a line per event costs more than the publish itself at full load.
-        log.debug(
+        log.info(
           { eventId, type, sequence: outcome.sequence, duplicate: outcome.duplicate },
           "event published",
         );
       } else if (outcome.park) {
         log.error({ eventId, type, err: outcome.error }, "event parked: it can never be published");
       } else {
+        failures.set(outcome.error, [...(failures.get(outcome.error) ?? []), outcome]);
+      }
+    }
+    // One line per distinct error: an outage fails a whole batch the same way.
+    for (const [err, failed] of failures) {
+      const [only] = failed;
+      if (failed.length === 1 && only) {
+        const { id: eventId, type, attempts } = only.row;
         log.warn(
-          { eventId, type, attempts: attempts + 1, err: outcome.error },
+          { eventId, type, attempts: attempts + 1, err },
           "event publish failed, will retry",
         );
+      } else {
+        const eventIds = failed.slice(0, 10).map((o) => o.row.id);
+        log.warn({ count: failed.length, eventIds, err }, "events publish failed, will retry");
       }
     }
   }
@@ -160,6 +194,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     intervalMs: pollMs,
     log,
     run: async () => {
+      // Connected but the stream not yet checked on this connection: the check wakes us.
+      if (nats.isConnected && !isStreamReady()) return false;
       const { claimed } = await relayBatch();
       return claimed === batchSize;
     },

@@ -1,4 +1,4 @@
-import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { type JetStreamManager, jetstreamManager, type StreamInfo } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { SALES_STREAM, SALES_SUBJECTS } from "contracts";
 import {
@@ -8,37 +8,52 @@ import {
   type Logger,
   type NatsLink,
   type NatsNames,
+  type Sql,
   type StreamSpec,
   startIntervalLoop,
 } from "shared";
 
 export type SalesStreamOptions = {
+  sql: Sql;
   nats: NatsLink;
   names: NatsNames;
   log: Logger;
   maxAgeMs: number;
+  /** Called once the stream is verified on a (new) connection: the relay may publish. */
+  onVerified: () => void;
   /** How often to re-check the stream besides every (re)connect. */
   checkIntervalMs?: number;
 };
 
 export type SalesStream = IntervalLoop & {
   readonly spec: StreamSpec;
-  /** True once the stream was ensured on the current connection. */
+  /** True once the stream was ensured and checked for lost messages on the current connection. */
   readonly isReady: boolean;
 };
+
+/** How soon to check again after a check failed; the relay waits for a check. */
+const RETRY_MS = 1_000;
 
 /** JetStream drops a re-sent `Nats-Msg-Id` seen within this window. */
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
 
+type PublishedRow = { id: string; streamSequence: number };
+
 /**
- * Keeps stream `SALES` (`sales.>`, limits retention, file storage, 2 min duplicate window)
- * in place: ensured as soon as NATS answers, after every reconnect, and periodically.
+ * Keeps stream `SALES` (`sales.>`, limits retention, file storage, 2 min duplicate window) in
+ * place and whole: ensured as soon as NATS answers, after every reconnect and periodically, and
+ * each time checked against what the outbox recorded. A broker can lose acknowledged messages
+ * (a power loss, a store wiped): when the stream no longer holds what the outbox says it
+ * published, the missing rows are queued again. Their event ids are unchanged, so Orders' inbox
+ * recognises whatever it already has.
  */
 export function startSalesStream({
+  sql,
   nats,
   names,
   log,
   maxAgeMs,
+  onVerified,
   checkIntervalMs = 30_000,
 }: SalesStreamOptions): SalesStream {
   const spec: StreamSpec = {
@@ -47,7 +62,7 @@ export function startSalesStream({
     maxAgeMs,
     duplicateWindowMs: DUPLICATE_WINDOW_MS,
   };
-  let ready = false;
+  let verifiedGeneration = -1;
   let manager: { connection: NatsConnection; jsm: JetStreamManager } | undefined;
 
   async function managerFor(connection: NatsConnection): Promise<JetStreamManager> {
@@ -56,23 +71,75 @@ export function startSalesStream({
     return manager.jsm;
   }
 
+  /** The newest row the outbox says the stream holds, or nothing to check. */
+  async function newestPublished(): Promise<PublishedRow | undefined> {
+    const [row] = await sql<PublishedRow[]>`
+      select id, stream_sequence from sales.outbox_messages
+      where published_at > now() - ${maxAgeMs} * interval '1 millisecond' and stream_sequence is not null
+      order by published_at desc
+      limit 1`;
+    return row;
+  }
+
+  async function holds(jsm: JetStreamManager, row: PublishedRow): Promise<boolean> {
+    const message = await jsm.streams
+      .getMessage(spec.name, { seq: row.streamSequence })
+      .catch(() => null);
+    return message?.header?.get("Nats-Msg-Id") === row.id;
+  }
+
+  /** Queues again every published row whose message the stream has lost; returns how many. */
+  async function requeueLostRows(jsm: JetStreamManager, info: StreamInfo): Promise<number> {
+    const newest = await newestPublished();
+    if (!newest) return 0;
+    const lastSequence = info.state.last_seq;
+    if (newest.streamSequence <= lastSequence && (await holds(jsm, newest))) return 0;
+
+    // The tail past the stream's last sequence is gone. If the stream still holds the message
+    // just before that tail, only the tail is missing; otherwise its history is not ours.
+    const [boundary] = await sql<PublishedRow[]>`
+      select id, stream_sequence from sales.outbox_messages
+      where stream_sequence <= ${lastSequence} and published_at is not null
+      order by published_at desc
+      limit 1`;
+    const onlyTailLost = boundary !== undefined && (await holds(jsm, boundary));
+    const requeued = await sql`
+      update sales.outbox_messages
+      set published_at = null, stream_sequence = null, next_attempt_at = now()
+      where published_at is not null
+        ${onlyTailLost ? sql`and stream_sequence > ${lastSequence}` : sql``}`;
+    log.warn(
+      {
+        stream: spec.name,
+        lastSequence,
+        recordedSequence: newest.streamSequence,
+        requeued: requeued.count,
+      },
+      "the stream lost messages the outbox had published; publishing them again",
+    );
+    return requeued.count;
+  }
+
   const loop = startIntervalLoop({
     name: "sales-stream",
     intervalMs: checkIntervalMs,
     log,
     run: async () => {
       const connection = nats.connection;
-      if (!connection || !nats.isConnected) {
-        ready = false;
-        return;
-      }
+      const generation = nats.generation;
+      if (!connection || !nats.isConnected) return;
       try {
-        const { outcome } = await ensureStream(await managerFor(connection), spec);
+        const jsm = await managerFor(connection);
+        const { outcome, info } = await ensureStream(jsm, spec);
         if (outcome !== "unchanged") log.info({ stream: spec.name, outcome }, "stream ensured");
-        ready = true;
+        await requeueLostRows(jsm, info);
+        if (verifiedGeneration !== generation) {
+          verifiedGeneration = generation;
+          onVerified();
+        }
       } catch (error) {
-        ready = false;
         log.error({ stream: spec.name, err: errorMessage(error) }, "cannot ensure stream");
+        return RETRY_MS; // e.g. JetStream still starting after a server restart
       }
     },
   });
@@ -81,7 +148,7 @@ export function startSalesStream({
     ...loop,
     spec,
     get isReady() {
-      return ready && nats.isConnected;
+      return nats.isConnected && verifiedGeneration === nats.generation;
     },
   };
 }

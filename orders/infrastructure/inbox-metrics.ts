@@ -1,0 +1,82 @@
+import type { MetricsRegistry, Sql } from "shared";
+import { readInboxBacklog } from "./inbox-status.ts";
+import type { IntegrationEventConsumerMetrics } from "./integration-event-consumer.ts";
+import type { ProcessInboxJobMetrics } from "./process-inbox-job.ts";
+
+/**
+ * The inbox in `/metrics`: the consumer's and ProcessInboxJob's counters and durations (in
+ * memory, per process) and the backlog gauges, read from Postgres at each scrape.
+ */
+export function createInboxMetrics(
+  registry: MetricsRegistry,
+  sql: Sql,
+): { consumer: IntegrationEventConsumerMetrics; job: ProcessInboxJobMetrics } {
+  const received = registry.counter(
+    "orders_inbox_received_total",
+    "Messages the consumer stored (or found stored) and acked, redeliveries included.",
+  );
+  const duplicates = registry.counter(
+    "orders_inbox_duplicates_total",
+    "Of those, messages already in the inbox (same event id): skipped.",
+  );
+  const processed = registry.counter(
+    "orders_inbox_processed_total",
+    "Inbox messages applied by their handler (committed).",
+  );
+  const failed = registry.counter(
+    "orders_inbox_failed_total",
+    "Failed attempts to handle an inbox message (retried until dead).",
+  );
+  const died = registry.counter(
+    "orders_inbox_dead_total",
+    "Inbox messages this process gave up on (they became dead).",
+  );
+  const handlers = registry.histogram(
+    "orders_inbox_handler_duration_seconds",
+    "Duration of one handler call, by event type and outcome, in seconds.",
+  );
+  const batches = registry.histogram(
+    "orders_inbox_batch_duration_seconds",
+    "Duration of ProcessInboxJob batches that claimed rows, in seconds.",
+  );
+  const pending = registry.gauge("orders_inbox_pending", "Inbox messages waiting to be applied.");
+  const oldest = registry.gauge(
+    "orders_inbox_oldest_pending_age_seconds",
+    "Age of the oldest inbox message waiting to be applied (0 when none waits).",
+  );
+  const dead = registry.gauge(
+    "orders_inbox_dead",
+    "Inbox messages whose handler failed every attempt: not applied without an operator.",
+  );
+  const parked = registry.gauge(
+    "orders_inbox_parked",
+    "Messages stored unread because they are not a valid event.",
+  );
+  registry.onScrape("inbox", async () => {
+    const backlog = await readInboxBacklog(sql);
+    pending.set(backlog.pending);
+    oldest.set((backlog.oldestPendingAgeMs ?? 0) / 1000);
+    dead.set(backlog.dead);
+    parked.set(backlog.parked);
+  });
+
+  return {
+    consumer: {
+      stored(batch) {
+        received.inc({}, batch.received);
+        duplicates.inc({}, batch.received - batch.inserted);
+      },
+    },
+    job: {
+      handled(type, seconds, outcome) {
+        handlers.observe(seconds, { type, outcome });
+      },
+      batch(result) {
+        processed.inc({}, result.processed);
+        failed.inc({}, result.failed);
+        died.inc({}, result.dead);
+        batches.observe(result.seconds);
+      },
+    },
+  };
+}

@@ -1,0 +1,128 @@
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { PRODUCT_CREATED_V1, type ProductCreatedIntegrationEvent } from "contracts";
+import { waitFor } from "../../shared/testing/test-environment.ts";
+import { integrationEventHandlers } from "../integration/handlers.ts";
+import {
+  productSnapshot,
+  startFakeSales,
+  startOrdersUnderTest,
+} from "../testing/orders-under-test.ts";
+
+const root = join(import.meta.dir, "..", "..");
+
+async function runReplay(databaseUrl: string, args: string[]) {
+  const child = Bun.spawn([process.execPath, "orders/scripts/inbox-replay.ts", ...args], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: databaseUrl },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [code, stdout, stderr] = await Promise.all([
+    child.exited,
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]);
+  return { code, stdout, stderr };
+}
+
+describe("bun run inbox:replay", async () => {
+  const sales = await startFakeSales();
+  const failing = new Set<string>();
+  const orders = await startOrdersUnderTest(sales, {
+    env: { INBOX_MAX_ATTEMPTS: "1", INBOX_POLL_MS: "60000" },
+    overrides: {
+      handlers: {
+        ...integrationEventHandlers,
+        [PRODUCT_CREATED_V1]: async (event: ProductCreatedIntegrationEvent, context) => {
+          if (failing.has(event.data.productId)) throw new Error("downstream bug");
+          await integrationEventHandlers[PRODUCT_CREATED_V1]?.(event, context);
+        },
+      },
+    },
+  });
+  const statusOf = async (id: string) =>
+    (
+      await orders.sql<
+        { status: string }[]
+      >`select status from orders.inbox_messages where id = ${id}`
+    )[0]?.status;
+
+  test("--help explains it", async () => {
+    const { code, stdout } = await runReplay(orders.database.url, ["--help"]);
+    expect(code).toBe(0);
+    expect(stdout).toContain("--all-dead");
+  });
+
+  test("--all-dead puts dead rows back to pending; the running Orders applies them at once", async () => {
+    const products = [productSnapshot(), productSnapshot()];
+    for (const product of products) failing.add(product.productId);
+    const events = [];
+    for (const product of products) events.push(await sales.publishProduct("created", product));
+    for (const event of events)
+      await waitFor(async () => (await statusOf(event.id)) === "dead", { message: "dead" });
+
+    failing.clear();
+    const { code, stdout } = await runReplay(orders.database.url, ["--all-dead"]);
+    expect(code).toBe(0);
+    expect(stdout).toContain("inbox:replay: 2 row(s)");
+    for (const event of events) expect(stdout).toContain(`${event.id}  requeued`);
+    // INBOX_POLL_MS is 60 s: only the NOTIFY wake-up can make this quick.
+    for (const event of events) {
+      await waitFor(async () => (await statusOf(event.id)) === "processed", {
+        timeoutMs: 5_000,
+        message: "processed",
+      });
+    }
+  });
+
+  test("--id re-reads a parked row that this version can read, and says what it did", async () => {
+    const product = productSnapshot();
+    const event = {
+      specversion: "1.0",
+      id: Bun.randomUUIDv7(),
+      source: "sales",
+      type: PRODUCT_CREATED_V1,
+      subject: product.productId,
+      time: new Date().toISOString(),
+      data: product,
+    };
+    // As an older Orders that could not read this event would have left it.
+    const parkedId = Bun.randomUUIDv7();
+    await orders.sql`
+      insert into orders.inbox_messages (id, subject, raw_body, stream_sequence, status, last_error)
+      values (${parkedId}, ${`${sales.namespace}.${PRODUCT_CREATED_V1}`},
+              ${Buffer.from(JSON.stringify(event))}, 999, 'parked', 'not a valid event')`;
+    const garbageId = Bun.randomUUIDv7();
+    await orders.sql`
+      insert into orders.inbox_messages (id, subject, raw_body, stream_sequence, status, last_error)
+      values (${garbageId}, 'x', ${Buffer.from("not json")}, 1000, 'parked', 'not a valid event')`;
+    const processed =
+      (
+        await orders.sql<
+          { id: string }[]
+        >`select id from orders.inbox_messages where status = 'processed' limit 1`
+      )[0]?.id ?? "";
+
+    const { code, stdout } = await runReplay(orders.database.url, [
+      "--id",
+      parkedId,
+      "--id",
+      garbageId,
+      "--id",
+      processed,
+    ]);
+    expect(code).toBe(0);
+    expect(stdout).toContain(`${parkedId}  read again as event ${event.id} (pending)`);
+    expect(stdout).toContain(
+      `${garbageId}  still unreadable: not a valid event: (message): not valid JSON`,
+    );
+    expect(stdout).toContain(`${processed}  is processed: nothing to replay`);
+    await waitFor(async () => (await statusOf(event.id)) === "processed", {
+      timeoutMs: 5_000,
+      message: "re-read event applied",
+    });
+    expect(await statusOf(parkedId)).toBeUndefined();
+    expect(await statusOf(garbageId)).toBe("parked");
+  });
+});

@@ -1,0 +1,61 @@
+import { afterAll, expect, test } from "bun:test";
+import { migrate, startNatsLink } from "shared";
+import { silentLogger } from "../../shared/testing/silent-logger.ts";
+import { testEnv, useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
+import { MIGRATIONS } from "../main.ts";
+import { startFakeSales } from "../testing/orders-under-test.ts";
+import { deleteHandledInboxRows, startInboxRetention } from "./inbox-retention.ts";
+
+const db = await useTestDatabase();
+await migrate(db.sql, MIGRATIONS);
+const MINUTE = 60_000;
+
+async function row(status: string, ageMinutes: number) {
+  await db.sql`
+    insert into orders.inbox_messages (id, type, subject, stream_sequence, status, received_at)
+    values (${Bun.randomUUIDv7()}, ${status}, 'sales.product.created.v1', 1, ${status},
+            ${new Date(Date.now() - ageMinutes * MINUTE)})`;
+}
+
+async function statusesLeft() {
+  const rows = await db.sql<
+    { type: string }[]
+  >`select type from orders.inbox_messages order by type`;
+  return rows.map((r) => r.type);
+}
+
+test("deletes handled rows past retention in bounded batches, never pending, parked or dead ones", async () => {
+  for (const status of ["processed", "processed", "ignored", "pending", "parked", "dead"])
+    await row(status, 120);
+  await row("processed", 5);
+
+  const retention = { retentionMs: 60 * MINUTE, batchSize: 2 };
+  expect(await deleteHandledInboxRows(db.sql, retention)).toBe(2);
+  expect(await deleteHandledInboxRows(db.sql, retention)).toBe(1);
+  expect(await deleteHandledInboxRows(db.sql, retention)).toBe(0);
+  expect(await statusesLeft()).toEqual(["dead", "parked", "pending", "processed"]);
+  await db.sql`delete from orders.inbox_messages`;
+});
+
+test("keeps handled rows as long as the stream keeps messages, even with a shorter retention", async () => {
+  const sales = await startFakeSales(); // its stream keeps messages for 60 minutes
+  await row("processed", 90);
+  await row("ignored", 30);
+  const nats = startNatsLink({ url: testEnv.NATS_URL, name: "retention-test", log: silentLogger });
+  const retention = startInboxRetention({
+    sql: db.sql,
+    nats,
+    stream: sales.stream,
+    log: silentLogger,
+    retentionMs: MINUTE,
+    intervalMs: 50,
+  });
+  afterAll(async () => {
+    await retention.stop();
+    await nats.close();
+  });
+  await waitFor(async () => (await statusesLeft()).length === 1, {
+    message: "the 90-minute-old row deleted",
+  });
+  expect(await statusesLeft()).toEqual(["ignored"]);
+});

@@ -1,0 +1,73 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import {
+  type IntervalLoop,
+  type Logger,
+  type NatsLink,
+  type Queryable,
+  startIntervalLoop,
+  streamInfo,
+} from "shared";
+
+/**
+ * Deletes up to `batchSize` processed or ignored inbox rows received more than `retentionMs`
+ * ago, in one short statement. Pending, parked and dead rows are never touched.
+ */
+export async function deleteHandledInboxRows(
+  sql: Queryable,
+  { retentionMs, batchSize }: { retentionMs: number; batchSize: number },
+): Promise<number> {
+  const result = await sql`
+    delete from orders.inbox_messages
+    where id in (
+      select id from orders.inbox_messages
+      where status in ('processed', 'ignored')
+        and received_at < now() - ${retentionMs} * interval '1 millisecond'
+      order by received_at
+      limit ${batchSize})`;
+  return result.count;
+}
+
+/**
+ * Deletes handled inbox rows after `retentionMs`, but never sooner than the stream keeps its
+ * messages (`max_age`): while the stream may still deliver a message again (a recreated
+ * consumer, a replay), its inbox row must be there to recognise it as a duplicate. Without an
+ * answer from NATS it waits for the next run rather than guess.
+ */
+export function startInboxRetention({
+  sql,
+  nats,
+  stream,
+  log,
+  retentionMs,
+  intervalMs,
+  batchSize = 1_000,
+}: {
+  sql: Queryable;
+  nats: NatsLink;
+  stream: string;
+  log: Logger;
+  retentionMs: number;
+  intervalMs: number;
+  batchSize?: number;
+}): IntervalLoop {
+  return startIntervalLoop({
+    name: "inbox-retention",
+    intervalMs,
+    log,
+    run: async () => {
+      const connection = nats.connection;
+      if (!connection || !nats.isConnected) return false;
+      const info = await streamInfo(await jetstreamManager(connection), stream);
+      const streamMaxAgeMs = info ? info.config.max_age / 1_000_000 : Number.POSITIVE_INFINITY;
+      // max_age 0 means "keep forever": then so must the inbox.
+      const keepMs = Math.max(
+        retentionMs,
+        streamMaxAgeMs === 0 ? Number.POSITIVE_INFINITY : streamMaxAgeMs,
+      );
+      if (!Number.isFinite(keepMs)) return false;
+      const deleted = await deleteHandledInboxRows(sql, { retentionMs: keepMs, batchSize });
+      if (deleted > 0) log.info({ deleted, retentionMs: keepMs }, "handled inbox rows deleted");
+      return deleted === batchSize;
+    },
+  });
+}

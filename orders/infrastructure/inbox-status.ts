@@ -1,0 +1,74 @@
+import type { Queryable } from "shared";
+
+/** What ProcessInboxJob has not applied yet: for `/metrics` and `/health/messaging`. */
+export type InboxBacklog = {
+  pending: number;
+  /** Age of the oldest pending row (by `received_at`); null when none is pending. */
+  oldestPendingAgeMs: number | null;
+  /** Rows whose handler failed `INBOX_MAX_ATTEMPTS` times. */
+  dead: number;
+  /** Messages that could not be read as an event, kept with their raw bytes. */
+  parked: number;
+};
+
+export type InboxError = {
+  id: string;
+  type: string | null;
+  subject: string;
+  status: "pending" | "dead" | "parked";
+  attempts: number;
+  lastError: string;
+  streamSequence: number;
+  receivedAt: Date;
+};
+
+/** The inbox in detail: for `bun run inbox:status`. */
+export type InboxStatus = InboxBacklog & {
+  /** Pending rows by how many attempts failed so far. */
+  attempts: { attempts: number; rows: number }[];
+  /** The failing rows most recently received, newest first. */
+  latestErrors: InboxError[];
+};
+
+/** Counts through the partial indexes (`inbox_messages_pending`, `inbox_messages_stuck`). */
+export async function readInboxBacklog(sql: Queryable): Promise<InboxBacklog> {
+  const [row] = await sql<InboxBacklog[]>`
+    select
+      (select count(*) from orders.inbox_messages where status = 'pending') as pending,
+      (select (extract(epoch from now() - received_at) * 1000)::float8
+       from orders.inbox_messages where status = 'pending'
+       order by position limit 1) as oldest_pending_age_ms,
+      (select count(*) from orders.inbox_messages where status = 'dead') as dead,
+      (select count(*) from orders.inbox_messages where status = 'parked') as parked`;
+  return row as InboxBacklog;
+}
+
+export async function readInboxStatus(
+  sql: Queryable,
+  { errors = 10 }: { errors?: number } = {},
+): Promise<InboxStatus> {
+  const [backlog, attempts, latestErrors] = await Promise.all([
+    readInboxBacklog(sql),
+    sql<{ attempts: number; rows: number }[]>`
+      select attempts, count(*) as rows from orders.inbox_messages
+      where status = 'pending'
+      group by attempts order by attempts`,
+    sql<InboxError[]>`
+      select id, type, subject, status, attempts, last_error, stream_sequence, received_at
+      from (
+        (select id, type, subject, status, attempts, last_error, stream_sequence, received_at,
+                position
+         from orders.inbox_messages where status = 'pending' and last_error is not null)
+        union all
+        (select id, type, subject, status, attempts, last_error, stream_sequence, received_at,
+                position
+         from orders.inbox_messages where status in ('dead', 'parked'))
+      ) as failing
+      order by position desc limit ${errors}`,
+  ]);
+  return {
+    ...backlog,
+    attempts: [...attempts],
+    latestErrors: [...latestErrors],
+  };
+}

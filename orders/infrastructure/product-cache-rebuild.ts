@@ -1,0 +1,195 @@
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { errorMessage, type Logger, type Sql } from "shared";
+import type { IntegrationEventHandlers } from "../integration/handler.ts";
+import { createProductCacheReplay, type ProductCacheReplay } from "./product-cache-replay.ts";
+
+export type RebuildProgress = {
+  phase: "replay" | "catch-up";
+  /** Stream sequences covered so far, of `total`. */
+  done: number;
+  total: number;
+};
+
+export type RebuildResult = {
+  stream: string;
+  /** The first and last stream sequence the rebuild covered. */
+  firstSeq: number;
+  lastSeq: number;
+  /** True when the stream still holds every message since sequence 1 (nothing aged out). */
+  complete: boolean;
+  messagesRead: number;
+  /** Messages handed to a handler; the rest were skipped. */
+  eventsHandled: number;
+  skipped: { unreadable: number; unhandled: number; failed: number };
+  /** Products in the rebuilt cache. */
+  products: number;
+  /** Cache rows written by the swap: missing ones added, differing ones replaced. */
+  added: number;
+  replaced: number;
+  /** Cache rows at a higher version than the stream gave: live updates, left as they are. */
+  newerKept: number;
+  /** Cache rows of products the stream does not know: deleted when the stream is complete. */
+  removed: number;
+  /** … and kept when it is not (their events may have aged out). */
+  keptNotInStream: number;
+};
+
+export type RebuildOptions = {
+  sql: Sql;
+  js: JetStreamClient;
+  /** The stream's name (with its namespace). */
+  stream: string;
+  handlers: IntegrationEventHandlers;
+  log: Logger;
+  onProgress?: (progress: RebuildProgress) => void;
+  /** Messages replayed per write to the rebuild table. */
+  batchSize?: number;
+  /** How long the swap waits for product_cache's lock before it gives up (and retries). */
+  lockTimeoutMs?: number;
+  /** For tests: run while the swap holds the lock, after its catch-up, before the merge. */
+  whileLocked?: () => Promise<void>;
+  /** For tests: run after the replay, before the swap. */
+  beforeSwap?: () => Promise<void>;
+};
+
+/** The rebuild holds this advisory lock for its whole run: one at a time. */
+const REBUILD_LOCK = "orders:rebuild-cache";
+const SWAP_ATTEMPTS = 3;
+
+/** A second rebuild while one runs; exit without touching anything. */
+export class RebuildRunningError extends Error {
+  override readonly name = "RebuildRunningError";
+}
+
+/**
+ * Rebuilds `orders.product_cache` from the stream while Orders keeps serving and applying.
+ *
+ * 1. Replay: every message from the stream's first one, through the same handlers as
+ *    ProcessInboxJob, into `orders.product_cache_rebuild` (the version guard keeps the newest
+ *    state of each product). Orders reads and writes `product_cache` as usual meanwhile.
+ * 2. Swap, in one transaction: lock `product_cache` against writers (readers go on), replay
+ *    what reached the stream since step 1 (so the rebuild has seen every event the live cache
+ *    can have applied), then merge: add missing rows, replace rows that differ at the same or a
+ *    lower version, never touch a row at a higher version (a live update the stream does not
+ *    hold), and delete rows of unknown products only when the stream is complete. Live updates
+ *    that waited on the lock apply after the commit, through the same version guard.
+ */
+export async function rebuildProductCache(options: RebuildOptions): Promise<RebuildResult> {
+  const { sql, js, stream, handlers, log } = options;
+  const batchSize = options.batchSize ?? 500;
+  const lock = await sql.reserve();
+  try {
+    const [held] = await lock<{ locked: boolean }[]>`
+      select pg_try_advisory_lock(hashtext(${REBUILD_LOCK})) as locked`;
+    if (!held?.locked) throw new RebuildRunningError("another cache rebuild is running");
+    try {
+      await sql`delete from orders.product_cache_rebuild`;
+      const info = await (await js.streams.get(stream)).info();
+      const firstSeq = info.state.messages === 0 ? info.state.last_seq + 1 : info.state.first_seq;
+      const replay = createProductCacheReplay({
+        js,
+        stream,
+        handlers,
+        log,
+        batchSize,
+        startSeq: firstSeq,
+      });
+      const total = Math.max(0, info.state.last_seq - firstSeq + 1);
+      await replay.from(sql, firstSeq, (lastSeq) =>
+        options.onProgress?.({ phase: "replay", done: lastSeq - firstSeq + 1, total }),
+      );
+      options.onProgress?.({ phase: "replay", done: total, total });
+      await options.beforeSwap?.();
+      // Catch up without the lock first, so the locked catch-up has little left to read.
+      await replay.from(sql, replay.nextSeq, () => {});
+
+      let swapped: Omit<RebuildResult, keyof ReturnType<ProductCacheReplay["counts"]>> | undefined;
+      for (let attempt = 1; !swapped; attempt++) {
+        try {
+          swapped = await swap(sql, replay, firstSeq, options);
+        } catch (error) {
+          if ((error as { code?: string }).code !== "55P03" || attempt >= SWAP_ATTEMPTS)
+            throw error;
+          log.warn({ attempt, err: errorMessage(error) }, "product_cache is busy; trying again");
+        }
+      }
+      await sql`delete from orders.product_cache_rebuild`;
+      return { ...swapped, ...replay.counts() };
+    } finally {
+      await lock`select pg_advisory_unlock(hashtext(${REBUILD_LOCK}))`;
+    }
+  } finally {
+    lock.release();
+  }
+}
+
+async function swap(
+  sql: Sql,
+  replay: ProductCacheReplay,
+  firstSeq: number,
+  options: RebuildOptions,
+) {
+  const lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
+  return sql.begin(async (tx) => {
+    await tx`select set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)`;
+    // EXCLUSIVE: blocks every writer of product_cache until commit, lets readers through.
+    await tx`lock table orders.product_cache in exclusive mode`;
+    // Every event the live cache can have applied is on the stream by now: read the rest.
+    // Into the scratch table outside this transaction, so a retried swap need not read it again.
+    await replay.from(sql, replay.nextSeq, () => {});
+    const info = await (await options.js.streams.get(options.stream)).info();
+    const complete = info.state.first_seq <= 1 && (info.state.num_deleted ?? 0) === 0;
+    await options.whileLocked?.();
+
+    const [diff] = await tx<
+      { products: number; added: number; replaced: number; newerKept: number }[]
+    >`
+      select count(*) as products,
+             count(*) filter (where c.product_id is null) as added,
+             count(*) filter (where c.version <= r.version and (c.sku, c.name, c.price_amount,
+               c.price_currency, c.version) is distinct from (r.sku, r.name, r.price_amount,
+               r.price_currency, r.version)) as replaced,
+             count(*) filter (where c.version > r.version) as newer_kept
+      from orders.product_cache_rebuild r
+      left join orders.product_cache c on c.product_id = r.product_id`;
+    await tx`
+      insert into orders.product_cache
+        (product_id, sku, name, price_amount, price_currency, version, updated_at)
+      select product_id, sku, name, price_amount, price_currency, version, clock_timestamp()
+      from orders.product_cache_rebuild
+      on conflict (product_id) do update
+        set sku = excluded.sku, name = excluded.name, price_amount = excluded.price_amount,
+            price_currency = excluded.price_currency, version = excluded.version,
+            updated_at = excluded.updated_at
+        where orders.product_cache.version <= excluded.version
+          and (orders.product_cache.sku, orders.product_cache.name,
+               orders.product_cache.price_amount, orders.product_cache.price_currency,
+               orders.product_cache.version)
+              is distinct from (excluded.sku, excluded.name, excluded.price_amount,
+                                excluded.price_currency, excluded.version)`;
+    const unknown = tx`
+      from orders.product_cache c
+      where not exists (
+        select 1 from orders.product_cache_rebuild r where r.product_id = c.product_id)`;
+    let removed = 0;
+    let keptNotInStream = 0;
+    if (complete) {
+      removed = (await tx`delete ${unknown}`).count;
+    } else {
+      const [row] = await tx<{ count: number }[]>`select count(*) ${unknown}`;
+      keptNotInStream = row?.count ?? 0;
+    }
+    return {
+      stream: options.stream,
+      firstSeq,
+      lastSeq: replay.nextSeq - 1,
+      complete,
+      products: diff?.products ?? 0,
+      added: diff?.added ?? 0,
+      replaced: diff?.replaced ?? 0,
+      newerKept: diff?.newerKept ?? 0,
+      removed,
+      keptNotInStream,
+    };
+  });
+}

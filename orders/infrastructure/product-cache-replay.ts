@@ -1,0 +1,119 @@
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import { parseIntegrationEvent } from "contracts";
+import { errorMessage, type Logger, type Queryable } from "shared";
+import type { ProductCacheWriter } from "../application/product-cache-writer.ts";
+import type { Product } from "../domain/product.ts";
+import { handlerFor, type IntegrationEventHandlers } from "../integration/handler.ts";
+import { readStream } from "./stream-reader.ts";
+
+/**
+ * Reads stream ranges through the handlers (the same ones ProcessInboxJob calls) into
+ * `orders.product_cache_rebuild`, a batch at a time, under the cache's version guard.
+ */
+export function createProductCacheReplay({
+  js,
+  stream,
+  handlers,
+  log,
+  batchSize,
+  startSeq,
+}: {
+  js: JetStreamClient;
+  stream: string;
+  handlers: IntegrationEventHandlers;
+  log: Logger;
+  batchSize: number;
+  startSeq: number;
+}) {
+  let nextSeq = startSeq;
+  const counts = { messagesRead: 0, eventsHandled: 0, unreadable: 0, unhandled: 0, failed: 0 };
+  let pending = new Map<string, Product>();
+  // The version guard in memory: within a batch only the newest state of a product is kept.
+  const productCache: ProductCacheWriter = {
+    async upsert(product) {
+      const current = pending.get(product.id);
+      if (current && current.version >= product.version) return false;
+      pending.set(product.id, product);
+      return true;
+    },
+  };
+
+  async function handle(message: JsMsg) {
+    counts.messagesRead++;
+    nextSeq = message.seq + 1;
+    const parsed = parseIntegrationEvent(message.data);
+    if (!parsed.success) {
+      counts[parsed.envelope ? "unhandled" : "unreadable"]++;
+      return;
+    }
+    const handle = handlerFor(handlers, parsed.event);
+    if (!handle) {
+      counts.unhandled++;
+      return;
+    }
+    try {
+      await handle({ productCache, log: log.child({ eventId: parsed.event.id }) });
+      counts.eventsHandled++;
+    } catch (error) {
+      counts.failed++;
+      log.warn(
+        { eventId: parsed.event.id, sequence: message.seq, err: errorMessage(error) },
+        "handler failed during the rebuild; event skipped",
+      );
+    }
+  }
+
+  async function flush(sql: Queryable) {
+    if (pending.size === 0) return;
+    const rows = [...pending.values()];
+    pending = new Map();
+    await sql`
+      insert into orders.product_cache_rebuild
+        (product_id, sku, name, price_amount, price_currency, version, updated_at)
+      select p.id, p.sku, p.name, p.amount, p.currency, p.version, clock_timestamp()
+      from unnest(${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.sku)}::text[],
+                  ${rows.map((r) => r.name)}::text[], ${rows.map((r) => r.price.amount)}::bigint[],
+                  ${rows.map((r) => r.price.currency)}::text[], ${rows.map((r) => r.version)}::int[])
+        as p(id, sku, name, amount, currency, version)
+      on conflict (product_id) do update
+        set sku = excluded.sku, name = excluded.name, price_amount = excluded.price_amount,
+            price_currency = excluded.price_currency, version = excluded.version,
+            updated_at = excluded.updated_at
+        where orders.product_cache_rebuild.version < excluded.version`;
+  }
+
+  return {
+    get nextSeq() {
+      return nextSeq;
+    },
+    counts: () => ({
+      messagesRead: counts.messagesRead,
+      eventsHandled: counts.eventsHandled,
+      skipped: {
+        unreadable: counts.unreadable,
+        unhandled: counts.unhandled,
+        failed: counts.failed,
+      },
+    }),
+    /** Replays from `fromSeq` to the stream's current end; `progress` gets the last sequence. */
+    async from(sql: Queryable, fromSeq: number, progress: (lastSeq: number) => void) {
+      let inBatch = 0;
+      await readStream(js, stream, {
+        fromSeq,
+        batchSize,
+        onMessage: async (message) => {
+          await handle(message);
+          if (++inBatch >= batchSize) {
+            await flush(sql);
+            inBatch = 0;
+            progress(message.seq);
+          }
+          return true;
+        },
+      });
+      await flush(sql);
+    },
+  };
+}
+
+export type ProductCacheReplay = ReturnType<typeof createProductCacheReplay>;

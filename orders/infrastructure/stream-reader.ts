@@ -1,0 +1,42 @@
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+
+export type StreamReadOptions = {
+  /** The first stream sequence to read. */
+  fromSeq: number;
+  /** Called with each message in stream order; return false to stop. */
+  onMessage: (message: JsMsg) => boolean | Promise<boolean>;
+  /** Messages the server sends ahead. */
+  batchSize?: number;
+};
+
+/**
+ * Reads `stream` in order from `fromSeq` to its current end with an ephemeral ordered
+ * consumer, deleting the consumer afterwards. No server-side subject filter: the ordered
+ * consumer's `filter_subjects` option is left alone, as several subjects need nats-server 2.10.
+ * Resolves with the number of messages read; 0 at once when the stream has none from there.
+ */
+export async function readStream(
+  js: JetStreamClient,
+  stream: string,
+  { fromSeq, onMessage, batchSize = 500 }: StreamReadOptions,
+): Promise<number> {
+  const info = await (await js.streams.get(stream)).info();
+  if (info.state.messages === 0 || info.state.last_seq < fromSeq) return 0;
+  const consumer = await js.consumers.get(stream, { opt_start_seq: Math.max(1, fromSeq) });
+  let read = 0;
+  try {
+    const messages = await consumer.consume({ max_messages: batchSize });
+    try {
+      for await (const message of messages) {
+        read++;
+        const more = await onMessage(message);
+        if (!more || message.info.pending === 0) break;
+      }
+    } finally {
+      messages.stop();
+    }
+  } finally {
+    await consumer.delete().catch(() => false);
+  }
+  return read;
+}

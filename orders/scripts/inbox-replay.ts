@@ -1,0 +1,71 @@
+import { closeDatabase, createDatabase, runScript, type ScriptSpec, UsageError } from "shared";
+import * as v from "valibot";
+import { readOrdersEnv } from "../env.ts";
+import { type ReplayOutcome, replayInboxRows } from "../infrastructure/inbox-replay.ts";
+import { integrationEventHandlers } from "../integration/handlers.ts";
+
+export const spec = {
+  command: "bun run inbox:replay",
+  summary: "Gives dead or parked inbox rows another chance (orders.inbox_messages).",
+  options: { id: { type: "string", multiple: true }, "all-dead": { type: "boolean" } },
+  optionHelp: [
+    "--id <uuid>        an inbox row id (repeatable; see bun run inbox:status)",
+    "--all-dead         every dead row",
+  ],
+  schema: v.object({
+    id: v.optional(v.array(v.pipe(v.string(), v.uuid("must be an inbox row id (a UUID)"))), []),
+    "all-dead": v.optional(v.boolean(), false),
+  }),
+  notes: [
+    "A dead row (its handler failed INBOX_MAX_ATTEMPTS times) goes back to pending, attempts 0.",
+    "A parked row (unreadable when it arrived) is read again as received; if this version of",
+    "Orders can read it, it is stored under its event id and handled like any other message.",
+    "Pending, processed and ignored rows are left alone. A running Orders is woken (NOTIFY).",
+    "Reads DATABASE_URL like Orders does.",
+  ],
+} satisfies ScriptSpec<v.GenericSchema>;
+
+function describe(outcome: ReplayOutcome): string {
+  switch (outcome.outcome) {
+    case "reread":
+      return `read again as event ${outcome.eventId} (${outcome.status})`;
+    case "still unreadable":
+      return `still unreadable: ${outcome.reason}`;
+    case "not replayable":
+      return `is ${outcome.status}: nothing to replay`;
+    default:
+      return outcome.outcome;
+  }
+}
+
+if (import.meta.main) {
+  await runScript(spec, async ({ options, json }) => {
+    const allDead = options["all-dead"];
+    if (options.id.length === 0 && !allDead) throw new UsageError("give --id or --all-dead");
+    const env = readOrdersEnv();
+    const sql = createDatabase(env.DATABASE_URL, {
+      name: "inbox-replay",
+      max: 1,
+      role: env.DATABASE_ROLE || undefined,
+    });
+    try {
+      const outcomes = await replayInboxRows(
+        sql,
+        { ids: options.id, allDead },
+        (type) => type in integrationEventHandlers,
+      );
+      if (json) {
+        process.stdout.write(`${JSON.stringify(outcomes)}\n`);
+      } else {
+        const lines = [
+          `inbox:replay: ${outcomes.length} row(s)`,
+          ...outcomes.map((o) => `  ${o.id}  ${describe(o)}`),
+        ];
+        process.stdout.write(`${lines.join("\n")}\n`);
+      }
+      return 0;
+    } finally {
+      await closeDatabase(sql);
+    }
+  });
+}

@@ -1,0 +1,230 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { jetstream } from "@nats-io/jetstream";
+import type { ProductSnapshot } from "contracts";
+import { connectNats } from "shared";
+import { runScriptProcess } from "../../shared/testing/script-process.ts";
+import { captureLogger, silentLogger } from "../../shared/testing/silent-logger.ts";
+import { testEnv, waitFor } from "../../shared/testing/test-environment.ts";
+import {
+  RebuildRunningError,
+  rebuildProductCache,
+} from "../infrastructure/product-cache-rebuild.ts";
+import { integrationEventHandlers } from "../integration/handlers.ts";
+import {
+  productSnapshot,
+  startFakeSales,
+  startOrdersUnderTest,
+} from "../testing/orders-under-test.ts";
+
+const sales = await startFakeSales();
+const orders = await startOrdersUnderTest(sales);
+const env = {
+  DATABASE_URL: orders.database.url,
+  NATS_URL: testEnv.NATS_URL,
+  NATS_NAMESPACE: sales.namespace,
+};
+const nc = await connectNats(testEnv.NATS_URL);
+afterAll(() => nc.close());
+
+type CacheRow = {
+  productId: string;
+  sku: string;
+  name: string;
+  priceAmount: number;
+  priceCurrency: string;
+  version: number;
+};
+
+/** What Sales said last about each product: the cache a correct Orders converges to. */
+const truth = new Map<string, ProductSnapshot>();
+let published = 0;
+async function publish(kind: "created" | "updated", snapshot: ProductSnapshot) {
+  await sales.publishProduct(kind, snapshot);
+  published++;
+  const known = truth.get(snapshot.productId);
+  if (!known || known.version < snapshot.version) truth.set(snapshot.productId, snapshot);
+}
+
+const cache = async (): Promise<CacheRow[]> => [
+  ...(await orders.sql<CacheRow[]>`
+    select product_id, sku, name, price_amount, price_currency, version
+    from orders.product_cache order by product_id`),
+];
+const expected = (): CacheRow[] =>
+  [...truth.values()]
+    .map((p) => ({
+      productId: p.productId,
+      sku: p.sku,
+      name: p.name,
+      priceAmount: p.price.amount,
+      priceCurrency: p.price.currency,
+      version: p.version,
+    }))
+    .sort((a, b) => (a.productId < b.productId ? -1 : 1));
+const settled = () =>
+  waitFor(
+    async () =>
+      (await orders.sql`select 1 from orders.inbox_messages where status = 'pending'`).length ===
+        0 &&
+      (await orders.sql`select 1 from orders.inbox_messages`).length >= published &&
+      JSON.stringify(await cache()) === JSON.stringify(expected()),
+    { message: "Orders caught up with every event" },
+  );
+
+// A history with updates, a stale copy that arrives late, and a message that is not an event.
+const [p1, p2, p3, p4] = [
+  productSnapshot(),
+  productSnapshot(),
+  productSnapshot(),
+  productSnapshot(),
+];
+await publish("created", p1);
+await publish("updated", { ...p1, name: "Mug v2", version: 2 });
+await publish("updated", { ...p1, price: { amount: 1500, currency: "EUR" }, version: 3 });
+await publish("created", p2);
+await publish("updated", { ...p2, name: "Plate v2", version: 2 });
+await publish("created", p2); // a stale v1 again (new event id): the guard ignores it
+await publish("created", p3);
+await publish("created", p4);
+await publish("updated", { ...p4, version: 2 });
+await sales.publishRaw("sales.product.created.v1", "not an event");
+published++;
+await settled();
+
+describe("bun run orders:rebuild-cache", () => {
+  test("repairs a damaged cache from the stream: the result equals the cache built live", async () => {
+    const live = await cache();
+    expect(live).toEqual(expected());
+    // Damage: a row lost, a row with wrong content at its version, a row no event ever made.
+    await orders.sql`delete from orders.product_cache where product_id = ${p3.productId}`;
+    await orders.sql`update orders.product_cache set name = 'garbage' where product_id = ${p1.productId}`;
+    await orders.sql`
+      insert into orders.product_cache (product_id, sku, name, price_amount, price_currency, version)
+      values (${Bun.randomUUIDv7()}, 'GHOST', 'Ghost', 1, 'EUR', 1)`;
+
+    const result = await runScriptProcess("orders/scripts/rebuild-cache.ts", ["--json"], env);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain("100%");
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      stream: sales.stream,
+      firstSeq: 1,
+      lastSeq: 10,
+      complete: true,
+      messagesRead: 10,
+      eventsHandled: 9,
+      skipped: { unreadable: 1, unhandled: 0, failed: 0 },
+      products: 4,
+      added: 1,
+      replaced: 1,
+      newerKept: 0,
+      removed: 1,
+    });
+    expect(await cache()).toEqual(live);
+  });
+
+  test("live updates during the rebuild are neither lost nor replaced by older versions, and Orders keeps serving", async () => {
+    const js = jetstream(nc);
+    const [p5, p6] = [productSnapshot(), productSnapshot()];
+    let served: number[] = [];
+    const result = await rebuildProductCache({
+      sql: orders.sql,
+      js,
+      stream: sales.stream,
+      handlers: integrationEventHandlers,
+      log: silentLogger,
+      batchSize: 2,
+      // After the replay: a new product and a newer version, applied live before the swap.
+      beforeSwap: async () => {
+        await publish("created", p5);
+        await publish("updated", { ...p1, name: "Mug v4", version: 4 });
+        await settled();
+        await expect(
+          rebuildProductCache({
+            sql: orders.sql,
+            js,
+            stream: sales.stream,
+            handlers: integrationEventHandlers,
+            log: silentLogger,
+          }),
+        ).rejects.toBeInstanceOf(RebuildRunningError);
+      },
+      // While the swap holds the lock: more events arrive and wait; reads still answer.
+      whileLocked: async () => {
+        const before = published;
+        await publish("created", p6);
+        await publish("updated", { ...p2, name: "Plate v3", version: 3 });
+        await waitFor(
+          async () => (await orders.sql`select 1 from orders.inbox_messages`).length >= before + 2,
+          { message: "the new events stored in the inbox" },
+        );
+        served = [
+          (await orders.app.request(`/products/${p1.productId}`)).status,
+          (
+            await orders.app.request("/orders", {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ lines: [{ productId: p4.productId, quantity: 1 }] }),
+            })
+          ).status,
+        ];
+      },
+    });
+    expect(served).toEqual([200, 201]);
+    expect(result).toMatchObject({ complete: true, removed: 0 });
+    expect(result.products).toBeGreaterThanOrEqual(5);
+    await settled();
+    expect(await cache()).toEqual(expected());
+  });
+
+  test("with messages gone from the stream, products it no longer mentions are kept", async () => {
+    const stream = await (await jetstream(nc).streams.get(sales.stream)).info();
+    // p3's only event is sequence 7: as if max_age had removed it.
+    const jsm = await jetstream(nc).jetstreamManager();
+    expect(await jsm.streams.deleteMessage(sales.stream, 7)).toBe(true);
+    const result = await rebuildProductCache({
+      sql: orders.sql,
+      js: jetstream(nc),
+      stream: sales.stream,
+      handlers: integrationEventHandlers,
+      log: silentLogger,
+    });
+    expect(result).toMatchObject({ complete: false, removed: 0, keptNotInStream: 1 });
+    expect(result.messagesRead).toBe(stream.state.messages - 1);
+    expect(await cache()).toEqual(expected());
+  });
+
+  test("a swap that cannot get the lock in time is retried, and still ends equal to the live cache", async () => {
+    const { log, lines } = captureLogger("rebuild");
+    const busy = () => lines.some((line) => line.msg === "product_cache is busy; trying again");
+    let locked: () => void = () => {};
+    const holding = new Promise<void>((resolve) => (locked = resolve));
+    // A writer that holds product_cache until the rebuild has given up once.
+    const blocker = orders.sql.begin(async (tx) => {
+      await tx`lock table orders.product_cache in row exclusive mode`;
+      locked();
+      await waitFor(busy, { message: "the rebuild to give up once" });
+    });
+    await holding;
+    const result = await rebuildProductCache({
+      sql: orders.sql,
+      js: jetstream(nc),
+      stream: sales.stream,
+      handlers: integrationEventHandlers,
+      log,
+      lockTimeoutMs: 500,
+    });
+    await blocker;
+    expect(busy()).toBe(true);
+    // p3's only message was deleted by the test before: it is kept, not rebuilt.
+    expect(result).toMatchObject({ products: truth.size - 1, keptNotInStream: 1 });
+    expect(await cache()).toEqual(expected());
+  });
+
+  test("--help says what it does; a bad option exits 2", async () => {
+    const help = await runScriptProcess("orders/scripts/rebuild-cache.ts", ["--help"], env);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("Usage: bun run orders:rebuild-cache");
+    const bad = await runScriptProcess("orders/scripts/rebuild-cache.ts", ["--batch", "0"], env);
+    expect(bad.code).toBe(2);
+  });
+});

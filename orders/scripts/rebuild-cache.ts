@@ -1,0 +1,130 @@
+import { jetstream } from "@nats-io/jetstream";
+import { SALES_STREAM } from "contracts";
+import {
+  closeDatabase,
+  connectNats,
+  countOption,
+  createDatabase,
+  createLogger,
+  formatCount,
+  formatDuration,
+  formatFields,
+  natsNames,
+  progressBar,
+  runScript,
+  type ScriptSpec,
+} from "shared";
+import * as v from "valibot";
+import { readOrdersEnv } from "../env.ts";
+import {
+  type RebuildProgress,
+  type RebuildResult,
+  rebuildProductCache,
+} from "../infrastructure/product-cache-rebuild.ts";
+import { integrationEventHandlers } from "../integration/handlers.ts";
+
+export const spec = {
+  command: "bun run orders:rebuild-cache",
+  summary:
+    "Rebuilds orders.product_cache by replaying stream SALES from its first message, while Orders runs.",
+  options: { batch: { type: "string" } },
+  optionHelp: ["--batch <n>        messages replayed per write (default 500)"],
+  schema: v.object({ batch: countOption(500, { min: 1, max: 10_000 }) }),
+  notes: [
+    "Safe while Orders serves and applies events: reads go on, live updates wait a moment",
+    "for the swap and are never lost or replaced by older versions. Progress goes to stderr.",
+    "What it reads is what `nats stream view SALES` shows. Reads DATABASE_URL, DATABASE_ROLE,",
+    "NATS_URL and NATS_NAMESPACE like the Orders process.",
+  ],
+} satisfies ScriptSpec<v.GenericSchema>;
+
+/** Writes a progress bar to a terminal (redrawn in place) or a line per 10% elsewhere. */
+export function progressPrinter(stream: { isTTY?: boolean; write(text: string): unknown }) {
+  let lastTenth = -1;
+  return {
+    update({ done, total }: RebuildProgress) {
+      const bar = `Replaying ${progressBar(done, total)}`;
+      if (stream.isTTY) {
+        stream.write(`\r${bar}`);
+        return;
+      }
+      const tenth = total > 0 ? Math.floor((done / total) * 10) : 10;
+      if (tenth > lastTenth) {
+        lastTenth = tenth;
+        stream.write(`${bar}\n`);
+      }
+    },
+    end() {
+      if (stream.isTTY) stream.write("\n");
+    },
+  };
+}
+
+export function rebuildText(result: RebuildResult, ms: number): string {
+  const { skipped } = result;
+  const lines = [
+    `Rebuilt orders.product_cache from ${result.stream}, sequences ${formatCount(result.firstSeq)}-${formatCount(result.lastSeq)}`,
+    ...formatFields([
+      ["Messages read", formatCount(result.messagesRead)],
+      ["Events handled", formatCount(result.eventsHandled)],
+      [
+        "Skipped",
+        `${skipped.unreadable} unreadable, ${skipped.unhandled} not handled, ${skipped.failed} failed`,
+      ],
+      ["Products", formatCount(result.products)],
+      ["Added", formatCount(result.added)],
+      ["Replaced", formatCount(result.replaced)],
+      ["Newer live rows kept", formatCount(result.newerKept)],
+      ["Removed", `${formatCount(result.removed)} (products the stream does not know)`],
+      ["Took", formatDuration(ms)],
+    ]),
+  ];
+  if (!result.complete) {
+    lines.push(
+      "",
+      `The stream no longer holds every message since sequence 1 (max_age or deletes): the`,
+      `${formatCount(result.keptNotInStream)} cached product(s) it does not mention were kept as they are.`,
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+if (import.meta.main) {
+  await runScript(spec, async ({ options, json }) => {
+    const env = readOrdersEnv();
+    const log = createLogger("orders:rebuild-cache", "warn", {
+      write: (line: string) => void process.stderr.write(line),
+    });
+    const sql = createDatabase(env.DATABASE_URL, {
+      name: "orders-rebuild-cache",
+      // One holds the advisory lock, one the swap's transaction, one writes the catch-up.
+      max: 4,
+      role: env.DATABASE_ROLE || undefined,
+    });
+    const nc = await connectNats(env.NATS_URL, "orders-rebuild-cache");
+    const progress = progressPrinter(process.stderr);
+    const started = performance.now();
+    try {
+      const result = await rebuildProductCache({
+        sql,
+        js: jetstream(nc),
+        stream: natsNames(env.NATS_NAMESPACE).stream(SALES_STREAM),
+        handlers: integrationEventHandlers,
+        log,
+        batchSize: options.batch,
+        onProgress: progress.update,
+      });
+      progress.end();
+      const ms = performance.now() - started;
+      process.stdout.write(
+        json
+          ? `${JSON.stringify({ ...result, ms: Math.round(ms) }, null, 2)}\n`
+          : rebuildText(result, ms),
+      );
+      return 0;
+    } finally {
+      await nc.close();
+      await closeDatabase(sql);
+    }
+  });
+}

@@ -1,0 +1,149 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connectNats } from "shared";
+import { runScriptProcess } from "../../shared/testing/script-process.ts";
+import { testEnv, waitFor } from "../../shared/testing/test-environment.ts";
+import {
+  productSnapshot,
+  startFakeSales,
+  startOrdersUnderTest,
+} from "../testing/orders-under-test.ts";
+import { subjectMatches, viewStream, viewText } from "./stream-view.ts";
+import { readStreamsReport, streamsText } from "./streams.ts";
+
+const sales = await startFakeSales();
+const orders = await startOrdersUnderTest(sales);
+const env = { NATS_URL: testEnv.NATS_URL, NATS_NAMESPACE: sales.namespace };
+const nc = await connectNats(testEnv.NATS_URL);
+afterAll(() => nc.close());
+const js = jetstream(nc);
+const inNamespace = (subject: string) => `${sales.namespace}.${subject}`;
+
+// Five events: three products created (the first with a trace), two of them updated.
+const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+const [a, b, c] = [productSnapshot(), productSnapshot(), productSnapshot()];
+const events = [
+  await sales.publishProduct("created", a, { traceparent }),
+  await sales.publishProduct("created", b),
+  await sales.publishProduct("created", c),
+  await sales.publishProduct("updated", { ...a, version: 2 }),
+  await sales.publishProduct("updated", { ...b, version: 2 }),
+];
+await waitFor(
+  async () =>
+    (await orders.sql`select 1 from orders.inbox_messages where status = 'processed'`).length === 5,
+  { message: "five events applied" },
+);
+
+describe("bun run streams", () => {
+  test("--json shows the stream's messages and sequences and the consumer caught up", async () => {
+    const result = await runScriptProcess("orders/scripts/streams.ts", ["--json"], env);
+    expect(result).toMatchObject({ code: 0, stderr: "" });
+    const report = JSON.parse(result.stdout);
+    expect(report.stream).toMatchObject({
+      name: sales.stream,
+      subjects: [inNamespace("sales.>")],
+      retention: "limits",
+      storage: "file",
+      duplicateWindowMs: 120_000,
+      messages: 5,
+      firstSeq: 1,
+      lastSeq: 5,
+      consumers: 1,
+    });
+    expect(report.stream.bytes).toBeGreaterThan(5 * 300);
+    expect(Date.parse(report.stream.lastTime)).toBeGreaterThanOrEqual(
+      Date.parse(report.stream.firstTime),
+    );
+    expect(report.consumer).toMatchObject({
+      name: "orders",
+      pending: 0,
+      ackPending: 0,
+      redelivered: 0,
+      delivered: { streamSeq: 5 },
+      ackFloor: { streamSeq: 5, consumerSeq: 5 },
+      filterSubject: inNamespace("sales.>"),
+    });
+  });
+
+  test("--help names the nats CLI equivalent", async () => {
+    const help = await runScriptProcess("orders/scripts/streams.ts", ["--help"], env);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("nats stream info SALES");
+    expect(help.stdout).toContain("nats consumer info SALES orders");
+  });
+});
+
+describe("bun run stream:view", () => {
+  test("--json --subject lists the matching messages with headers and parsed bodies", async () => {
+    const result = await runScriptProcess(
+      "orders/scripts/stream-view.ts",
+      ["--json", "--subject", "sales.product.updated.v1"],
+      env,
+    );
+    expect(result).toMatchObject({ code: 0, stderr: "" });
+    const messages = JSON.parse(result.stdout);
+    expect(messages).toMatchObject([
+      {
+        sequence: 4,
+        subject: inNamespace("sales.product.updated.v1"),
+        headers: { "Nats-Msg-Id": events[3]?.id },
+        body: { id: events[3]?.id, data: { productId: a.productId, version: 2 } },
+      },
+      { sequence: 5, body: { data: { productId: b.productId, version: 2 } } },
+    ]);
+  });
+
+  test("the text shows sequence, subject, time, Nats-Msg-Id, traceparent and a pretty body", async () => {
+    const text = viewText(await viewStream(js, sales.namespace, { limit: 1 }));
+    expect(text).toMatch(
+      new RegExp(`^\\[1\\] ${inNamespace("sales.product.created.v1")}  \\d{4}-\\d\\d-\\d\\dT`),
+    );
+    expect(text).toContain(`  Nats-Msg-Id: ${events[0]?.id}\n`);
+    expect(text).toContain(`  traceparent: ${traceparent}\n`);
+    expect(text).toContain(`\n  "data": {\n    "productId": "${a.productId}",`);
+  });
+
+  test("--last, --from with --limit, and --subject with --last select the right messages", async () => {
+    const sequences = async (options: Parameters<typeof viewStream>[2]) =>
+      (await viewStream(js, sales.namespace, options)).map((m) => m.sequence);
+    expect(await sequences({ last: 2, limit: 25 })).toEqual([4, 5]);
+    expect(await sequences({ from: 2, limit: 2 })).toEqual([2, 3]);
+    expect(await sequences({ subject: "sales.product.created.v1", last: 1, limit: 25 })).toEqual([
+      3,
+    ]);
+    expect(await sequences({ subject: "sales.product.*.v1", limit: 25 })).toEqual([1, 2, 3, 4, 5]);
+    expect(await sequences({ from: 6, limit: 25 })).toEqual([]);
+  });
+
+  test("subject filters follow NATS wildcards", () => {
+    expect(subjectMatches("a.*.c", "a.b.c")).toBe(true);
+    expect(subjectMatches("a.*.c", "a.b.d")).toBe(false);
+    expect(subjectMatches("a.>", "a.b.c")).toBe(true);
+    expect(subjectMatches("a.>", "a")).toBe(false);
+    expect(subjectMatches("a.b", "a.b.c")).toBe(false);
+  });
+
+  test("--last and --from together are refused with exit 2", async () => {
+    const result = await runScriptProcess(
+      "orders/scripts/stream-view.ts",
+      ["--last", "1", "--from", "1"],
+      env,
+    );
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("use --last or --from, not both");
+  });
+});
+
+test("while Orders is down, streams shows the new messages pending and the ack floor where it was", async () => {
+  await orders.stop();
+  await sales.publishProduct("created", productSnapshot());
+  await sales.publishProduct("created", productSnapshot());
+  const report = await readStreamsReport(await jetstreamManager(nc), sales.namespace);
+  expect(report.stream).toMatchObject({ messages: 7, lastSeq: 7 });
+  expect(report.consumer).toMatchObject({ pending: 2, ackPending: 0, ackFloor: { streamSeq: 5 } });
+  const text = streamsText(report);
+  expect(text).toMatch(/Messages: +7\n/);
+  expect(text).toMatch(/Pending \(unprocessed\): +2\n/);
+  expect(text).toMatch(/Ack floor: +consumer seq 5, stream seq 5\n/);
+});

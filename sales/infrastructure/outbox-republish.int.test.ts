@@ -1,0 +1,68 @@
+import { expect, test } from "bun:test";
+import { join } from "node:path";
+import { captureLogger } from "../../shared/testing/silent-logger.ts";
+import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
+import { testEnv, waitFor } from "../../shared/testing/test-environment.ts";
+import { startSalesUnderTest } from "../testing/sales-under-test.ts";
+
+const logs = captureLogger("sales");
+const sales = await startSalesUnderTest({ OUTBOX_POLL_MS: "60000" }, { log: logs.log });
+
+async function runRepublish(args: string[]) {
+  const child = Bun.spawn([process.execPath, "sales/scripts/outbox-republish.ts", ...args], {
+    cwd: join(import.meta.dir, "..", ".."),
+    env: { ...process.env, DATABASE_URL: sales.database.url },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [code, stdout] = await Promise.all([child.exited, new Response(child.stdout).text()]);
+  return { code, stdout };
+}
+
+async function createProduct(sku: string) {
+  const response = await sales.app.request("/products", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ sku, name: sku, price: { amount: 1, currency: "EUR" } }),
+  });
+  expect(response.status).toBe(201);
+}
+
+const unpublished = async () =>
+  (await sales.sql`select id from sales.outbox_messages where published_at is null`).length;
+
+test("bun run outbox:republish re-sends rows by id or time; JetStream drops the copies", async () => {
+  await createProduct("REPUB-1");
+  await createProduct("REPUB-2");
+  await waitFor(async () => (await unpublished()) === 0, { message: "published" });
+  const rows = await sales.sql<{ id: string; occurredAt: Date }[]>`
+    select id, occurred_at from sales.outbox_messages order by occurred_at`;
+  const [first, second] = rows;
+
+  expect((await runRepublish(["--help"])).stdout).toContain("--since");
+  // Only what the re-publishing caused: a slow first publish may also have ended as a duplicate.
+  const linesBefore = logs.lines.length;
+  const byId = await runRepublish([
+    "--id",
+    first?.id ?? "",
+    "--id",
+    "0193a5c2-7a10-7cc1-8a5e-4b0c2f9e1a01",
+  ]);
+  expect(byId.code).toBe(0);
+  expect(byId.stdout).toContain("queued 1 row(s)");
+  expect(byId.stdout).toContain("not found: 0193a5c2-7a10-7cc1-8a5e-4b0c2f9e1a01");
+
+  const bySince = await runRepublish(["--since", second?.occurredAt.toISOString() ?? "", "--json"]);
+  expect(JSON.parse(bySince.stdout)).toEqual({ queued: [second?.id], notFound: [] });
+
+  // The relay polls every 60 s: only the NOTIFY wake-up makes this quick.
+  await waitFor(async () => (await unpublished()) === 0, {
+    timeoutMs: 5_000,
+    message: "re-published",
+  });
+  const duplicates = logs.lines
+    .slice(linesBefore)
+    .filter((line) => line.msg === "event published" && line.duplicate === true);
+  expect(duplicates.map((line) => line.eventId).sort()).toEqual([first?.id, second?.id].sort());
+  expect(await readStreamMessages(testEnv.NATS_URL, sales.stream.spec.name)).toHaveLength(2);
+});

@@ -1,0 +1,27 @@
+import type { Sql } from "shared";
+import { OUTBOX_CHANNEL } from "./outbox-relay.ts";
+
+export type RepublishSelection = { ids?: string[]; since?: Date };
+export type RepublishResult = { queued: string[]; notFound: string[] };
+
+/**
+ * Queues outbox rows to be published again, by id or by time (`occurred_at >= since`), and
+ * wakes the relays. They go out with their original event ids: JetStream drops copies within
+ * its duplicate window, and Orders' inbox recognises any copy after that, so this is safe at
+ * any time.
+ */
+export async function queueForRepublish(
+  sql: Sql,
+  { ids = [], since }: RepublishSelection,
+): Promise<RepublishResult> {
+  if (ids.length === 0 && !since) throw new Error("Give event ids, a time, or both");
+  const queued = await sql<{ id: string }[]>`
+    update sales.outbox_messages
+    set published_at = null, stream_sequence = null, parked_at = null, next_attempt_at = now()
+    where ${ids.length > 0 ? sql`id = any(${ids}::uuid[])` : sql`false`}
+       or ${since ? sql`occurred_at >= ${since}` : sql`false`}
+    returning id`;
+  await sql.notify(OUTBOX_CHANNEL, "republish");
+  const found = new Set(queued.map((row) => row.id));
+  return { queued: queued.map((row) => row.id), notFound: ids.filter((id) => !found.has(id)) };
+}

@@ -1,0 +1,42 @@
+import { expect, test } from "bun:test";
+import { migrate } from "shared";
+import { useTestDatabase } from "../../shared/testing/test-environment.ts";
+import { MIGRATIONS } from "../main.ts";
+import { deletePublishedOutboxRows } from "./outbox-retention.ts";
+
+const db = await useTestDatabase();
+await migrate(db.sql, MIGRATIONS);
+const DAY = 24 * 60 * 60 * 1000;
+
+async function row(
+  label: string,
+  {
+    ageDays,
+    published = false,
+    parked = false,
+  }: { ageDays: number; published?: boolean; parked?: boolean },
+) {
+  const at = new Date(Date.now() - ageDays * DAY);
+  await db.sql`
+    insert into sales.outbox_messages (id, type, subject, payload, occurred_at, published_at, parked_at)
+    values (${Bun.randomUUIDv7()}, ${label}, 'sales.product.created.v1', '{}', ${at},
+            ${published ? at : null}, ${parked ? at : null})`;
+}
+
+test("deletes published rows past retention in bounded batches, never pending or parked ones", async () => {
+  for (let i = 0; i < 5; i++) await row("old-published", { ageDays: 8, published: true });
+  await row("recent-published", { ageDays: 6, published: true });
+  await row("old-pending", { ageDays: 30 });
+  await row("old-parked", { ageDays: 30, parked: true });
+
+  const retention = { retentionMs: 7 * DAY, batchSize: 2 };
+  expect(await deletePublishedOutboxRows(db.sql, retention)).toBe(2);
+  expect(await deletePublishedOutboxRows(db.sql, retention)).toBe(2);
+  expect(await deletePublishedOutboxRows(db.sql, retention)).toBe(1);
+  expect(await deletePublishedOutboxRows(db.sql, retention)).toBe(0);
+
+  const left = await db.sql<
+    { type: string }[]
+  >`select type from sales.outbox_messages order by type`;
+  expect(left.map((r) => r.type)).toEqual(["old-parked", "old-pending", "recent-published"]);
+});

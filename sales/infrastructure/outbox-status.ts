@@ -1,0 +1,75 @@
+import type { Queryable } from "shared";
+
+/** What the relay has not published yet: for `/metrics` and `/health/messaging`. */
+export type OutboxBacklog = {
+  pending: number;
+  /** Age of the oldest pending row (by `occurred_at`); null when none is pending. */
+  oldestPendingAgeMs: number | null;
+  /** Rows that can never be published as they are (see `parked_at`). */
+  parked: number;
+};
+
+export type OutboxError = {
+  id: string;
+  type: string;
+  state: "retrying" | "parked";
+  attempts: number;
+  lastError: string;
+  occurredAt: Date;
+  /** When a retrying row is due again, or when a parked row was parked. */
+  at: Date;
+};
+
+/** The outbox in detail: for `bun run outbox:status`. */
+export type OutboxStatus = OutboxBacklog & {
+  publishedLastHour: number;
+  /** Pending rows by how many attempts failed so far. */
+  attempts: { attempts: number; rows: number }[];
+  /** The failing rows of the most recent events, newest first. */
+  latestErrors: OutboxError[];
+};
+
+/** Counts through the partial indexes (`outbox_messages_due`, `outbox_messages_parked`). */
+export async function readOutboxBacklog(sql: Queryable): Promise<OutboxBacklog> {
+  const [row] = await sql<OutboxBacklog[]>`
+    select pending.count as pending, pending.oldest_pending_age_ms,
+           (select count(*) from sales.outbox_messages where parked_at is not null) as parked
+    from (select count(*) as count,
+                 (extract(epoch from now() - min(occurred_at)) * 1000)::float8 as oldest_pending_age_ms
+          from sales.outbox_messages
+          where published_at is null and parked_at is null) as pending`;
+  return row as OutboxBacklog;
+}
+
+export async function readOutboxStatus(
+  sql: Queryable,
+  { errors = 10 }: { errors?: number } = {},
+): Promise<OutboxStatus> {
+  const [backlog, [published], attempts, latestErrors] = await Promise.all([
+    readOutboxBacklog(sql),
+    sql<{ count: number }[]>`
+      select count(*) from sales.outbox_messages
+      where published_at is not null and published_at > now() - interval '1 hour'`,
+    sql<{ attempts: number; rows: number }[]>`
+      select attempts, count(*) as rows from sales.outbox_messages
+      where published_at is null and parked_at is null
+      group by attempts order by attempts`,
+    sql<OutboxError[]>`
+      select * from (
+        (select id, type, 'retrying' as state, attempts, last_error, occurred_at,
+                next_attempt_at as at
+         from sales.outbox_messages
+         where published_at is null and parked_at is null and last_error is not null)
+        union all
+        (select id, type, 'parked', attempts, last_error, occurred_at, parked_at
+         from sales.outbox_messages where parked_at is not null)
+      ) as failing
+      order by occurred_at desc limit ${errors}`,
+  ]);
+  return {
+    ...backlog,
+    publishedLastHour: published?.count ?? 0,
+    attempts: [...attempts],
+    latestErrors: [...latestErrors],
+  };
+}

@@ -1,0 +1,72 @@
+import { afterAll, expect, test } from "bun:test";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connectNats } from "shared";
+import { startNatsServer } from "../../shared/processes/nats-server.ts";
+import { captureLogger } from "../../shared/testing/silent-logger.ts";
+import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
+import { waitFor } from "../../shared/testing/test-environment.ts";
+import { startSalesUnderTest } from "../testing/sales-under-test.ts";
+
+const server = await startNatsServer();
+afterAll(() => server.dispose());
+const logs = captureLogger("sales");
+const sales = await startSalesUnderTest({ NATS_URL: server.url }, { log: logs.log });
+
+async function createProducts(prefix: string, count: number) {
+  for (let i = 0; i < count; i++) {
+    const response = await sales.app.request("/products", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        sku: `${prefix}-${i}`,
+        name: prefix,
+        price: { amount: i, currency: "EUR" },
+      }),
+    });
+    expect(response.status).toBe(201);
+  }
+}
+
+const allPublished = async () =>
+  (await sales.sql`select 1 from sales.outbox_messages where published_at is null`).length === 0;
+
+async function streamIds() {
+  const messages = await readStreamMessages(server.url, sales.stream.spec.name);
+  return messages.map((m) => m.headers["Nats-Msg-Id"]).sort();
+}
+
+async function outboxIds() {
+  return (await sales.sql<{ id: string }[]>`select id from sales.outbox_messages`)
+    .map((r) => r.id)
+    .sort();
+}
+
+test("when NATS comes back with an empty store, Sales publishes everything again", async () => {
+  await createProducts("BEFORE", 5);
+  await waitFor(allPublished, { message: "published before the loss" });
+  expect(await streamIds()).toEqual(await outboxIds());
+
+  await server.stop("SIGKILL");
+  await server.start({ emptyStore: true });
+  await waitFor(async () => (await streamIds()).length === 5 && allPublished(), {
+    timeoutMs: 15_000,
+    message: "the lost messages published again",
+  });
+  expect(await streamIds()).toEqual(await outboxIds());
+  expect(logs.lines.some((line) => line.msg?.startsWith("the stream lost messages"))).toBe(true);
+
+  await createProducts("AFTER", 2);
+  await waitFor(async () => (await streamIds()).length === 7, { message: "new products flow" });
+});
+
+test("a stream deleted behind Sales' back is noticed at the next check", async () => {
+  const nc = await connectNats(server.url);
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.delete(sales.stream.spec.name);
+  await nc.close();
+  sales.stream.wake();
+  await waitFor(async () => (await streamIds()).length === 7 && allPublished(), {
+    message: "everything published again into the recreated stream",
+  });
+  expect(await streamIds()).toEqual(await outboxIds());
+});

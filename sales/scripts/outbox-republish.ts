@@ -1,0 +1,63 @@
+import { closeDatabase, createDatabase, runScript, type ScriptSpec, UsageError } from "shared";
+import * as v from "valibot";
+import { readSalesEnv } from "../env.ts";
+import { queueForRepublish } from "../infrastructure/outbox-republish.ts";
+
+export const spec = {
+  command: "bun run outbox:republish",
+  summary:
+    "Queues outbox rows to be published again, by event id and/or since a time (sales.outbox_messages).",
+  options: { id: { type: "string", multiple: true }, since: { type: "string" } },
+  optionHelp: [
+    "--id <uuid>        an event id (repeatable)",
+    "--since <time>     every event that occurred at or after it, e.g. 2026-11-27T10:00:00Z",
+  ],
+  schema: v.object({
+    id: v.optional(v.array(v.pipe(v.string(), v.uuid("must be an event id (a UUID)"))), []),
+    since: v.optional(
+      v.pipe(
+        v.string(),
+        v.check(
+          (text) => !Number.isNaN(Date.parse(text)),
+          "must be a time, e.g. 2026-11-27T10:00:00Z",
+        ),
+        v.transform((text) => new Date(text)),
+      ),
+    ),
+  }),
+  notes: [
+    "A running Sales relay sends them at once (NOTIFY wakes it); otherwise Sales sends them when",
+    "it starts. Safe at any time: the events keep their ids, so JetStream drops copies within its",
+    "duplicate window and Orders' inbox ignores the rest. Reads DATABASE_URL like Sales does.",
+  ],
+} satisfies ScriptSpec<v.GenericSchema>;
+
+if (import.meta.main) {
+  await runScript(spec, async ({ options, json }) => {
+    if (options.id.length === 0 && !options.since) throw new UsageError("give --id and/or --since");
+    const env = readSalesEnv();
+    const sql = createDatabase(env.DATABASE_URL, {
+      name: "outbox-republish",
+      max: 1,
+      role: env.DATABASE_ROLE || undefined,
+    });
+    try {
+      const result = await queueForRepublish(sql, { ids: options.id, since: options.since });
+      if (json) {
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+      } else {
+        const lines = [
+          `outbox:republish: queued ${result.queued.length} row(s) to be published again`,
+        ];
+        lines.push(
+          ...result.queued.map((id) => `  ${id}`),
+          ...result.notFound.map((id) => `  not found: ${id}`),
+        );
+        process.stdout.write(`${lines.join("\n")}\n`);
+      }
+      return 0;
+    } finally {
+      await closeDatabase(sql);
+    }
+  });
+}

@@ -1,0 +1,82 @@
+import {
+  closeDatabase,
+  countOption,
+  createDatabase,
+  formatCount,
+  formatDuration,
+  formatFields,
+  formatTable,
+  runScript,
+  type ScriptSpec,
+} from "shared";
+import * as v from "valibot";
+import { readSalesEnv } from "../env.ts";
+import { type OutboxStatus, readOutboxStatus } from "../infrastructure/outbox-status.ts";
+
+export const spec = {
+  command: "bun run outbox:status",
+  summary: "What Sales' outbox has not published yet, and why (sales.outbox_messages).",
+  options: { errors: { type: "string" } },
+  optionHelp: ["--errors <n>       how many of the latest errors to list (default 10)"],
+  schema: v.object({ errors: countOption(10, { max: 1000 }) }),
+  notes: [
+    "Reads DATABASE_URL like the Sales process. The stream side of the same question:",
+    "  bun run streams   (nats stream info SALES)",
+  ],
+} satisfies ScriptSpec<v.GenericSchema>;
+
+/** The status as text for a terminal. */
+export function outboxStatusText(status: OutboxStatus): string {
+  const lines = [
+    "Outbox (sales.outbox_messages)",
+    ...formatFields([
+      ["Pending", formatCount(status.pending)],
+      ["Oldest pending", formatDuration(status.oldestPendingAgeMs)],
+      ["Parked", formatCount(status.parked)],
+      ["Published (1 h)", formatCount(status.publishedLastHour)],
+    ]),
+    "",
+    "Pending rows by failed attempts",
+    ...(status.attempts.length === 0
+      ? ["  (none pending)"]
+      : formatTable(
+          ["attempts", "rows"],
+          status.attempts.map((a) => [String(a.attempts), formatCount(a.rows)]),
+        )),
+    "",
+    "Latest errors (newest events first)",
+    ...(status.latestErrors.length === 0
+      ? ["  (none)"]
+      : formatTable(
+          ["id", "type", "state", "attempts", "error"],
+          status.latestErrors.map((e) => [
+            e.id,
+            e.type,
+            e.state,
+            String(e.attempts),
+            e.lastError.replace(/\s+/g, " ").slice(0, 120),
+          ]),
+        )),
+  ];
+  return `${lines.join("\n")}\n`;
+}
+
+if (import.meta.main) {
+  await runScript(spec, async ({ options, json }) => {
+    const env = readSalesEnv();
+    const sql = createDatabase(env.DATABASE_URL, {
+      name: "outbox-status",
+      max: 3,
+      role: env.DATABASE_ROLE || undefined,
+    });
+    try {
+      const status = await readOutboxStatus(sql, { errors: options.errors });
+      process.stdout.write(
+        json ? `${JSON.stringify(status, null, 2)}\n` : outboxStatusText(status),
+      );
+      return 0;
+    } finally {
+      await closeDatabase(sql);
+    }
+  });
+}

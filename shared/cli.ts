@@ -1,0 +1,123 @@
+import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
+import * as v from "valibot";
+import { errorMessage } from "./errors.ts";
+import { toIssues } from "./validation.ts";
+
+export type ScriptSpec<S extends v.GenericSchema> = {
+  /** How it is run, e.g. `bun run outbox:status`. */
+  command: string;
+  /** One line: what it shows or does. */
+  summary: string;
+  /** The options besides `--help` and `--json`, as `node:util` `parseArgs` takes them. */
+  options: ParseArgsOptionsConfig;
+  /** One line per option for `--help`, e.g. `--last <n>   the last n messages`. */
+  optionHelp: string[];
+  /** Validates the parsed options (valibot at the edge); its output goes to `run`. */
+  schema: S;
+  /** More lines for `--help`: the equivalent `nats` command, the settings it reads. */
+  notes?: string[];
+};
+
+/** What `run` gets: the validated options and whether `--json` was asked for. */
+export type ScriptContext<O> = { options: O; json: boolean };
+
+/** The command line was wrong: exit 2 with the message and a pointer to `--help`. */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+/**
+ * Runs an operator script: parses and validates its arguments, answers `--help`, runs it and
+ * exits 0, 1 on failure (one line on stderr), 2 on a bad command line.
+ */
+export async function runScript<S extends v.GenericSchema>(
+  spec: ScriptSpec<S>,
+  run: (context: ScriptContext<v.InferOutput<S>>) => Promise<number | undefined>,
+  argv: string[] = process.argv.slice(2),
+): Promise<never> {
+  let context: ScriptContext<v.InferOutput<S>>;
+  try {
+    const parsed = parseScriptArgs(spec, argv);
+    if (parsed === "help") {
+      process.stdout.write(helpText(spec));
+      process.exit(0);
+    }
+    context = parsed;
+  } catch (error) {
+    process.stderr.write(`${spec.command}: ${errorMessage(error)}\nTry ${spec.command} --help\n`);
+    process.exit(2);
+  }
+  try {
+    process.exit((await run(context)) ?? 0);
+  } catch (error) {
+    const usage = error instanceof UsageError;
+    const hint = usage ? `\nTry ${spec.command} --help` : "";
+    process.stderr.write(`${spec.command}: ${errorMessage(error)}${hint}\n`);
+    process.exit(usage ? 2 : 1);
+  }
+}
+
+/** The validated options, or `"help"`; throws a `UsageError` naming what is wrong. */
+export function parseScriptArgs<S extends v.GenericSchema>(
+  spec: ScriptSpec<S>,
+  argv: string[],
+): ScriptContext<v.InferOutput<S>> | "help" {
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        ...spec.options,
+        help: { type: "boolean", short: "h" },
+        json: { type: "boolean" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new UsageError(errorMessage(error));
+  }
+  if (values.help) return "help";
+  const { help: _, json, ...options } = values;
+  const result = v.safeParse(spec.schema, options);
+  if (!result.success) {
+    const [issue] = toIssues(result.issues);
+    throw new UsageError(issue?.path ? `--${issue.path}: ${issue.message}` : `${issue?.message}`);
+  }
+  return { options: result.output, json: json === true };
+}
+
+export function helpText(spec: ScriptSpec<v.GenericSchema>): string {
+  const lines = [
+    spec.summary,
+    "",
+    `Usage: ${spec.command} [options]`,
+    "",
+    "Options:",
+    ...spec.optionHelp.map((line) => `  ${line}`),
+    "  --json             machine-readable output (JSON) instead of text",
+    "  -h, --help         this help",
+  ];
+  if (spec.notes?.length) lines.push("", ...spec.notes);
+  return `${lines.join("\n")}\n`;
+}
+
+function countSchema({ min = 0, max = 1_000_000_000 }: { min?: number; max?: number }) {
+  return v.pipe(
+    v.string(),
+    v.regex(/^\d+$/, "must be a whole number"),
+    v.transform(Number),
+    v.minValue(min, `must be at least ${min}`),
+    v.maxValue(max, `must be at most ${max}`),
+  );
+}
+
+/** An option given as digits: a whole number within bounds, `fallback` when absent. */
+export function countOption(fallback: number, bounds: { min?: number; max?: number } = {}) {
+  return v.optional(countSchema(bounds), String(fallback));
+}
+
+/** Like `countOption`, but undefined when absent. */
+export function optionalCountOption(bounds: { min?: number; max?: number } = {}) {
+  return v.optional(countSchema(bounds));
+}

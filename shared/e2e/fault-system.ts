@@ -1,0 +1,50 @@
+import { type LocalNatsServer, startNatsServer } from "../processes/nats-server.ts";
+import { type LocalPostgresServer, startPostgresServer } from "../processes/postgres-server.ts";
+import { checkInvariants, type InvariantReport } from "./invariants.ts";
+import { installApplyAudit, type SystemUnderTest, startSystem } from "./system-under-test.ts";
+
+export type FaultSystem = SystemUnderTest & {
+  natsServer: LocalNatsServer;
+  postgresServer: LocalPostgresServer | undefined;
+  checkInvariants(): Promise<InvariantReport>;
+};
+
+/**
+ * The system on servers of its own, which a fault test may kill: a throwaway `nats-server -js`
+ * and, with `ownPostgres`, a throwaway Postgres cluster. Never the machine's shared servers.
+ */
+export async function startFaultSystem({
+  ownPostgres = false,
+  env = {},
+}: {
+  ownPostgres?: boolean;
+  env?: Record<string, string>;
+} = {}): Promise<FaultSystem> {
+  const natsServer = await startNatsServer();
+  const postgresServer = ownPostgres ? await startPostgresServer() : undefined;
+  const system = await startSystem({
+    natsUrl: natsServer.url,
+    ...(postgresServer ? { adminDatabaseUrl: postgresServer.url } : {}),
+    env,
+  });
+  await installApplyAudit(system.sql);
+  return {
+    ...system,
+    natsServer,
+    postgresServer,
+    checkInvariants: () => checkInvariants(system),
+    async dispose() {
+      await system.dispose();
+      await natsServer.dispose();
+      await postgresServer?.dispose();
+    },
+  };
+}
+
+/** One line for the CI log: what a scenario did and what it found. */
+export function reportScenario(name: string, faults: string, report: InvariantReport) {
+  console.log(
+    `fault scenario "${name}": ${faults}; ${report.events} events for ${report.products} products, ` +
+      `${report.streamMessages} stream messages, lost ${report.lost}, applied twice ${report.appliedTwice}`,
+  );
+}

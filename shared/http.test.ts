@@ -1,0 +1,55 @@
+import { describe, expect, test } from "bun:test";
+import { Hono } from "hono";
+import { createHttpApp } from "./http.ts";
+import { createMetricsRegistry } from "./metrics.ts";
+import { metricValue } from "./testing/prometheus-text.ts";
+import { captureLogger } from "./testing/silent-logger.ts";
+
+function appWithThings() {
+  const metrics = createMetricsRegistry();
+  const { log, lines } = captureLogger();
+  const app = createHttpApp({ log, readiness: {}, metrics });
+  app.route(
+    "/things",
+    new Hono().get("/:id", (c) => c.json({ id: c.req.param("id"), trace: c.get("traceparent") })),
+  );
+  return { app, lines };
+}
+
+describe("createHttpApp", () => {
+  test("counts and times requests by route pattern and status; unknown paths as unmatched", async () => {
+    const { app } = appWithThings();
+    await app.request("/things/1");
+    await app.request("/things/2");
+    await app.request("/nowhere/at/all");
+    const text = await (await app.request("/metrics")).text();
+    const thing = { method: "GET", route: "/things/:id", status: "200" };
+    expect(metricValue(text, "http_requests_total", thing)).toBe(2);
+    expect(metricValue(text, "http_request_duration_seconds_count", thing)).toBe(2);
+    expect(metricValue(text, "http_requests_total", { route: "unmatched", status: "404" })).toBe(1);
+  });
+
+  test("a request works under the caller's traceparent, and its log line carries the trace id", async () => {
+    const { app, lines } = appWithThings();
+    const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const response = await app.request("/things/1", { headers: { traceparent } });
+    expect(await response.json()).toEqual({ id: "1", trace: traceparent });
+    expect(lines.find((line) => line.msg === "request")).toMatchObject({
+      route: "/things/:id",
+      status: 200,
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+    });
+  });
+
+  test("a request without one gets a new trace, logged with it", async () => {
+    const { app, lines } = appWithThings();
+    const { trace } = (await (await app.request("/things/1")).json()) as { trace: string };
+    expect(trace).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect(lines.find((line) => line.msg === "request")?.traceId).toBe(trace.split("-")[1]);
+  });
+
+  test("without a metrics registry there is no /metrics", async () => {
+    const app = createHttpApp({ log: captureLogger().log, readiness: {} });
+    expect((await app.request("/metrics")).status).toBe(404);
+  });
+});
