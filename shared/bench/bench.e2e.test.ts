@@ -53,6 +53,12 @@ test("bun run bench, tiny, prints a JSON line with every figure and cleans up", 
   expect(p50).toBeGreaterThan(0);
   expect(p50 <= p95 && p95 <= p99 && p99 <= max).toBe(true);
   expect(report.latency_ms.count).toBeGreaterThan(0);
+  const legs = Object.values(report.latency_stages_ms);
+  expect(legs).toHaveLength(3);
+  for (const leg of legs) {
+    expect(Number.isFinite(leg.p50) && Number.isFinite(leg.p99)).toBe(true);
+    expect(leg.p50).toBeLessThanOrEqual(leg.p99);
+  }
   for (const service of ["sales", "orders"] as const) {
     expect(report.rss_mb[service]).toBeGreaterThan(0);
     expect(report.rss_mb[service]).toBeLessThan(16_384);

@@ -150,6 +150,7 @@ export async function runBench(options: BenchOptions, system: BenchSystem): Prom
     apply_ratio: ratio(apply, sustained.appliedPerS),
     latency_rate_per_s: latency.sentPerS,
     latency_ms: latency.latencyMs,
+    latency_stages_ms: latency.stages,
     rss_mb: rss,
     events_checked: checked.events,
     database: system.databaseName,

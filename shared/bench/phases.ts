@@ -300,14 +300,22 @@ function mapValues<K extends string>(
   ) as Record<K, number>;
 }
 
+/** Where an event's latency goes, p50 and p99 of each leg, in ms. */
+export type LatencyStages = Record<
+  "to_relay" | "relay_to_inbox" | "inbox_to_applied",
+  { p50: number; p99: number }
+>;
+
 /**
  * Latency at a fixed rate: `POST /products` at `ratePerS` (open loop) for `durationMs`; for
  * each event, Orders' `processed_at` minus Sales' `occurred_at`, both from Postgres' clock.
+ * The legs between: to the relay's batch (`published_at` is its transaction's start), on to
+ * the inbox (`received_at` is the intake statement's start), and on to the apply.
  */
 export async function measureLatency(
   system: BenchSystem,
   { ratePerS, durationMs }: { ratePerS: number; durationMs: number },
-): Promise<{ latencyMs: Percentiles; sentPerS: number }> {
+): Promise<{ latencyMs: Percentiles; stages: LatencyStages; sentPerS: number }> {
   const { sql } = system;
   const startedAt = await databaseNow(sql);
   const load = await fixedRateLoad({
@@ -320,8 +328,27 @@ export async function measureLatency(
   failOnErrors("fixed-rate load", load);
   await waitForEverythingApplied(sql, load.created);
   const times = await eventTimesSince(sql, startedAt);
+  type Legs = Record<"toRelay" | "relayToInbox" | "inboxToApplied", [number, number]>;
+  const [legs] = await sql<Legs[]>`
+    select percentile_cont(array[0.5, 0.99]) within group (order by
+             extract(epoch from o.published_at - o.occurred_at) * 1000) as to_relay,
+           percentile_cont(array[0.5, 0.99]) within group (order by
+             extract(epoch from i.received_at - o.published_at) * 1000) as relay_to_inbox,
+           percentile_cont(array[0.5, 0.99]) within group (order by
+             extract(epoch from i.processed_at - i.received_at) * 1000) as inbox_to_applied
+    from sales.outbox_messages o join orders.inbox_messages i on i.id = o.id
+    where o.occurred_at >= to_timestamp(${startedAt / 1000})`;
+  const leg = (values: [number, number] | undefined) => ({
+    p50: round(values?.[0] ?? 0, 2),
+    p99: round(values?.[1] ?? 0, 2),
+  });
   return {
     latencyMs: percentiles(times.map((t) => (t.appliedAt ?? 0) - t.writtenAt)),
+    stages: {
+      to_relay: leg(legs?.toRelay),
+      relay_to_inbox: leg(legs?.relayToInbox),
+      inbox_to_applied: leg(legs?.inboxToApplied),
+    },
     sentPerS: perSecond(times.length, endedAt - startedAt),
   };
 }

@@ -1,3 +1,4 @@
+import type { LatencyStages } from "./phases.ts";
 import type { Percentiles } from "./stats.ts";
 
 /** What `bun run bench` measured, as its last output line. Keys are snake_case, rates per second. */
@@ -33,6 +34,8 @@ export type BenchReport = {
   apply_ratio: number;
   latency_rate_per_s: number;
   latency_ms: Percentiles;
+  /** The legs of that latency: to the relay's batch, on to the inbox, on to the apply. */
+  latency_stages_ms: LatencyStages;
   rss_mb: { sales: number; orders: number };
   targets_met: Record<TargetName, boolean>;
   events_checked: number;
@@ -126,6 +129,14 @@ export function formatTable(r: BenchReport): string {
       ms(r.latency_ms),
       `at ${r.latency_rate_per_s}/s (25 %)`,
       verdict("latency"),
+    ],
+    [
+      "  legs p50 (p99): relay / inbox / applied",
+      Object.values(r.latency_stages_ms)
+        .map((leg) => `${leg.p50} (${leg.p99})`)
+        .join(" / "),
+      "ms",
+      "",
     ],
     [
       "peak RSS sales / orders",
