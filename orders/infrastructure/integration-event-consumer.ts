@@ -187,10 +187,19 @@ export function startIntegrationEventConsumer(
   // Two statements in flight: one batch is prepared and sent while Postgres stores the other.
   function flushMore() {
     while (buffer.length > 0 && flushing.size < FLUSHES_IN_FLIGHT) {
-      const flushed: Promise<void> = flush(buffer.splice(0, batchSize)).finally(() => {
-        flushing.delete(flushed);
-        flushMore();
-      });
+      const batch = buffer.splice(0, batchSize);
+      const flushed: Promise<void> = flush(batch)
+        // Only a nak can fail here (e.g. on a closed connection): the server redelivers anyway.
+        .catch((error) =>
+          log.error(
+            { err: errorMessage(error), messages: batch.length },
+            "cannot nak messages; they will be redelivered after the ack wait",
+          ),
+        )
+        .finally(() => {
+          flushing.delete(flushed);
+          flushMore();
+        });
       flushing.add(flushed);
     }
   }
