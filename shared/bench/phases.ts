@@ -109,7 +109,7 @@ async function watchOrdersConsumer(system: BenchSystem) {
  * Inbox intake on a pre-built backlog: the stream holds `backlog` messages when Orders starts.
  * While it stores them, a trigger files each new row as `dead`, so ProcessInboxJob leaves the
  * backlog alone (it becomes the apply phase's backlog) and intake is measured by itself. The
- * clock runs from the first row's `received_at` (the start of the first intake transaction)
+ * clock runs from the first row's `received_at` (the start of the first intake statement)
  * to the moment the consumer has acked everything (acks follow the commits).
  */
 export async function measureIntake(system: BenchSystem, backlog: number): Promise<Measured> {
@@ -142,7 +142,7 @@ export async function measureIntake(system: BenchSystem, backlog: number): Promi
            count(*) filter (where status = 'dead')::int as held, count(*)::int as stored
     from orders.inbox_messages`;
   if (first?.stored !== backlog || first.held !== backlog) {
-    throw new Error(`inbox holds ${first?.held} pending of ${first?.stored}, not ${backlog}`);
+    throw new Error(`inbox holds ${first?.stored} rows (${first?.held} held), not ${backlog}`);
   }
   return { events: backlog, ms: finishedAt - first.ms };
 }
