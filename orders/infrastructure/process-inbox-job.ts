@@ -13,6 +13,14 @@ import * as v from "valibot";
 import { handlerFor, type IntegrationEventHandlers } from "../integration/handler.ts";
 import { createProductCacheWriter } from "./product-cache.ts";
 
+/** A handler threw while a batch ran without savepoints: run the batch again, isolated. */
+class HandlerFailed extends Error {
+  override readonly name = "HandlerFailed";
+  constructor(cause: unknown) {
+    super(errorMessage(cause), { cause });
+  }
+}
+
 /** Out-of-process writers (e.g. `bun run inbox:replay`) `NOTIFY` here to wake the job. */
 export const INBOX_CHANNEL = "orders_inbox";
 
@@ -54,15 +62,29 @@ export type ProcessInboxJob = IntervalLoop & {
 /**
  * `ProcessInboxJob`: applies stored messages through their handlers. Each run claims due
  * pending rows in arrival order with `FOR UPDATE SKIP LOCKED` and handles them in one
- * transaction, each in its own savepoint: a handler's effects and the row's "processed" mark
- * commit together, and a failing handler rolls back only its own message, which is retried
- * with backoff until it is dead.
+ * transaction: a handler's effects and the row's "processed" mark commit together, and a
+ * failing handler rolls back only its own message (savepoints), which is retried with backoff
+ * until it is dead.
  */
 export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessInboxJob {
   const { sql, handlers, log, pollMs, batchSize, maxAttempts } = options;
   const retryDelay = options.retryDelay ?? ((attempts: number) => retryDelayMs(attempts));
 
+  /**
+   * Most batches fail nowhere, so a batch is first applied without savepoints (one round trip
+   * per handler statement). If a handler throws, that attempt rolls back whole and the batch
+   * is applied again with a savepoint per message, so only the failing message's effects go.
+   */
   async function processBatch(): Promise<ProcessedBatch> {
+    try {
+      return await applyBatch({ isolated: false });
+    } catch (error) {
+      if (!(error instanceof HandlerFailed)) throw error;
+      return applyBatch({ isolated: true });
+    }
+  }
+
+  async function applyBatch({ isolated }: { isolated: boolean }): Promise<ProcessedBatch> {
     const started = performance.now();
     let dead = 0;
     const applied: { log: Logger; subject: string }[] = [];
@@ -103,13 +125,22 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
         });
         const handlerStarted = performance.now();
         try {
-          await tx.savepoint((sp) =>
-            handle({ productCache: createProductCacheWriter(sp), log: eventLog }),
-          );
+          if (isolated) {
+            await tx.savepoint((sp) =>
+              handle({ productCache: createProductCacheWriter(sp), log: eventLog }),
+            );
+          } else {
+            await handle({ productCache: createProductCacheWriter(tx), log: eventLog }).catch(
+              (error) => {
+                throw new HandlerFailed(error);
+              },
+            );
+          }
           options.metrics?.handled(event.type, secondsSince(handlerStarted), "processed");
           processed.push(row.id);
           applied.push({ log: eventLog, subject: event.subject });
         } catch (error) {
+          if (error instanceof HandlerFailed) throw error;
           options.metrics?.handled(event.type, secondsSince(handlerStarted), "failed");
           const attempts = row.attempts + 1;
           const final = attempts >= maxAttempts;

@@ -1,0 +1,81 @@
+import { afterAll, expect, test } from "bun:test";
+import { PRODUCT_CREATED_V1, type ProductCreatedIntegrationEvent } from "contracts";
+import { migrate } from "shared";
+import { captureLogger } from "../../shared/testing/silent-logger.ts";
+import { useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
+import { integrationEventHandlers } from "../integration/handlers.ts";
+import { MIGRATIONS } from "../main.ts";
+import { productSnapshot } from "../testing/orders-under-test.ts";
+import { storeReceivedMessages } from "./inbox.ts";
+import { startProcessInboxJob } from "./process-inbox-job.ts";
+
+const db = await useTestDatabase();
+await migrate(db.sql, MIGRATIONS);
+
+function received(data: ReturnType<typeof productSnapshot>, sequence: number) {
+  const event = {
+    specversion: "1.0",
+    id: Bun.randomUUIDv7(),
+    source: "sales",
+    type: PRODUCT_CREATED_V1,
+    subject: data.productId,
+    time: new Date().toISOString(),
+    data,
+  };
+  return {
+    event,
+    message: {
+      subject: PRODUCT_CREATED_V1,
+      data: new TextEncoder().encode(JSON.stringify(event)),
+      streamSequence: sequence,
+      headers: {},
+    },
+  };
+}
+
+test("a handler that throws mid-batch rolls back only its own message; the others commit in that batch", async () => {
+  const [first, doomed, last] = [productSnapshot(), productSnapshot(), productSnapshot()];
+  const stored = [first, doomed, last].map((data, index) => received(data, index + 1));
+  await storeReceivedMessages(
+    db.sql,
+    stored.map((s) => s.message),
+    () => true,
+  );
+
+  const logs = captureLogger("orders");
+  const job = startProcessInboxJob({
+    sql: db.sql,
+    log: logs.log,
+    pollMs: 60_000,
+    batchSize: 10,
+    maxAttempts: 5,
+    handlers: {
+      ...integrationEventHandlers,
+      [PRODUCT_CREATED_V1]: async (event: ProductCreatedIntegrationEvent, context) => {
+        await integrationEventHandlers[PRODUCT_CREATED_V1]?.(event, context);
+        if (event.data.productId === doomed.productId) throw new Error("fails after writing");
+      },
+    },
+  });
+  afterAll(() => job.stop());
+
+  const statuses = async () =>
+    Object.fromEntries(
+      (
+        await db.sql<{ id: string; status: string; attempts: number }[]>`
+        select id, status, attempts from orders.inbox_messages`
+      ).map((r) => [r.id, `${r.status}/${r.attempts}`]),
+    );
+  const [a, b, c] = stored.map((s) => s.event.id) as [string, string, string];
+  await waitFor(async () => (await statuses())[b] === "pending/1", {
+    message: "the failure recorded",
+  });
+  expect(await statuses()).toEqual({ [a]: "processed/0", [b]: "pending/1", [c]: "processed/0" });
+
+  const cached = await db.sql<{ productId: string }[]>`select product_id from orders.product_cache`;
+  expect(cached.map((r) => r.productId).sort()).toEqual([first.productId, last.productId].sort());
+  const applied = logs.lines
+    .filter((line) => line.msg === "event applied")
+    .map((line) => line.eventId);
+  expect(applied.sort()).toEqual([a, c].sort());
+});
