@@ -1,4 +1,5 @@
 import postgres from "postgres";
+import { errorMessage } from "./errors.ts";
 
 /** A connection pool; queries are tagged templates, columns come back camelCased. */
 export type Sql = postgres.Sql;
@@ -76,4 +77,29 @@ export async function isDatabaseReachable(sql: Sql, timeoutMs = 1_000): Promise<
     () => false,
   );
   return Promise.race([answered, Bun.sleep(timeoutMs).then(() => false)]);
+}
+
+/**
+ * Calls `onNotify` whenever a process runs `NOTIFY channel` (e.g. a script that queued work
+ * for a loop). Without LISTEN (some poolers refuse it) the loop still polls, so a failure is a
+ * warning. Resolves the returned `stop` once listening ends.
+ */
+export function listenForWakeUps(
+  sql: Sql,
+  channel: string,
+  onNotify: () => void,
+  log: { warn: (details: object, message: string) => void },
+): { stop(): Promise<void> } {
+  const listening = sql.listen(channel, onNotify).catch((error) => {
+    log.warn(
+      { channel, err: (error as Error).message },
+      "cannot LISTEN for wake-ups; polling only",
+    );
+    return undefined;
+  });
+  return {
+    async stop() {
+      await (await listening)?.unlisten().catch(() => {});
+    },
+  };
 }

@@ -16,6 +16,7 @@ export {
   isDatabaseReachable,
   isDatabaseUnavailable,
   isUniqueViolation,
+  listenForWakeUps,
 } from "./database.ts";
 export {
   databaseRoleVariable,

@@ -3,6 +3,7 @@ import {
   errorMessage,
   type IntervalLoop,
   type Logger,
+  listenForWakeUps,
   retryDelayMs,
   type Sql,
   startIntervalLoop,
@@ -193,18 +194,13 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
     run: async () => (await processBatch()).claimed === batchSize,
   });
 
-  const listening = sql
-    .listen(INBOX_CHANNEL, () => loop.wake())
-    .catch((error) => {
-      log.warn({ err: errorMessage(error) }, "cannot LISTEN for inbox wake-ups; polling only");
-      return undefined;
-    });
+  const wakeUps = listenForWakeUps(sql, INBOX_CHANNEL, loop.wake, log);
 
   return {
     wake: loop.wake,
     async stop() {
       await loop.stop();
-      await (await listening)?.unlisten().catch(() => {});
+      await wakeUps.stop();
     },
     processOnce: processBatch,
   };

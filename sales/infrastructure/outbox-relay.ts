@@ -4,6 +4,7 @@ import {
   errorMessage,
   type IntervalLoop,
   type Logger,
+  listenForWakeUps,
   type NatsLink,
   type NatsNames,
   retryDelayMs,
@@ -201,18 +202,13 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     },
   });
 
-  const listening = sql
-    .listen(OUTBOX_CHANNEL, () => loop.wake())
-    .catch((error) => {
-      log.warn({ err: errorMessage(error) }, "cannot LISTEN for outbox wake-ups; polling only");
-      return undefined;
-    });
+  const wakeUps = listenForWakeUps(sql, OUTBOX_CHANNEL, loop.wake, log);
 
   return {
     wake: loop.wake,
     async stop() {
       await loop.stop();
-      await (await listening)?.unlisten().catch(() => {});
+      await wakeUps.stop();
     },
     async relayOnce() {
       return (await relayBatch()).published;
