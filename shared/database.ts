@@ -91,10 +91,7 @@ export function listenForWakeUps(
   log: { warn: (details: object, message: string) => void },
 ): { stop(): Promise<void> } {
   const listening = sql.listen(channel, onNotify).catch((error) => {
-    log.warn(
-      { channel, err: (error as Error).message },
-      "cannot LISTEN for wake-ups; polling only",
-    );
+    log.warn({ channel, err: errorMessage(error) }, "cannot LISTEN for wake-ups; polling only");
     return undefined;
   });
   return {

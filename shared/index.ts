@@ -68,12 +68,15 @@ export {
 export type { OpenApiDocument, OpenApiInfo, RouteDoc, RouteResponse } from "./openapi.ts";
 export { describeRoute, ErrorResponse, jsonSchemaOf, openApiDocument } from "./openapi.ts";
 export { stopOnSignals } from "./process.ts";
+export type { BacklogReport } from "./report-text.ts";
 export {
+  backlogText,
   formatBytes,
   formatCount,
   formatDuration,
   formatFields,
   formatTable,
+  oneLine,
   progressBar,
 } from "./report-text.ts";
 export { continueTrace, newTraceparent, traceIdOf } from "./trace.ts";

@@ -49,3 +49,37 @@ export function progressBar(done: number, total: number, width = 30): string {
   const percent = `${Math.floor(ratio * 100)}%`.padStart(4);
   return `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${percent}  ${formatCount(done)}/${formatCount(total)}`;
 }
+
+export type BacklogReport = {
+  /** e.g. "Outbox (sales.outbox_messages)". */
+  title: string;
+  fields: [string, string | number][];
+  attempts: { attempts: number; rows: number }[];
+  /** e.g. "Latest errors (newest events first)", with a table of them (error text last). */
+  errors: { title: string; header: string[]; rows: string[][] };
+};
+
+/** A backlog's status for a terminal: its figures, pending rows by attempts, latest errors. */
+export function backlogText({ title, fields, attempts, errors }: BacklogReport): string {
+  const lines = [
+    title,
+    ...formatFields(fields),
+    "",
+    "Pending rows by failed attempts",
+    ...(attempts.length === 0
+      ? ["  (none pending)"]
+      : formatTable(
+          ["attempts", "rows"],
+          attempts.map((a) => [String(a.attempts), formatCount(a.rows)]),
+        )),
+    "",
+    errors.title,
+    ...(errors.rows.length === 0 ? ["  (none)"] : formatTable(errors.header, errors.rows)),
+  ];
+  return `${lines.join("\n")}\n`;
+}
+
+/** An error message on one line, cut to fit a table. */
+export function oneLine(text: string, max = 120): string {
+  return text.replace(/\s+/g, " ").slice(0, max);
+}

@@ -1,11 +1,11 @@
 import {
+  backlogText,
   closeDatabase,
   countOption,
   createDatabase,
   formatCount,
   formatDuration,
-  formatFields,
-  formatTable,
+  oneLine,
   runScript,
   type ScriptSpec,
 } from "shared";
@@ -27,39 +27,28 @@ export const spec = {
 
 /** The status as text for a terminal. */
 export function inboxStatusText(status: InboxStatus): string {
-  const lines = [
-    "Inbox (orders.inbox_messages)",
-    ...formatFields([
+  return backlogText({
+    title: "Inbox (orders.inbox_messages)",
+    fields: [
       ["Pending", formatCount(status.pending)],
       ["Oldest pending", formatDuration(status.oldestPendingAgeMs)],
       ["Dead", formatCount(status.dead)],
       ["Parked", formatCount(status.parked)],
-    ]),
-    "",
-    "Pending rows by failed attempts",
-    ...(status.attempts.length === 0
-      ? ["  (none pending)"]
-      : formatTable(
-          ["attempts", "rows"],
-          status.attempts.map((a) => [String(a.attempts), formatCount(a.rows)]),
-        )),
-    "",
-    "Latest errors (most recently received first)",
-    ...(status.latestErrors.length === 0
-      ? ["  (none)"]
-      : formatTable(
-          ["id", "stream seq", "type", "status", "attempts", "error"],
-          status.latestErrors.map((e) => [
-            e.id,
-            String(e.streamSequence),
-            e.type ?? "(unreadable)",
-            e.status,
-            String(e.attempts),
-            e.lastError.replace(/\s+/g, " ").slice(0, 120),
-          ]),
-        )),
-  ];
-  return `${lines.join("\n")}\n`;
+    ],
+    attempts: status.attempts,
+    errors: {
+      title: "Latest errors (most recently received first)",
+      header: ["id", "stream seq", "type", "status", "attempts", "error"],
+      rows: status.latestErrors.map((e) => [
+        e.id,
+        String(e.streamSequence),
+        e.type ?? "(unreadable)",
+        e.status,
+        String(e.attempts),
+        oneLine(e.lastError),
+      ]),
+    },
+  });
 }
 
 if (import.meta.main) {

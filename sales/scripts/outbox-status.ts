@@ -1,11 +1,11 @@
 import {
+  backlogText,
   closeDatabase,
   countOption,
   createDatabase,
   formatCount,
   formatDuration,
-  formatFields,
-  formatTable,
+  oneLine,
   runScript,
   type ScriptSpec,
 } from "shared";
@@ -27,38 +27,27 @@ export const spec = {
 
 /** The status as text for a terminal. */
 export function outboxStatusText(status: OutboxStatus): string {
-  const lines = [
-    "Outbox (sales.outbox_messages)",
-    ...formatFields([
+  return backlogText({
+    title: "Outbox (sales.outbox_messages)",
+    fields: [
       ["Pending", formatCount(status.pending)],
       ["Oldest pending", formatDuration(status.oldestPendingAgeMs)],
       ["Parked", formatCount(status.parked)],
       ["Published (1 h)", formatCount(status.publishedLastHour)],
-    ]),
-    "",
-    "Pending rows by failed attempts",
-    ...(status.attempts.length === 0
-      ? ["  (none pending)"]
-      : formatTable(
-          ["attempts", "rows"],
-          status.attempts.map((a) => [String(a.attempts), formatCount(a.rows)]),
-        )),
-    "",
-    "Latest errors (newest events first)",
-    ...(status.latestErrors.length === 0
-      ? ["  (none)"]
-      : formatTable(
-          ["id", "type", "state", "attempts", "error"],
-          status.latestErrors.map((e) => [
-            e.id,
-            e.type,
-            e.state,
-            String(e.attempts),
-            e.lastError.replace(/\s+/g, " ").slice(0, 120),
-          ]),
-        )),
-  ];
-  return `${lines.join("\n")}\n`;
+    ],
+    attempts: status.attempts,
+    errors: {
+      title: "Latest errors (newest events first)",
+      header: ["id", "type", "state", "attempts", "error"],
+      rows: status.latestErrors.map((e) => [
+        e.id,
+        e.type,
+        e.state,
+        String(e.attempts),
+        oneLine(e.lastError),
+      ]),
+    },
+  });
 }
 
 if (import.meta.main) {
