@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import { PRODUCT_CREATED_V1, type ProductCreatedIntegrationEvent } from "contracts";
+import { runScriptProcess } from "../../shared/testing/script-process.ts";
 import { waitFor } from "../../shared/testing/test-environment.ts";
 import { integrationEventHandlers } from "../integration/handlers.ts";
 import {
@@ -9,21 +9,8 @@ import {
   startOrdersUnderTest,
 } from "../testing/orders-under-test.ts";
 
-const root = join(import.meta.dir, "..", "..");
-
-async function runReplay(databaseUrl: string, args: string[]) {
-  const child = Bun.spawn([process.execPath, "orders/scripts/inbox-replay.ts", ...args], {
-    cwd: root,
-    env: { ...process.env, DATABASE_URL: databaseUrl },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [code, stdout, stderr] = await Promise.all([
-    child.exited,
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-  ]);
-  return { code, stdout, stderr };
+function runReplay(databaseUrl: string, args: string[]) {
+  return runScriptProcess("orders/scripts/inbox-replay.ts", args, { DATABASE_URL: databaseUrl });
 }
 
 describe("bun run inbox:replay", async () => {

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { join } from "node:path";
+import { runScriptProcess } from "../../shared/testing/script-process.ts";
 import { captureLogger } from "../../shared/testing/silent-logger.ts";
 import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
 import { testEnv, waitFor } from "../../shared/testing/test-environment.ts";
@@ -8,15 +8,10 @@ import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 const logs = captureLogger("sales");
 const sales = await startSalesUnderTest({ OUTBOX_POLL_MS: "60000" }, { log: logs.log });
 
-async function runRepublish(args: string[]) {
-  const child = Bun.spawn([process.execPath, "sales/scripts/outbox-republish.ts", ...args], {
-    cwd: join(import.meta.dir, "..", ".."),
-    env: { ...process.env, DATABASE_URL: sales.database.url },
-    stdout: "pipe",
-    stderr: "pipe",
+function runRepublish(args: string[]) {
+  return runScriptProcess("sales/scripts/outbox-republish.ts", args, {
+    DATABASE_URL: sales.database.url,
   });
-  const [code, stdout] = await Promise.all([child.exited, new Response(child.stdout).text()]);
-  return { code, stdout };
 }
 
 async function createProduct(sku: string) {
