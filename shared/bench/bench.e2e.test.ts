@@ -65,6 +65,8 @@ test("bun run bench, tiny, prints a JSON line with every figure and cleans up", 
   }
   // Every event written (the 200 of the backlog and each one sent over HTTP) was applied once.
   expect(report.events_checked).toBeGreaterThan(200);
+  // The test database's role is a superuser: each phase started from a checkpoint.
+  expect(report.checkpointed_between_phases).toBe(true);
   expect(typeof report.e2e_lag_grows).toBe("boolean");
   expect(Object.keys(report.e2e_cpu_us_per_event).sort()).toEqual(
     ["bench", "nats", "orders", "postgres", "sales"].sort(),

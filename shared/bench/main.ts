@@ -17,6 +17,7 @@ import {
 import { BENCH_USAGE, type BenchOptions, BenchUsageError, parseBenchOptions } from "./options.ts";
 import {
   checkNothingLost,
+  checkpoint,
   holdOutbox,
   measureApply,
   measureIntake,
@@ -63,6 +64,13 @@ export async function runBench(options: BenchOptions, system: BenchSystem): Prom
   const began = performance.now();
   const { events, concurrency } = options;
   const sql: Sql = system.sql;
+  let checkpointed = true;
+  // Before each timed phase that touches Postgres (see `checkpoint`).
+  const settle = async () => {
+    checkpointed = (await checkpoint(sql)) && checkpointed;
+  };
+
+  await settle();
 
   const rawWrite = await phase("raw write (product + outbox transaction)", () =>
     measureRawWrite({
@@ -98,11 +106,15 @@ export async function runBench(options: BenchOptions, system: BenchSystem): Prom
 
   progress("starting Sales");
   await system.service("sales").start();
+  await settle();
   const relay = await phase("outbox relay drain", () => measureRelayDrain(system, events));
   progress("starting Orders");
+  await settle();
   const intake = await phase("inbox intake", () => measureIntake(system, events));
+  await settle();
   const apply = await phase("inbox apply", () => measureApply(system, events));
 
+  await settle();
   progress(`full-speed writes through Sales' API for ${options.durationS} s…`);
   const sustained = await measureSustained(system, {
     concurrency,
@@ -114,6 +126,7 @@ export async function runBench(options: BenchOptions, system: BenchSystem): Prom
   );
 
   const latencyRate = Math.max(1, Math.round(sustained.appliedPerS / 4));
+  await settle();
   progress(`writes at ${latencyRate}/s for ${options.latencyDurationS} s…`);
   const latency = await measureLatency(system, {
     ratePerS: latencyRate,
@@ -153,6 +166,7 @@ export async function runBench(options: BenchOptions, system: BenchSystem): Prom
     latency_stages_ms: latency.stages,
     rss_mb: rss,
     events_checked: checked.events,
+    checkpointed_between_phases: checkpointed,
     database: system.databaseName,
     nats_namespace: system.namespace,
     options: {

@@ -51,6 +51,20 @@ async function inboxIdle(sql: Sql): Promise<boolean> {
 }
 
 /**
+ * `CHECKPOINT`: writes out what the earlier phases dirtied, so that the checkpoint their WAL sets
+ * off (every `max_wal_size` of it) does not land inside the next timed phase as a stall of a
+ * few hundred milliseconds. Checkpoints happen in production too; here they would make a phase's
+ * figures depend on what the phase before it wrote. False when the role may not checkpoint
+ * (that needs superuser or `pg_checkpoint`): the phase then runs all the same.
+ */
+export async function checkpoint(sql: Sql): Promise<boolean> {
+  return sql`checkpoint`.then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
  * Holds every unpublished outbox row back until the relay phase: parked rows are neither
  * claimed nor made due when Sales (re)connects to NATS.
  */

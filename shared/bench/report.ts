@@ -39,6 +39,8 @@ export type BenchReport = {
   rss_mb: { sales: number; orders: number };
   targets_met: Record<TargetName, boolean>;
   events_checked: number;
+  /** Whether Postgres took a `CHECKPOINT` before each timed phase (see `checkpoint`). */
+  checkpointed_between_phases: boolean;
   /** Where the run worked; both are gone when it ends. */
   database: string;
   nats_namespace: string;
@@ -158,7 +160,8 @@ export function formatTable(r: BenchReport): string {
   return [
     `${m.cpus} × ${m.cpu_model}, ${m.memory_gb} GB, ${m.os}; Bun ${m.bun}, PostgreSQL ${m.postgres}, nats-server ${m.nats_server}`,
     `${o.events} events, concurrency ${o.concurrency}, publish window ${o.publish_window}, ` +
-      `${o.duration_s} s full load, ${o.latency_duration_s} s at 25 %; ${r.events_checked} events checked, ${r.elapsed_s} s`,
+      `${o.duration_s} s full load, ${o.latency_duration_s} s at 25 %; ${r.events_checked} events checked, ${r.elapsed_s} s` +
+      (r.checkpointed_between_phases ? "" : "; no CHECKPOINT between phases (not allowed)"),
     "",
     line(header),
     line(widths.map((width) => "-".repeat(width)).concat("------")),
