@@ -36,7 +36,7 @@ function progress(message: string) {
   process.stderr.write(`bench | ${message}\n`);
 }
 
-async function phase(name: string, run: () => Promise<Measured>): Promise<number> {
+async function reportPhase(name: string, run: () => Promise<Measured>): Promise<number> {
   progress(`${name}…`);
   const measured = await run();
   const rate = perSecond(measured.events, measured.ms);
@@ -64,13 +64,15 @@ export async function runBench(options: BenchOptions, system: BenchSystem): Prom
   const began = performance.now();
   const { events, concurrency } = options;
   const sql: Sql = system.sql;
+  // Every timed phase starts from a checkpoint (see `checkpoint`).
   let checkpointed = true;
-  // Before each timed phase that touches Postgres (see `checkpoint`).
   const settle = async () => {
     checkpointed = (await checkpoint(sql)) && checkpointed;
   };
-
-  await settle();
+  const phase = async (name: string, run: () => Promise<Measured>) => {
+    await settle();
+    return reportPhase(name, run);
+  };
 
   const rawWrite = await phase("raw write (product + outbox transaction)", () =>
     measureRawWrite({
@@ -106,12 +108,9 @@ export async function runBench(options: BenchOptions, system: BenchSystem): Prom
 
   progress("starting Sales");
   await system.service("sales").start();
-  await settle();
   const relay = await phase("outbox relay drain", () => measureRelayDrain(system, events));
   progress("starting Orders");
-  await settle();
   const intake = await phase("inbox intake", () => measureIntake(system, events));
-  await settle();
   const apply = await phase("inbox apply", () => measureApply(system, events));
 
   await settle();
