@@ -97,8 +97,12 @@ describe("with NATS up", async () => {
     expect(message?.headers.traceparent).toBe(
       "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
     );
-    const [published] = await rowsById(sales, ids);
-    expect(published?.streamSequence).toBe(message?.sequence ?? -1);
+    // The message is on the stream a moment before the relay commits the row's outcome.
+    const published = await waitFor(
+      async () => (await rowsById(sales, ids)).find((row) => row.streamSequence !== null),
+      { timeoutMs: 5_000, message: "the outbox row marked published" },
+    );
+    expect(published.streamSequence).toBe(message?.sequence ?? -1);
   });
 
   test("two relays on the same outbox publish each row once", async () => {
