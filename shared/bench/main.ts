@@ -25,7 +25,8 @@ import {
   measureRelayDrain,
   measureSustained,
 } from "./phases.ts";
-import { type BenchReport, formatTable, type Machine, targetsMet } from "./report.ts";
+import { type BenchReport, formatTable, lagGrows, type Machine, targetsMet } from "./report.ts";
+import { combineRuns, formatRuns } from "./runs.ts";
 import { perSecond, ratio, round } from "./stats.ts";
 import { type BenchSystem, createBenchSystem, PROBE_STREAM } from "./system.ts";
 
@@ -147,8 +148,10 @@ export async function runBench(options: BenchOptions, system: BenchSystem): Prom
     e2e_ratio: ratio(sustained.appliedPerS, rawWrite),
     e2e_lag_slope_per_s: sustained.lagSlopePerS,
     e2e_lag_max: sustained.lagMax,
-    // Orders falling behind by more than 5 % of the writes counts as a growing backlog.
-    e2e_lag_grows: sustained.lagSlopePerS > 0.05 * sustained.writtenPerS,
+    e2e_lag_grows: lagGrows({
+      e2e_lag_slope_per_s: sustained.lagSlopePerS,
+      e2e_write_per_s: sustained.writtenPerS,
+    }),
     e2e_drain_ms: sustained.drainMs,
     e2e_latency_ms: sustained.latencyMs,
     e2e_cpu_us_per_event: sustained.cpuUsPerEvent,
@@ -181,6 +184,39 @@ export async function runBench(options: BenchOptions, system: BenchSystem): Prom
   return { ...report, targets_met: targetsMet(report) };
 }
 
+/** One whole run in a database and namespace of its own, removed afterwards; exits on failure. */
+async function runInFreshSystem(
+  options: BenchOptions,
+  onSystem: (dispose: () => Promise<void>) => void,
+): Promise<BenchReport> {
+  const system = await createBenchSystem(options);
+  progress(`database ${system.databaseName}, NATS namespace ${system.namespace}`);
+  let disposed: Promise<void> | undefined;
+  const dispose = (keepLogs: boolean) => {
+    disposed ??= system.dispose({ keepLogs });
+    return disposed;
+  };
+  onSystem(() => dispose(false));
+  try {
+    const report = await runBench(options, system);
+    await dispose(false);
+    return report;
+  } catch (error) {
+    console.error(`bench failed: ${(error as Error).stack ?? error}`);
+    console.error(`process logs kept in ${system.logDirectory}`);
+    await dispose(true).catch((cleanup) => console.error("cleanup failed:", cleanup));
+    process.exit(1);
+  }
+}
+
+function summary(report: BenchReport): string {
+  return (
+    `e2e ${report.e2e_ratio} × raw write, relay ${report.relay_ratio} × raw publish, ` +
+    `intake ${report.intake_ratio} × raw consume, apply ${report.apply_per_s}/s, ` +
+    `latency p50 ${report.latency_ms.p50} ms p99 ${report.latency_ms.p99} ms`
+  );
+}
+
 if (import.meta.main) {
   let options: BenchOptions | "help";
   try {
@@ -195,31 +231,31 @@ if (import.meta.main) {
     process.exit(0);
   }
 
-  const system = await createBenchSystem(options);
-  progress(`database ${system.databaseName}, NATS namespace ${system.namespace}`);
-  let disposed: Promise<void> | undefined;
-  const dispose = (keepLogs: boolean) => {
-    disposed ??= system.dispose({ keepLogs });
-    return disposed;
-  };
+  let disposeCurrent: () => Promise<void> = async () => {};
   const interrupted = async () => {
     progress("interrupted: cleaning up");
-    await dispose(false).catch(() => {});
+    await disposeCurrent().catch(() => {});
     process.exit(130);
   };
   process.on("SIGINT", () => void interrupted());
   process.on("SIGTERM", () => void interrupted());
 
-  let report: BenchReport;
-  try {
-    report = await runBench(options, system);
-  } catch (error) {
-    console.error(`bench failed: ${(error as Error).stack ?? error}`);
-    console.error(`process logs kept in ${system.logDirectory}`);
-    await dispose(true).catch((cleanup) => console.error("cleanup failed:", cleanup));
-    process.exit(1);
+  const reports: BenchReport[] = [];
+  for (let run = 1; run <= options.runs; run++) {
+    if (options.runs > 1) progress(`run ${run} of ${options.runs}`);
+    const report = await runInFreshSystem(options, (dispose) => {
+      disposeCurrent = dispose;
+    });
+    if (options.runs > 1) progress(`run ${run}: ${summary(report)}`);
+    reports.push(report);
   }
-  await dispose(false);
-  console.log(formatTable(report));
-  console.log(JSON.stringify(report));
+  const [only] = reports;
+  if (only && reports.length === 1) {
+    console.log(formatTable(only));
+    console.log(JSON.stringify(only));
+  } else {
+    const combined = combineRuns(reports);
+    console.log(formatRuns(combined));
+    console.log(JSON.stringify(combined));
+  }
 }

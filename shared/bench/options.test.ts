@@ -3,7 +3,9 @@ import { BenchUsageError, parseBenchOptions } from "./options.ts";
 
 test("options: defaults, flags, help and refusals", () => {
   const defaults = parseBenchOptions([], {});
-  expect(defaults).toMatchObject({ events: 50_000, concurrency: 16, publishWindow: 256 });
+  expect(defaults).toMatchObject({ events: 50_000, concurrency: 16, publishWindow: 256, runs: 1 });
+  expect(parseBenchOptions(["-r", "3"], {})).toMatchObject({ runs: 3 });
+  expect(() => parseBenchOptions(["--runs", "0"], {})).toThrow("--runs must be at least 1");
   expect(parseBenchOptions(["-n", "300", "--duration", "2.5"], {})).toMatchObject({
     events: 300,
     durationS: 2.5,

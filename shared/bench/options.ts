@@ -14,6 +14,8 @@ export type BenchOptions = {
   durationS: number;
   /** Seconds of writes at 25 % of the measured maximum, for the latency figures. */
   latencyDurationS: number;
+  /** Whole runs in a row, each in a database and namespace of its own; reported as medians. */
+  runs: number;
   databaseUrl: string;
   natsUrl: string;
 };
@@ -30,6 +32,8 @@ line with every figure. Postgres and NATS come from DATABASE_URL and NATS_URL.
   -w, --publish-window <n>    publishes in flight in the raw publish probe (default 256)
   -d, --duration <s>          seconds of full-speed writes through Sales' API (default 15)
   -l, --latency-duration <s>  seconds of writes at 25 % of the maximum rate (default 10)
+  -r, --runs <n>              whole runs in a row; the report gives each figure's median,
+                              its range and how many runs met each target (default 1)
   -h, --help                  this text`;
 
 const count = (name: string, min: number, max: number) =>
@@ -56,6 +60,7 @@ const Flags = v.object({
   "publish-window": v.optional(count("publish-window", 1, 100_000), "256"),
   duration: v.optional(seconds("duration"), "15"),
   "latency-duration": v.optional(seconds("latency-duration"), "10"),
+  runs: v.optional(count("runs", 1, 20), "1"),
 });
 
 const BenchEnv = v.object({ DATABASE_URL: databaseUrlVariable, NATS_URL: natsUrlVariable });
@@ -82,6 +87,7 @@ export function parseBenchOptions(
         "publish-window": { type: "string", short: "w" },
         duration: { type: "string", short: "d" },
         "latency-duration": { type: "string", short: "l" },
+        runs: { type: "string", short: "r" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -104,6 +110,7 @@ export function parseBenchOptions(
     publishWindow: flags.output["publish-window"],
     durationS: flags.output.duration,
     latencyDurationS: flags.output["latency-duration"],
+    runs: flags.output.runs,
     databaseUrl: env.DATABASE_URL,
     natsUrl: env.NATS_URL,
   };

@@ -65,6 +65,14 @@ export type Machine = {
   nats_server: string;
 };
 
+/** Orders falling behind by more than 5 % of the writes counts as a growing backlog. */
+export function lagGrows({
+  e2e_lag_slope_per_s: slope,
+  e2e_write_per_s: written,
+}: Pick<BenchReport, "e2e_lag_slope_per_s" | "e2e_write_per_s">): boolean {
+  return slope > 0.05 * written;
+}
+
 /** The targets of issue 6, each as the check it is. */
 export const TARGETS = {
   e2e: { text: "≥ 0.6 × raw write", met: (r: BenchReport) => r.e2e_ratio >= 0.6 },
@@ -93,7 +101,7 @@ export function targetsMet(report: Omit<BenchReport, "targets_met">): Record<Tar
   ) as Record<TargetName, boolean>;
 }
 
-const rate = (value: number) => `${value.toLocaleString("en-US")} /s`;
+const rate = (value: number) => `${Math.round(value).toLocaleString("en-US")} /s`;
 const ms = (p: Percentiles) => `${p.p50} / ${p.p95} / ${p.p99} / ${p.max} ms`;
 
 /** The report as a table for people; the JSON line follows it. */

@@ -1,0 +1,104 @@
+import { expect, test } from "bun:test";
+import { type BenchReport, targetsMet } from "./report.ts";
+import { combineRuns, formatRuns } from "./runs.ts";
+
+const percentiles = (p50: number, p99: number) => ({ p50, p95: p99, p99, max: p99, count: 1000 });
+
+function report(figures: {
+  e2eRatio: number;
+  lagSlope: number;
+  p50: number;
+  p99: number;
+  rssSales: number;
+}): BenchReport {
+  const withoutTargets: Omit<BenchReport, "targets_met"> = {
+    raw_write_per_s: 2_600,
+    raw_publish_per_s: 20_000,
+    raw_consume_per_s: 80_000,
+    e2e_per_s: Math.round(2_600 * figures.e2eRatio),
+    e2e_write_per_s: 900,
+    e2e_ratio: figures.e2eRatio,
+    e2e_lag_slope_per_s: figures.lagSlope,
+    e2e_lag_max: 100,
+    e2e_lag_grows: figures.lagSlope > 45,
+    e2e_drain_ms: 40,
+    e2e_latency_ms: percentiles(35, 130),
+    e2e_cpu_us_per_event: { sales: 700, orders: 280, postgres: 800, nats: 100, bench: 130 },
+    e2e_machine_busy_pct: 90,
+    e2e_other_load_pct: 2,
+    relay_per_s: 10_000,
+    relay_ratio: 0.5,
+    intake_per_s: 16_000,
+    intake_ratio: 0.2,
+    apply_per_s: 4_400,
+    apply_ratio: 5,
+    latency_rate_per_s: 210,
+    latency_ms: percentiles(figures.p50, figures.p99),
+    latency_stages_ms: {
+      to_relay: { p50: 1, p99: 9 },
+      relay_to_inbox: { p50: 1.5, p99: 5 },
+      inbox_to_applied: { p50: 2.5, p99: 10 },
+    },
+    rss_mb: { sales: figures.rssSales, orders: 145 },
+    events_checked: 66_000,
+    checkpointed_between_phases: true,
+    database: "bench_1",
+    nats_namespace: "b1",
+    options: {
+      events: 50_000,
+      concurrency: 16,
+      publish_window: 256,
+      duration_s: 15,
+      latency_duration_s: 10,
+    },
+    machine: {
+      cpus: 2,
+      cpu_model: "AMD EPYC",
+      memory_gb: 24,
+      os: "Linux",
+      bun: "1.4.5",
+      postgres: "15.20",
+      nats_server: "2.9.10",
+    },
+    elapsed_s: 70,
+  };
+  return { ...withoutTargets, targets_met: targetsMet(withoutTargets) };
+}
+
+const runs = [
+  report({ e2eRatio: 0.3, lagSlope: 120, p50: 6.36, p99: 24.1, rssSales: 140 }),
+  report({ e2eRatio: 0.28, lagSlope: -1.5, p50: 4.09, p99: 18.7, rssSales: 134 }),
+  report({ e2eRatio: 0.33, lagSlope: 0.2, p50: 5.17, p99: 16.3, rssSales: 300 }),
+];
+
+test("several runs: each figure is the median, and the targets are judged on the medians", () => {
+  const combined = combineRuns(runs);
+  expect(combined.e2e_ratio).toBe(0.3);
+  expect(combined.latency_ms.p50).toBe(5.17);
+  expect(combined.latency_ms.p99).toBe(18.7);
+  expect(combined.rss_mb.sales).toBe(140);
+  expect(combined.e2e_lag_slope_per_s).toBe(0.2);
+  // One run's backlog grew; the median's does not.
+  expect(combined.e2e_lag_grows).toBe(false);
+  expect(combined.targets_met).toMatchObject({ latency: false, lag: true, rss: true, relay: true });
+  expect(combined.targets_met_in_runs).toMatchObject({ latency: 1, lag: 2, rss: 2, e2e: 0 });
+  expect(combined.range["latency_ms.p50"]).toEqual([4.09, 6.36]);
+  expect(combined.range["rss_mb.sales"]).toEqual([134, 300]);
+  expect(combined.runs).toBe(3);
+  expect(combined.per_run).toEqual(runs);
+  expect(combined.machine.cpu_model).toBe("AMD EPYC");
+});
+
+test("an even number of runs takes the mean of the middle two", () => {
+  const combined = combineRuns(runs.slice(0, 2));
+  expect(combined.latency_ms.p50).toBe(5.23);
+  expect(combined.e2e_ratio).toBe(0.29);
+});
+
+test("the text shows the medians, each judged figure's range and each target's count", () => {
+  const text = formatRuns(combineRuns(runs));
+  expect(text.split("\n")[0]).toBe("median of 3 runs");
+  expect(text).toContain("latency p50 ms 4.09–6.36");
+  expect(text).toContain("latency 1 of 3");
+  expect(text).toContain("e2e 0 of 3");
+});
