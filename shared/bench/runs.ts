@@ -22,8 +22,7 @@ export type RunsReport = BenchReport & {
 };
 
 export function combineRuns(reports: BenchReport[]): RunsReport {
-  const [first] = reports;
-  if (!first) throw new Error("no runs to combine");
+  if (reports.length === 0) throw new Error("no runs to combine");
   const median = combine(reports, medianOf) as BenchReport;
   median.e2e_lag_grows = lagGrows(median);
   const targetNames = Object.keys(TARGETS) as TargetName[];
