@@ -148,10 +148,7 @@ export async function runBench(options: BenchOptions, system: BenchSystem): Prom
     e2e_ratio: ratio(sustained.appliedPerS, rawWrite),
     e2e_lag_slope_per_s: sustained.lagSlopePerS,
     e2e_lag_max: sustained.lagMax,
-    e2e_lag_grows: lagGrows({
-      e2e_lag_slope_per_s: sustained.lagSlopePerS,
-      e2e_write_per_s: sustained.writtenPerS,
-    }),
+    e2e_lag_grows: lagGrows(sustained.lagSlopePerS, sustained.writtenPerS),
     e2e_drain_ms: sustained.drainMs,
     e2e_latency_ms: sustained.latencyMs,
     e2e_cpu_us_per_event: sustained.cpuUsPerEvent,

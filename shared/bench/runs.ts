@@ -23,8 +23,8 @@ export type RunsReport = BenchReport & {
 
 export function combineRuns(reports: BenchReport[]): RunsReport {
   if (reports.length === 0) throw new Error("no runs to combine");
-  const median = combine(reports, medianOf) as BenchReport;
-  median.e2e_lag_grows = lagGrows(median);
+  const median = medianLeaves(reports) as BenchReport;
+  median.e2e_lag_grows = lagGrows(median.e2e_lag_slope_per_s, median.e2e_write_per_s);
   const targetNames = Object.keys(TARGETS) as TargetName[];
   return {
     ...median,
@@ -38,18 +38,15 @@ export function combineRuns(reports: BenchReport[]): RunsReport {
   };
 }
 
-/** Leaf by leaf: numbers become `pick` of the runs' values; anything else is the first run's. */
-function combine(values: unknown[], pick: (numbers: number[]) => number): unknown {
+/** Leaf by leaf: numbers become the median of the runs' values; anything else is the first run's. */
+function medianLeaves(values: unknown[]): unknown {
   const [head] = values;
-  if (typeof head === "number") return pick(values as number[]);
+  if (typeof head === "number") return medianOf(values as number[]);
   if (isRecord(head)) {
     return Object.fromEntries(
       Object.keys(head).map((key) => [
         key,
-        combine(
-          values.map((value) => (value as Record<string, unknown>)[key]),
-          pick,
-        ),
+        medianLeaves(values.map((value) => (value as Record<string, unknown>)[key])),
       ]),
     );
   }
