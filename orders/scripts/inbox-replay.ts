@@ -21,7 +21,7 @@ export const spec = {
     "A parked row (unreadable when it arrived) is read again as received; if this version of",
     "Orders can read it, it is stored under its event id and handled like any other message.",
     "Pending, processed and ignored rows are left alone. A running Orders is woken (NOTIFY).",
-    "Reads DATABASE_URL like Orders does.",
+    "Reads DATABASE_URL and DATABASE_ROLE like Orders does.",
   ],
 } satisfies ScriptSpec<v.GenericSchema>;
 

@@ -28,7 +28,7 @@ export const spec = {
   notes: [
     "A running Sales relay sends them at once (NOTIFY wakes it); otherwise Sales sends them when",
     "it starts. Safe at any time: the events keep their ids, so JetStream drops copies within its",
-    "duplicate window and Orders' inbox ignores the rest. Reads DATABASE_URL like Sales does.",
+    "duplicate window and Orders' inbox ignores the rest. Reads DATABASE_URL and DATABASE_ROLE like Sales does.",
   ],
 } satisfies ScriptSpec<v.GenericSchema>;
 

@@ -20,7 +20,7 @@ export const spec = {
   optionHelp: ["--errors <n>       how many of the latest errors to list (default 10)"],
   schema: v.object({ errors: countOption(10, { max: 1000 }) }),
   notes: [
-    "Reads DATABASE_URL like the Sales process. The stream side of the same question:",
+    "Reads DATABASE_URL and DATABASE_ROLE like the Sales process. The stream side of the same question:",
     "  bun run streams   (nats stream info SALES)",
   ],
 } satisfies ScriptSpec<v.GenericSchema>;
