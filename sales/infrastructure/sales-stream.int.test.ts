@@ -1,11 +1,13 @@
 import { afterAll, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connectNats } from "shared";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connectNats, type NatsLink } from "shared";
 import { startNatsServer } from "../../shared/processes/nats-server.ts";
 import { captureLogger } from "../../shared/testing/silent-logger.ts";
 import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
 import { waitFor } from "../../shared/testing/test-environment.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
+import { startSalesStream } from "./sales-stream.ts";
 
 const server = await startNatsServer();
 afterAll(() => server.dispose());
@@ -69,4 +71,52 @@ test("a stream deleted behind Sales' back is noticed at the next check", async (
     message: "everything published again into the recreated stream",
   });
   expect(await streamIds()).toEqual(await outboxIds());
+});
+
+test("a stream check whose message lookups fail queues nothing again and tries again", async () => {
+  await waitFor(allPublished, { message: "everything published before the check" });
+  const nc = await connectNats(server.url);
+  const lookupsFail = new Proxy(nc, {
+    get(target, key) {
+      if (key === "request") {
+        return (subject: string, ...rest: Parameters<NatsConnection["request"]>[1][]) =>
+          subject.includes(".STREAM.MSG.GET.")
+            ? Promise.reject(new Error("TIMEOUT (injected)"))
+            : target.request(subject, ...rest);
+      }
+      const value = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const link: NatsLink = {
+    connection: lookupsFail,
+    isConnected: true,
+    generation: 1,
+    connected: Promise.resolve(lookupsFail),
+    close: async () => {},
+  };
+  const checkLogs = captureLogger("sales-check");
+  const failedChecks = () =>
+    checkLogs.lines.filter((line) => line.msg === "cannot ensure stream").length;
+  const requeued = () =>
+    checkLogs.lines.some((line) => line.msg?.startsWith("the stream lost messages"));
+  const check = startSalesStream({
+    sql: sales.sql,
+    nats: link,
+    names: sales.names,
+    log: checkLogs.log,
+    maxAgeMs: sales.stream.spec.maxAgeMs,
+    onVerified: () => {},
+  });
+  try {
+    await waitFor(() => failedChecks() >= 2 || requeued(), {
+      message: "the check to fail, and fail again on its retry",
+    });
+  } finally {
+    await check.stop();
+    await nc.close();
+  }
+  expect(check.isReady).toBe(false);
+  expect(await allPublished()).toBe(true);
+  expect(requeued()).toBe(false);
 });

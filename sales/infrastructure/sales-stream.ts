@@ -81,10 +81,13 @@ export function startSalesStream({
     return row;
   }
 
+  /**
+   * Whether the stream holds the row's message at its recorded sequence. Only a definite "no
+   * message there" (null) counts as lost; a failed lookup (a timeout, a dropped connection)
+   * fails the whole check, which runs again soon, rather than re-sending the outbox's history.
+   */
   async function holds(jsm: JetStreamManager, row: PublishedRow): Promise<boolean> {
-    const message = await jsm.streams
-      .getMessage(spec.name, { seq: row.streamSequence })
-      .catch(() => null);
+    const message = await jsm.streams.getMessage(spec.name, { seq: row.streamSequence });
     return message?.header?.get("Nats-Msg-Id") === row.id;
   }
 
