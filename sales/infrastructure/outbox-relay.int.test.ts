@@ -166,6 +166,33 @@ describe("with NATS up", async () => {
     expect(parked?.lastError).toContain("max_payload");
     expect(await messagesWithIds(sales, [huge ?? ""])).toHaveLength(0);
   });
+
+  test("a row whose body fits the server's max_payload only without its headers is parked too", async () => {
+    const bodyBytes = async (id = "") => {
+      const [row] = await sales.sql<{ bytes: number }[]>`
+        select octet_length(payload::text) as bytes from sales.outbox_messages where id = ${id}`;
+      return row?.bytes ?? 0;
+    };
+    const emptyBytes = await bodyBytes((await writeOutboxRows(sales, 1, ""))[0]);
+    const maxPayload = (await sales.nats.connected).info?.max_payload ?? 0;
+    expect(maxPayload).toBeGreaterThan(emptyBytes);
+    // The body alone is 10 bytes short of the limit; with its headers it is over.
+    const filler = "x".repeat(maxPayload - emptyBytes - 10);
+    const [nearlyHuge] = await writeOutboxRows(sales, 1, filler);
+    expect(await bodyBytes(nearlyHuge)).toBe(maxPayload - 10);
+
+    sales.relay.wake();
+    const [parked] = await waitFor(
+      async () => {
+        const rows = await rowsById(sales, [nearlyHuge ?? ""]);
+        return rows[0]?.parkedAt ? rows : undefined;
+      },
+      { message: "the row parked" },
+    );
+    expect(parked).toMatchObject({ publishedAt: null, attempts: 1 });
+    expect(parked?.lastError).toContain("max_payload");
+    expect(await messagesWithIds(sales, [nearlyHuge ?? ""])).toHaveLength(0);
+  });
 });
 
 describe("with NATS down", async () => {

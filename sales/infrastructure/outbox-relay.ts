@@ -1,5 +1,5 @@
 import { JetStreamApiError, jetstream } from "@nats-io/jetstream";
-import { headers as natsHeaders } from "@nats-io/nats-core";
+import { InvalidArgumentError, headers as natsHeaders } from "@nats-io/nats-core";
 import {
   errorMessage,
   type IntervalLoop,
@@ -18,6 +18,15 @@ export const OUTBOX_CHANNEL = "sales_outbox";
 
 /** JetStream's "message size exceeds maximum allowed": the stream will never take this row. */
 const MESSAGE_TOO_LARGE = 10054;
+
+/**
+ * The stream will never take this message: the client refused it as larger than the server's
+ * `max_payload` (body and headers together), or JetStream refused it as too large.
+ */
+function isTooLarge(error: unknown): boolean {
+  if (error instanceof JetStreamApiError) return error.code === MESSAGE_TOO_LARGE;
+  return error instanceof InvalidArgumentError && error.message.includes("max_payload");
+}
 
 export type OutboxRelayOptions = {
   sql: Sql;
@@ -134,14 +143,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       }));
     }
     const js = jetstream(connection, { timeout: publishTimeoutMs });
-    const maxPayload = connection.info?.max_payload ?? Number.POSITIVE_INFINITY;
     return Promise.all(
       rows.map(async (row): Promise<Outcome> => {
-        const size = Buffer.byteLength(row.body);
-        if (size > maxPayload) {
-          const error = `message of ${size} bytes exceeds the server's max_payload of ${maxPayload}`;
-          return { row, published: false, error, park: true };
-        }
         const headers = natsHeaders();
         headers.set("Content-Type", "application/cloudevents+json");
         if (row.headers.traceparent) headers.set("traceparent", row.headers.traceparent);
@@ -152,8 +155,13 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           });
           return { row, published: true, sequence: ack.seq, duplicate: ack.duplicate };
         } catch (error) {
-          const park = error instanceof JetStreamApiError && error.code === MESSAGE_TOO_LARGE;
-          return { row, published: false, error: errorMessage(error), park };
+          if (!isTooLarge(error)) {
+            return { row, published: false, error: errorMessage(error), park: false };
+          }
+          const maxPayload = connection.info?.max_payload ?? "unknown";
+          const size = Buffer.byteLength(row.body);
+          const tooLarge = `message of ${size} bytes and its headers exceeds the server's max_payload of ${maxPayload}`;
+          return { row, published: false, error: tooLarge, park: true };
         }
       }),
     );
