@@ -10,7 +10,7 @@ import {
   startFakeSales,
   startOrdersUnderTest,
 } from "../testing/orders-under-test.ts";
-import { storeInboxMessages } from "./inbox.ts";
+import { storeInboxMessages, storeReceivedMessages } from "./inbox.ts";
 import { CONSUMER_NAME } from "./integration-event-consumer.ts";
 
 type InboxRow = {
@@ -159,6 +159,48 @@ describe("one Orders", async () => {
       select * from orders.inbox_messages where raw_body is not null and position(${event.id} in convert_from(raw_body, 'UTF8')) > 0`;
     expect(row).toMatchObject({ status: "parked" });
     expect(row?.lastError).toContain("cannot be stored as JSON");
+  });
+
+  test("a batch holding JSON nested too deep for jsonb, or a NUL in a header, is stored whole", async () => {
+    const createdEvent = () => {
+      const data = productSnapshot();
+      return {
+        specversion: "1.0",
+        id: Bun.randomUUIDv7(),
+        source: "sales",
+        type: PRODUCT_CREATED_V1,
+        subject: data.productId,
+        time: new Date().toISOString(),
+        data,
+      };
+    };
+    const [plain, deep, oddHeader] = [createdEvent(), createdEvent(), createdEvent()];
+    const nested = `${"[".repeat(100_000)}${"]".repeat(100_000)}`;
+    const bodies = [
+      JSON.stringify(plain),
+      JSON.stringify(deep).replace(/}$/, `,"extra":${nested}}`),
+      JSON.stringify(oddHeader),
+    ];
+    const messages = bodies.map((body, index) => ({
+      subject: "sales.product.created.v1",
+      data: new TextEncoder().encode(body),
+      streamSequence: 1_000_000 + index,
+      headers: index === 2 ? { traceparent: "not\u0000a-trace" } : {},
+    }));
+
+    const stored = await storeReceivedMessages(orders.sql, messages, () => false);
+
+    expect(stored.inserted).toBe(3);
+    expect(await inboxRow(orders, plain.id)).toMatchObject({ status: "ignored" });
+    expect(await inboxRow(orders, oddHeader.id)).toMatchObject({ status: "ignored" });
+    const [{ headers } = { headers: {} }] = await orders.sql<{ headers: Record<string, string> }[]>`
+      select headers from orders.inbox_messages where id = ${oddHeader.id}`;
+    expect(headers.traceparent).toBe("not\uFFFDa-trace");
+    const [parked] = await orders.sql<InboxRow[]>`
+      select * from orders.inbox_messages where stream_sequence = ${1_000_001}`;
+    expect(parked).toMatchObject({ status: "parked" });
+    expect(parked?.lastError).toContain("cannot be stored as JSON");
+    expect(parked?.rawBody?.toString()).toBe(bodies[1] ?? "");
   });
 });
 

@@ -35,8 +35,8 @@ export type InboxRow = {
  */
 export function toInboxRow(message: ReceivedMessage, handles: (type: string) => boolean): InboxRow {
   const base = {
-    subject: message.subject,
-    headers: JSON.stringify(message.headers),
+    subject: storableText(message.subject),
+    headers: storableHeaders(message.headers),
     streamSequence: message.streamSequence,
   };
   const text = decodeUtf8(message.data);
@@ -84,15 +84,30 @@ function decodeUtf8(data: Uint8Array): string | undefined {
   }
 }
 
+/**
+ * Postgres text and jsonb cannot hold NUL, nor jsonb a lone surrogate: headers and the subject
+ * are stored with such characters replaced (U+FFFD), so they can never keep a message out.
+ */
+function storableText(text: string): string {
+  return text.replaceAll("\u0000", "\uFFFD").toWellFormed();
+}
+
+function storableHeaders(headers: Record<string, string>): string {
+  const storable: Record<string, string> = {};
+  for (const [key, value] of Object.entries(headers))
+    storable[storableText(key)] = storableText(value);
+  return JSON.stringify(storable);
+}
+
 /** Stores the message as received, unreadable, with the reason. */
 export function parkedRow(message: ReceivedMessage, reason: string): InboxRow {
   return {
     id: contentId(message),
     type: null,
-    subject: message.subject,
+    subject: storableText(message.subject),
     payload: null,
     rawBody: Buffer.from(message.data).toString("base64"),
-    headers: JSON.stringify(message.headers),
+    headers: storableHeaders(message.headers),
     streamSequence: message.streamSequence,
     status: "parked",
     lastError: reason,
@@ -133,9 +148,9 @@ export type StoredBatch = { inserted: number; pending: number };
 
 /**
  * Stores a batch of messages in the inbox within `tx`. Normally one statement; if Postgres
- * refuses some value (e.g. a `\u0000` that jsonb cannot hold), each message is retried on its
- * own and the ones it still refuses are parked with their raw bytes, so one bad message never
- * blocks.
+ * refuses some value (e.g. a `\u0000` or a nesting too deep for jsonb), each message is retried
+ * on its own and the ones it still refuses are parked with their raw bytes (headers and subject
+ * made storable), so one bad message never blocks.
  */
 export async function storeInboxMessages(
   tx: Transaction,
@@ -147,7 +162,7 @@ export async function storeInboxMessages(
   try {
     insertedIds = await tx.savepoint((sp) => insertRows(sp, rows));
   } catch (error) {
-    if (!isDataException(error)) throw error;
+    if (!isRefusedValue(error)) throw error;
     insertedIds = await insertOneByOne(tx, messages, rows);
   }
   return storedBatch(rows, insertedIds);
@@ -169,7 +184,7 @@ export async function storeReceivedMessages(
   try {
     insertedIds = await insertRows(sql, rows);
   } catch (error) {
-    if (!isDataException(error)) throw error;
+    if (!isRefusedValue(error)) throw error;
     insertedIds = await sql.begin((tx) => insertOneByOne(tx, messages, rows));
   }
   return storedBatch(rows, insertedIds);
@@ -191,7 +206,7 @@ async function insertOneByOne(
     try {
       insertedIds.push(...(await tx.savepoint((sp) => insertRows(sp, [row]))));
     } catch (rowError) {
-      if (!isDataException(rowError)) throw rowError;
+      if (!isRefusedValue(rowError)) throw rowError;
       const message = messages[index] as ReceivedMessage;
       const parked = parkedRow(message, `cannot be stored as JSON: ${(rowError as Error).message}`);
       insertedIds.push(...(await insertRows(tx, [parked])));
@@ -200,8 +215,11 @@ async function insertOneByOne(
   return insertedIds;
 }
 
-/** SQLSTATE class 22: the value, not the database, is the problem. */
-function isDataException(error: unknown): boolean {
+/**
+ * SQLSTATE class 22 (data exception, e.g. `\u0000` in jsonb) or 54 (program limit exceeded,
+ * e.g. JSON nested too deep for jsonb): the value, not the database, is the problem.
+ */
+function isRefusedValue(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && code.startsWith("22");
+  return typeof code === "string" && (code.startsWith("22") || code.startsWith("54"));
 }
