@@ -10,7 +10,7 @@ import {
   startFakeSales,
   startOrdersUnderTest,
 } from "../testing/orders-under-test.ts";
-import { storeInboxMessages, storeReceivedMessages } from "./inbox.ts";
+import { type ReceivedMessage, storeInboxMessages, storeReceivedMessages } from "./inbox.ts";
 import { CONSUMER_NAME } from "./integration-event-consumer.ts";
 
 type InboxRow = {
@@ -181,12 +181,14 @@ describe("one Orders", async () => {
       JSON.stringify(deep).replace(/}$/, `,"extra":${nested}}`),
       JSON.stringify(oddHeader),
     ];
-    const messages = bodies.map((body, index) => ({
-      subject: "sales.product.created.v1",
-      data: new TextEncoder().encode(body),
-      streamSequence: 1_000_000 + index,
-      headers: index === 2 ? { traceparent: "not\u0000a-trace" } : {},
-    }));
+    const messages = bodies.map(
+      (body, index): ReceivedMessage => ({
+        subject: "sales.product.created.v1",
+        data: new TextEncoder().encode(body),
+        streamSequence: 1_000_000 + index,
+        headers: index === 2 ? { traceparent: "not\u0000a-trace" } : {},
+      }),
+    );
 
     const stored = await storeReceivedMessages(orders.sql, messages, () => false);
 
