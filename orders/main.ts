@@ -36,6 +36,8 @@ export type OrdersOverrides = {
   now?: () => Date;
   newId?: () => string;
   handlers?: IntegrationEventHandlers;
+  /** Tests shorten the HTTP time limit (5 s). */
+  requestTimeoutMs?: number;
 };
 
 /** Wires the Orders process together and starts it; `stop()` shuts it down in order. */
@@ -98,6 +100,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
   const thresholds = messagingHealthThresholds(env);
   const app = createHttpApp({
     log,
+    requestTimeoutMs: overrides.requestTimeoutMs,
     readiness: {
       postgres: () => isDatabaseReachable(sql),
       nats: () => consumer.isConsuming,
@@ -121,7 +124,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
       sql,
       placeOrder: placeOrderUseCase({
         productsByIds: (ids) => cachedProductsByIds(sql, ids),
-        saveOrder: (order) => saveOrder(sql, order),
+        saveOrder: (order, deadline) => saveOrder(sql, order, deadline),
         newId,
         now,
       }),

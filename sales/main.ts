@@ -28,7 +28,13 @@ import { createRunInTransaction } from "./infrastructure/transaction.ts";
 
 export const MIGRATIONS = { schema: "sales", directory: join(import.meta.dir, "migrations") };
 
-export type SalesOverrides = { log?: Logger; now?: () => Date; newId?: () => string };
+export type SalesOverrides = {
+  log?: Logger;
+  now?: () => Date;
+  newId?: () => string;
+  /** Tests shorten the HTTP time limit (5 s). */
+  requestTimeoutMs?: number;
+};
 
 /** Wires the Sales process together and starts it; `stop()` shuts it down in order. */
 export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) {
@@ -92,6 +98,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
   const thresholds = messagingHealthThresholds(env);
   const app = createHttpApp({
     log,
+    requestTimeoutMs: overrides.requestTimeoutMs,
     readiness: {
       postgres: () => isDatabaseReachable(sql),
       nats: () => stream.isReady,

@@ -1,8 +1,7 @@
-import { type Context, Hono } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { matchedRoutes } from "hono/route";
-import { timeout } from "hono/timeout";
 import { validator } from "hono/validator";
 import * as v from "valibot";
 import { isDatabaseUnavailable } from "./database.ts";
@@ -25,7 +24,32 @@ declare module "hono" {
   interface ContextVariableMap {
     /** The W3C `traceparent` of this request's span: the caller's trace, or a new one. */
     traceparent: string;
+    /** This request's time limit, for work that must not take effect after a 503. */
+    deadline: RequestDeadline;
   }
+}
+
+/**
+ * A request's time limit as the work it starts sees it. When the limit passes, the request is
+ * answered 503 and `signal` is aborted with that error: work not yet committed must roll back.
+ */
+export type RequestDeadline = {
+  readonly signal: AbortSignal;
+  /**
+   * Set by the work right before it sends its COMMIT: a time-out from then on cannot tell
+   * whether the work took effect, so its 503 tells the client to check before retrying.
+   */
+  committing: boolean;
+};
+
+/**
+ * The last step inside a transaction a request started: throws (so the transaction rolls back)
+ * when the request was already answered 503 for its time limit, and otherwise records that the
+ * COMMIT goes out now. No timer can run between this and the driver queueing the COMMIT.
+ */
+export function commitInTime(deadline: RequestDeadline | undefined): void {
+  deadline?.signal.throwIfAborted();
+  if (deadline) deadline.committing = true;
 }
 
 /** A readiness check: resolves true when the dependency answers. */
@@ -35,7 +59,7 @@ export type HttpAppOptions = {
   log: Logger;
   readiness: ReadinessChecks;
   maxBodyBytes?: number;
-  /** A request still running after this is answered 503: a client never hangs. */
+  /** A request still running after this is answered 503 (a client never hangs); see `deadline`. */
   requestTimeoutMs?: number;
   /** Serves `GET /metrics` and records every request in it. */
   metrics?: MetricsRegistry;
@@ -62,10 +86,10 @@ const DATABASE_RETRY_AFTER_MS = 1_000;
 /**
  * A Hono app with what every process serves the same way: JSON errors (named errors mapped to
  * 400/404/409/422/503, anything else a 500 without details), a JSON 404, a body size limit
- * (413), a time limit (503, so a request never hangs), a circuit breaker while Postgres is
- * unreachable, a trace per request (the caller's `traceparent`, or a new one), one log line per
- * request with its trace id, `GET /health` and `GET /ready`; with the options, `/metrics`,
- * `/health/messaging`, `/openapi.json` and `/docs`.
+ * (413), a time limit (503, so a request never hangs; its work sees it as `deadline`), a
+ * circuit breaker while Postgres is unreachable, a trace per request (the caller's
+ * `traceparent`, or a new one), one log line per request with its trace id, `GET /health` and
+ * `GET /ready`; with the options, `/metrics`, `/health/messaging`, `/openapi.json` and `/docs`.
  */
 export function createHttpApp({
   log,
@@ -116,15 +140,7 @@ export function createHttpApp({
     }),
   );
 
-  app.use(
-    timeout(
-      requestTimeoutMs,
-      () =>
-        new UnavailableError(
-          `The request took longer than ${requestTimeoutMs} ms; try again shortly`,
-        ) as never,
-    ),
-  );
+  app.use(timeLimit(requestTimeoutMs));
 
   // A circuit breaker: right after a request found Postgres unreachable, answer 503 at once
   // for a moment instead of queueing more requests behind connection attempts.
@@ -260,6 +276,35 @@ export function createHttpApp({
     return errorResponse(c, 500, "internal_error", "Internal server error");
   });
   return app;
+}
+
+/**
+ * Answers 503 once a request has run `ms`, and aborts its `deadline` signal with that 503. The
+ * handler keeps running; it is up to its work to look at the signal.
+ */
+function timeLimit(ms: number): MiddlewareHandler {
+  return async (c, next) => {
+    const controller = new AbortController();
+    const deadline: RequestDeadline = { signal: controller.signal, committing: false };
+    c.set("deadline", deadline);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new UnavailableError(
+          deadline.committing
+            ? `The request took longer than ${ms} ms while saving; whether it took effect is unknown: check (e.g. GET what it changed) before retrying`
+            : `The request took longer than ${ms} ms; try again shortly`,
+        );
+        controller.abort(error);
+        reject(error);
+      }, ms);
+    });
+    try {
+      await Promise.race([next(), timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 }
 
 function errorResponse(

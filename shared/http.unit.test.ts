@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Hono } from "hono";
-import { createHttpApp } from "./http.ts";
+import { createHttpApp, type RequestDeadline } from "./http.ts";
 import { createMetricsRegistry } from "./metrics.ts";
 import { metricValue } from "./testing/prometheus-text.ts";
 import { captureLogger } from "./testing/silent-logger.ts";
@@ -14,6 +14,25 @@ function appWithThings() {
     new Hono().get("/:id", (c) => c.json({ id: c.req.param("id"), trace: c.get("traceparent") })),
   );
   return { app, lines };
+}
+
+/** `/slow` runs until its time limit (50 ms) aborts it; `/fast` answers at once. */
+function appWithSlowThings({ committing }: { committing: boolean }) {
+  const { log, lines } = captureLogger();
+  const app = createHttpApp({ log, readiness: {}, requestTimeoutMs: 50 });
+  const deadlines: RequestDeadline[] = [];
+  app.get("/slow", async (c) => {
+    const deadline = c.get("deadline");
+    deadlines.push(deadline);
+    deadline.committing = committing;
+    await new Promise((resolve) => deadline.signal.addEventListener("abort", resolve));
+    return c.json({ late: true });
+  });
+  app.get("/fast", (c) => {
+    deadlines.push(c.get("deadline"));
+    return c.json({ fast: true });
+  });
+  return { app, lines, deadlines };
 }
 
 describe("createHttpApp", () => {
@@ -46,6 +65,35 @@ describe("createHttpApp", () => {
     const { trace } = (await (await app.request("/things/1")).json()) as { trace: string };
     expect(trace).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     expect(lines.find((line) => line.msg === "request")?.traceId).toBe(trace.split("-")[1]);
+  });
+
+  test("a request past the time limit is answered 503, and its deadline's signal is aborted", async () => {
+    const { app, lines, deadlines } = appWithSlowThings({ committing: false });
+    const response = await app.request("/slow");
+    expect(response.status).toBe(503);
+    expect(await response.json()).toEqual({
+      error: {
+        code: "unavailable",
+        message: "The request took longer than 50 ms; try again shortly",
+      },
+    });
+    expect(deadlines[0]?.signal.aborted).toBe(true);
+    expect(lines.find((line) => line.msg === "request")).toMatchObject({ status: 503 });
+  });
+
+  test("a request past the time limit while committing says its outcome is unknown", async () => {
+    const { app } = appWithSlowThings({ committing: true });
+    const response = await app.request("/slow");
+    expect(response.status).toBe(503);
+    const { error } = (await response.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe("unavailable");
+    expect(error.message).toContain("whether it took effect is unknown");
+  });
+
+  test("a request within the time limit keeps its deadline's signal unaborted", async () => {
+    const { app, deadlines } = appWithSlowThings({ committing: false });
+    expect((await app.request("/fast")).status).toBe(200);
+    expect(deadlines[0]?.signal.aborted).toBe(false);
   });
 
   test("without a metrics registry there is no /metrics", async () => {

@@ -39,8 +39,8 @@ export {
   UnprocessableError,
   ValidationError,
 } from "./errors.ts";
-export type { HttpAppOptions, ReadinessChecks } from "./http.ts";
-export { createHttpApp, jsonBody, pathParams, queryParams } from "./http.ts";
+export type { HttpAppOptions, ReadinessChecks, RequestDeadline } from "./http.ts";
+export { commitInTime, createHttpApp, jsonBody, pathParams, queryParams } from "./http.ts";
 export type { IntervalLoop } from "./interval-loop.ts";
 export { startIntervalLoop } from "./interval-loop.ts";
 export type { Logger } from "./logger.ts";

@@ -86,7 +86,7 @@ export function createOrdersApi({ sql, placeOrder }: { sql: Sql; placeOrder: Pla
       }),
       jsonBody(PlaceOrderBody),
       async (c) => {
-        const order = await placeOrder(c.req.valid("json").lines);
+        const order = await placeOrder(c.req.valid("json").lines, c.get("deadline"));
         return c.json(orderJson(order), 201, { Location: `/orders/${order.id}` });
       },
     )

@@ -1,4 +1,4 @@
-import type { Queryable, Sql } from "shared";
+import { commitInTime, type Queryable, type RequestDeadline, type Sql } from "shared";
 import type { Order, OrderLine } from "../domain/order.ts";
 
 type OrderRow = { id: string; currency: string; totalAmount: number; createdAt: Date };
@@ -13,8 +13,8 @@ type LineRow = {
   lineTotalAmount: number;
 };
 
-/** Stores the order and its lines in one transaction. */
-export async function saveOrder(sql: Sql, order: Order): Promise<void> {
+/** Stores the order and its lines in one transaction, unless the request's time limit passed. */
+export async function saveOrder(sql: Sql, order: Order, deadline?: RequestDeadline): Promise<void> {
   await sql.begin(async (tx) => {
     await tx`
       insert into orders.orders (id, currency, total_amount, created_at)
@@ -31,6 +31,7 @@ export async function saveOrder(sql: Sql, order: Order): Promise<void> {
       lineTotalAmount: line.lineTotal,
     }));
     await tx`insert into orders.order_lines ${tx(lines)}`;
+    commitInTime(deadline);
   });
 }
 

@@ -98,6 +98,7 @@ export function createProductsApi({
       async (c) => {
         const product = await createProduct(c.req.valid("json"), {
           traceparent: c.get("traceparent"),
+          deadline: c.get("deadline"),
         });
         return c.json(productJson(product), 201, { Location: `/products/${product.id}` });
       },
@@ -121,6 +122,7 @@ export function createProductsApi({
         const { id } = c.req.valid("param");
         const product = await updateProduct(id, c.req.valid("json"), {
           traceparent: c.get("traceparent"),
+          deadline: c.get("deadline"),
         });
         return c.json(productJson(product), 200);
       },

@@ -1,3 +1,4 @@
+import type { RequestDeadline } from "shared";
 import type { Product } from "../domain/product.ts";
 import type { EventBus } from "./event-bus.ts";
 
@@ -12,8 +13,12 @@ export type ProductRepository = {
 /** What a use case can touch within one transaction. */
 export type TransactionScope = { products: ProductRepository; eventBus: EventBus };
 
-/** Context of the request that started a use case, carried onto the events it raises. */
-export type RequestContext = { traceparent?: string | undefined };
+/** Context of the request that started a use case: its trace, carried onto the events it raises. */
+export type RequestContext = {
+  traceparent?: string | undefined;
+  /** The request's time limit: once it has answered 503, the work must not commit. */
+  deadline?: RequestDeadline | undefined;
+};
 
 /** Runs `work` in one transaction: all its writes commit together, or none does. */
 export type RunInTransaction = <T>(

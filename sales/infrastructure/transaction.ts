@@ -1,11 +1,12 @@
-import type { Sql } from "shared";
+import { commitInTime, type Sql } from "shared";
 import type { RunInTransaction } from "../application/ports.ts";
 import { createOutboxEventBus } from "./outbox.ts";
 import { createProductRepository } from "./product-repository.ts";
 
 /**
  * Runs a use case in one Postgres transaction: its product rows and outbox rows commit
- * together. After a commit that wrote events, `onEventsCommitted` wakes the relay.
+ * together, and not at all once the request's time limit has passed (it was answered 503). After
+ * a commit that wrote events, `onEventsCommitted` wakes the relay.
  */
 export function createRunInTransaction({
   sql,
@@ -16,13 +17,14 @@ export function createRunInTransaction({
   newEventId: () => string;
   onEventsCommitted: () => void;
 }): RunInTransaction {
-  return async (work, context) => {
+  return async (work, { traceparent, deadline }) => {
     let eventsWritten = 0;
-    const headers = context.traceparent ? { traceparent: context.traceparent } : {};
+    const headers = traceparent ? { traceparent } : {};
     const result = await sql.begin(async (tx) => {
       const eventBus = createOutboxEventBus(tx, { newEventId, headers });
       const outcome = await work({ products: createProductRepository(tx), eventBus });
       eventsWritten = eventBus.written;
+      commitInTime(deadline);
       return outcome;
     });
     if (eventsWritten > 0) onEventsCommitted();
