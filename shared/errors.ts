@@ -44,6 +44,12 @@ export class UnavailableError extends Error {
   readonly code = "unavailable";
 }
 
+/** A write ran out of time while committing: it may or may not have taken effect. */
+export class OutcomeUnknownError extends Error {
+  override readonly name = "OutcomeUnknownError";
+  readonly code = "outcome_unknown";
+}
+
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -6,7 +6,13 @@ import { validator } from "hono/validator";
 import * as v from "valibot";
 import { isDatabaseUnavailable } from "./database.ts";
 import { DOCS_ASSETS, docsAsset, docsPage } from "./docs-page.ts";
-import { errorMessage, type Issue, UnavailableError, ValidationError } from "./errors.ts";
+import {
+  errorMessage,
+  type Issue,
+  OutcomeUnknownError,
+  UnavailableError,
+  ValidationError,
+} from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import type { MessagingHealth } from "./messaging-health.ts";
 import { METRICS_CONTENT_TYPE, type MetricsRegistry } from "./metrics.ts";
@@ -75,6 +81,7 @@ const STATUS_BY_ERROR_NAME: Record<string, 400 | 404 | 409 | 422 | 503> = {
   ConflictError: 409,
   UnprocessableError: 422,
   UnavailableError: 503,
+  OutcomeUnknownError: 503,
 };
 
 const Status = v.object({ status: v.string() });
@@ -290,11 +297,11 @@ function timeLimit(ms: number): MiddlewareHandler {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const error = new UnavailableError(
-          deadline.committing
-            ? `The request took longer than ${ms} ms while saving; whether it took effect is unknown: check (e.g. GET what it changed) before retrying`
-            : `The request took longer than ${ms} ms; try again shortly`,
-        );
+        const error = deadline.committing
+          ? new OutcomeUnknownError(
+              `The request took longer than ${ms} ms while saving; whether it took effect is unknown: check (e.g. GET what it changed) before retrying`,
+            )
+          : new UnavailableError(`The request took longer than ${ms} ms; try again shortly`);
         controller.abort(error);
         reject(error);
       }, ms);

@@ -86,7 +86,7 @@ describe("createHttpApp", () => {
     const response = await app.request("/slow");
     expect(response.status).toBe(503);
     const { error } = (await response.json()) as { error: { code: string; message: string } };
-    expect(error.code).toBe("unavailable");
+    expect(error.code).toBe("outcome_unknown");
     expect(error.message).toContain("whether it took effect is unknown");
   });
 
