@@ -20,11 +20,13 @@ export async function readStream(
   stream: string,
   { fromSeq, onMessage, batchSize = 500 }: StreamReadOptions,
 ): Promise<number> {
-  const info = await (await js.streams.get(stream)).info();
-  if (info.state.messages === 0 || info.state.last_seq < fromSeq) return 0;
   const consumer = await js.consumers.get(stream, { opt_start_seq: Math.max(1, fromSeq) });
   let read = 0;
   try {
+    // The server counts the messages left from the start sequence as it creates the consumer.
+    // The stream's last_seq cannot tell: it stays put when the newest messages are deleted,
+    // and a consume() with nothing to deliver would wait for a next message forever.
+    if ((await consumer.info(true)).num_pending === 0) return 0;
     const messages = await consumer.consume({ max_messages: batchSize });
     try {
       for await (const message of messages) {

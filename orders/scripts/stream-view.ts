@@ -92,9 +92,10 @@ export async function viewStream(
   const selected: ViewedMessage[] = [];
   const wanted = options.last ?? options.limit;
   let fromSeq = options.from ?? state.first_seq;
-  // Without a filter the last n messages start at a known sequence; with one, keep the last n.
+  // Without a filter the last n messages lie within the last n + deleted sequences (the last
+  // ones may be deleted: last_seq stays put); read those and keep the last n, as with a filter.
   if (options.last !== undefined && !filter)
-    fromSeq = Math.max(state.first_seq, state.last_seq - wanted + 1);
+    fromSeq = Math.max(state.first_seq, state.last_seq - wanted - (state.num_deleted ?? 0) + 1);
   await readStream(js, stream, {
     fromSeq,
     batchSize: Math.min(wanted, 500),

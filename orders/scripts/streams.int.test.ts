@@ -18,6 +18,8 @@ const nc = await connectNats(testEnv.NATS_URL);
 afterAll(() => nc.close());
 const js = jetstream(nc);
 const inNamespace = (subject: string) => `${sales.namespace}.${subject}`;
+const sequences = async (options: Parameters<typeof viewStream>[2]) =>
+  (await viewStream(js, sales.namespace, options)).map((m) => m.sequence);
 
 // Five events: three products created (the first with a trace), two of them updated.
 const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -105,8 +107,6 @@ describe("bun run stream:view", () => {
   });
 
   test("--last, --from with --limit, and --subject with --last select the right messages", async () => {
-    const sequences = async (options: Parameters<typeof viewStream>[2]) =>
-      (await viewStream(js, sales.namespace, options)).map((m) => m.sequence);
     expect(await sequences({ last: 2, limit: 25 })).toEqual([4, 5]);
     expect(await sequences({ from: 2, limit: 2 })).toEqual([2, 3]);
     expect(await sequences({ subject: "sales.product.created.v1", last: 1, limit: 25 })).toEqual([
@@ -146,4 +146,19 @@ test("while Orders is down, streams shows the new messages pending and the ack f
   expect(text).toMatch(/Messages: +7\n/);
   expect(text).toMatch(/Pending \(unprocessed\): +2\n/);
   expect(text).toMatch(/Ack floor: +consumer seq 5, stream seq 5\n/);
+});
+
+test("with the newest message deleted, stream:view --last shows the ones before it and --from it none", async () => {
+  // last_seq stays 7: the reads must neither wait for sequence 7 nor count it among the last n.
+  expect(await sales.jsm.streams.deleteMessage(sales.stream, 7)).toBe(true);
+  expect(await sequences({ last: 1, limit: 25 })).toEqual([6]);
+  expect(await sequences({ last: 2, limit: 25 })).toEqual([5, 6]);
+  expect(await sequences({ from: 7, limit: 25 })).toEqual([]);
+  const result = await runScriptProcess(
+    "orders/scripts/stream-view.ts",
+    ["--json", "--last", "1"],
+    env,
+  );
+  expect(result).toMatchObject({ code: 0, stderr: "" });
+  expect(JSON.parse(result.stdout)).toMatchObject([{ sequence: 6 }]);
 });

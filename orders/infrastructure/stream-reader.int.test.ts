@@ -1,0 +1,53 @@
+import { afterAll, expect, test } from "bun:test";
+import { jetstream } from "@nats-io/jetstream";
+import { connectNats } from "shared";
+import { testEnv } from "../../shared/testing/test-environment.ts";
+import { startFakeSales } from "../testing/orders-under-test.ts";
+import { readStream } from "./stream-reader.ts";
+
+const sales = await startFakeSales();
+const nc = await connectNats(testEnv.NATS_URL);
+afterAll(() => nc.close());
+const js = jetstream(nc);
+
+const sequences = async (fromSeq: number, stopAfter = Number.POSITIVE_INFINITY) => {
+  const read: number[] = [];
+  const count = await readStream(js, sales.stream, {
+    fromSeq,
+    batchSize: 2,
+    onMessage: (message) => {
+      read.push(message.seq);
+      return read.length < stopAfter;
+    },
+  });
+  expect(count).toBe(read.length);
+  return read;
+};
+
+for (let n = 1; n <= 5; n++) await sales.publishRaw("sales.product.created.v1", `message ${n}`);
+
+test("reads from a sequence to the end, or until told to stop", async () => {
+  expect(await sequences(1)).toEqual([1, 2, 3, 4, 5]);
+  expect(await sequences(4)).toEqual([4, 5]);
+  expect(await sequences(2, 2)).toEqual([2, 3]);
+  expect(await sequences(6)).toEqual([]);
+  expect(await sequences(100)).toEqual([]);
+});
+
+test("ends when the stream's newest messages were deleted (last_seq stays where it was)", async () => {
+  await sales.jsm.streams.deleteMessage(sales.stream, 5);
+  await sales.jsm.streams.deleteMessage(sales.stream, 4);
+  expect((await sales.jsm.streams.info(sales.stream)).state).toMatchObject({
+    messages: 3,
+    last_seq: 5,
+  });
+  expect(await sequences(1)).toEqual([1, 2, 3]);
+  expect(await sequences(3)).toEqual([3]);
+  expect(await sequences(4)).toEqual([]);
+  expect(await sequences(5)).toEqual([]);
+});
+
+test("ends on a stream whose every message was deleted", async () => {
+  for (const seq of [1, 2, 3]) await sales.jsm.streams.deleteMessage(sales.stream, seq);
+  expect(await sequences(1)).toEqual([]);
+});
