@@ -15,7 +15,11 @@ export type RebuildResult = {
   /** The first and last stream sequence the rebuild covered. */
   firstSeq: number;
   lastSeq: number;
-  /** True when the stream still holds every message since sequence 1 (nothing aged out). */
+  /**
+   * True when the stream holds messages and every one since sequence 1 (nothing aged out or
+   * deleted). It may still not be the whole history: a stream recreated after NATS lost its
+   * store starts again at sequence 1.
+   */
   complete: boolean;
   messagesRead: number;
   /** Messages handed to a handler; the rest were skipped. */
@@ -28,9 +32,9 @@ export type RebuildResult = {
   replaced: number;
   /** Cache rows at a higher version than the stream gave: live updates, left as they are. */
   newerKept: number;
-  /** Cache rows of products the stream does not know: deleted when the stream is complete. */
+  /** Cache rows of products the stream does not mention: deleted with `prune` when complete. */
   removed: number;
-  /** … and kept when it is not (their events may have aged out). */
+  /** … and kept otherwise. */
   keptNotInStream: number;
 };
 
@@ -44,6 +48,11 @@ export type RebuildOptions = {
   onProgress?: (progress: RebuildProgress) => void;
   /** Messages replayed per write to the rebuild table. */
   batchSize?: number;
+  /**
+   * Delete the cache rows of products the stream does not mention, when the stream is complete.
+   * Off by default: the stream cannot show that it holds the whole history.
+   */
+  prune?: boolean;
   /** How long the swap waits for product_cache's lock before it gives up (and retries). */
   lockTimeoutMs?: number;
   /** For tests: run while the swap holds the lock, after its catch-up, before the merge. */
@@ -71,8 +80,9 @@ export class RebuildRunningError extends Error {
  *    what reached the stream since step 1 (so the rebuild has seen every event the live cache
  *    can have applied), then merge: add missing rows, replace rows that differ at the same or a
  *    lower version, never touch a row at a higher version (a live update the stream does not
- *    hold), and delete rows of unknown products only when the stream is complete. Live updates
- *    that waited on the lock apply after the commit, through the same version guard.
+ *    hold). Rows of products the stream does not mention are kept, unless `prune` asks to delete
+ *    them and the stream is complete. Live updates that waited on the lock apply after the
+ *    commit, through the same version guard.
  */
 export async function rebuildProductCache(options: RebuildOptions): Promise<RebuildResult> {
   const { sql, js, stream, handlers, log } = options;
@@ -138,7 +148,8 @@ async function swap(
     // Into the scratch table outside this transaction, so a retried swap need not read it again.
     await replay.from(sql, replay.nextSeq, () => {});
     const info = await (await options.js.streams.get(options.stream)).info();
-    const complete = info.state.first_seq <= 1 && (info.state.num_deleted ?? 0) === 0;
+    const complete =
+      info.state.messages > 0 && info.state.first_seq <= 1 && (info.state.num_deleted ?? 0) === 0;
     await options.whileLocked?.();
 
     const [diff] = await tx<
@@ -173,7 +184,7 @@ async function swap(
         select 1 from orders.product_cache_rebuild r where r.product_id = c.product_id)`;
     let removed = 0;
     let keptNotInStream = 0;
-    if (complete) {
+    if (options.prune && complete) {
       removed = (await tx`delete ${unknown}`).count;
     } else {
       const [row] = await tx<{ count: number }[]>`select count(*) ${unknown}`;

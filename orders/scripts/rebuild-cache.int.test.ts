@@ -18,6 +18,8 @@ import {
 
 const sales = await startFakeSales();
 const orders = await startOrdersUnderTest(sales);
+/** A stream as NATS recreates it after losing its store: empty, from sequence 0. */
+const emptySales = await startFakeSales();
 const env = {
   DATABASE_URL: orders.database.url,
   NATS_URL: testEnv.NATS_URL,
@@ -91,18 +93,65 @@ await sales.publishRaw("sales.product.created.v1", "not an event");
 published++;
 await settled();
 
+const insertGhost = async () => {
+  const productId = Bun.randomUUIDv7();
+  await orders.sql`
+    insert into orders.product_cache (product_id, sku, name, price_amount, price_currency, version)
+    values (${productId}, 'GHOST', 'Ghost', 1, 'EUR', 1)`;
+  return productId;
+};
+
 describe("bun run orders:rebuild-cache", () => {
+  test("without --prune, a cached product the stream does not mention is kept, and the summary says --prune would delete it", async () => {
+    const ghost = await insertGhost();
+    const result = await runScriptProcess("orders/scripts/rebuild-cache.ts", [], env);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/Not in the stream: +1 kept, 0 removed\n/);
+    expect(result.stdout).toContain(
+      "The 1 cached product(s) the stream does not mention were kept as they are; --prune would delete them.",
+    );
+    const [kept] = await orders.sql`select 1 from orders.product_cache where product_id = ${ghost}`;
+    expect(kept).toBeDefined();
+    await orders.sql`delete from orders.product_cache where product_id = ${ghost}`;
+    expect(await cache()).toEqual(expected());
+  });
+
+  test("on an empty stream (recreated after NATS lost its store) it removes nothing, even with --prune", async () => {
+    const before = await cache();
+    expect(before.length).toBeGreaterThan(0);
+    const result = await runScriptProcess(
+      "orders/scripts/rebuild-cache.ts",
+      ["--json", "--prune"],
+      {
+        ...env,
+        NATS_NAMESPACE: emptySales.namespace,
+      },
+    );
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      stream: emptySales.stream,
+      complete: false,
+      messagesRead: 0,
+      products: 0,
+      removed: 0,
+      keptNotInStream: before.length,
+    });
+    expect(await cache()).toEqual(before);
+  });
+
   test("repairs a damaged cache from the stream: the result equals the cache built live", async () => {
     const live = await cache();
     expect(live).toEqual(expected());
     // Damage: a row lost, a row with wrong content at its version, a row no event ever made.
     await orders.sql`delete from orders.product_cache where product_id = ${p3.productId}`;
     await orders.sql`update orders.product_cache set name = 'garbage' where product_id = ${p1.productId}`;
-    await orders.sql`
-      insert into orders.product_cache (product_id, sku, name, price_amount, price_currency, version)
-      values (${Bun.randomUUIDv7()}, 'GHOST', 'Ghost', 1, 'EUR', 1)`;
+    await insertGhost();
 
-    const result = await runScriptProcess("orders/scripts/rebuild-cache.ts", ["--json"], env);
+    const result = await runScriptProcess(
+      "orders/scripts/rebuild-cache.ts",
+      ["--json", "--prune"],
+      env,
+    );
     expect(result.code).toBe(0);
     expect(result.stderr).toContain("100%");
     expect(JSON.parse(result.stdout)).toMatchObject({
@@ -118,6 +167,7 @@ describe("bun run orders:rebuild-cache", () => {
       replaced: 1,
       newerKept: 0,
       removed: 1,
+      keptNotInStream: 0,
     });
     expect(await cache()).toEqual(live);
   });
@@ -133,6 +183,8 @@ describe("bun run orders:rebuild-cache", () => {
       handlers: integrationEventHandlers,
       log: silentLogger,
       batchSize: 2,
+      // With a complete stream: rows only live updates made must not be pruned either.
+      prune: true,
       // After the replay: a new product and a newer version, applied live before the swap.
       beforeSwap: async () => {
         await publish("created", p5);
@@ -220,10 +272,32 @@ describe("bun run orders:rebuild-cache", () => {
     expect(await cache()).toEqual(expected());
   });
 
+  test("ends when the stream's newest message was deleted, keeping the newer live row", async () => {
+    const { state } = await (await jetstream(nc).streams.get(sales.stream)).info();
+    // The newest message is p2's version 3, which Orders applied live: last_seq stays put.
+    const jsm = await jetstream(nc).jetstreamManager();
+    expect(await jsm.streams.deleteMessage(sales.stream, state.last_seq)).toBe(true);
+    const result = await rebuildProductCache({
+      sql: orders.sql,
+      js: jetstream(nc),
+      stream: sales.stream,
+      handlers: integrationEventHandlers,
+      log: silentLogger,
+    });
+    expect(result).toMatchObject({
+      lastSeq: state.last_seq - 1,
+      messagesRead: state.messages - 1,
+      newerKept: 1,
+      keptNotInStream: 1,
+    });
+    expect(await cache()).toEqual(expected());
+  });
+
   test("--help says what it does; a bad option exits 2", async () => {
     const help = await runScriptProcess("orders/scripts/rebuild-cache.ts", ["--help"], env);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain("Usage: bun run orders:rebuild-cache");
+    expect(help.stdout).toContain("--prune");
     const bad = await runScriptProcess("orders/scripts/rebuild-cache.ts", ["--batch", "0"], env);
     expect(bad.code).toBe(2);
   });

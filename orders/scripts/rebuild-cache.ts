@@ -27,12 +27,21 @@ export const spec = {
   command: "bun run orders:rebuild-cache",
   summary:
     "Rebuilds orders.product_cache by replaying stream SALES from its first message, while Orders runs.",
-  options: { batch: { type: "string" } },
-  optionHelp: ["--batch <n>        messages replayed per write (default 500)"],
-  schema: v.object({ batch: countOption(500, { min: 1, max: 10_000 }) }),
+  options: { batch: { type: "string" }, prune: { type: "boolean" } },
+  optionHelp: [
+    "--batch <n>        messages replayed per write (default 500)",
+    "--prune            delete cached products the stream does not mention, if the stream holds",
+    "                   messages and every one since sequence 1 (default: keep them)",
+  ],
+  schema: v.object({
+    batch: countOption(500, { min: 1, max: 10_000 }),
+    prune: v.optional(v.boolean(), false),
+  }),
   notes: [
     "Safe while Orders serves and applies events: reads go on, live updates wait a moment",
     "for the swap and are never lost or replaced by older versions. Progress goes to stderr.",
+    "Use --prune only if the stream holds Sales' whole history: a stream recreated after NATS",
+    "lost its store also starts at sequence 1, and pruning from it deletes products Orders needs.",
     "What it reads is what `nats stream view SALES` shows. Reads DATABASE_URL, DATABASE_ROLE,",
     "NATS_URL and NATS_NAMESPACE like the Orders process.",
   ],
@@ -75,18 +84,29 @@ export function rebuildText(result: RebuildResult, ms: number): string {
       ["Added", formatCount(result.added)],
       ["Replaced", formatCount(result.replaced)],
       ["Newer live rows kept", formatCount(result.newerKept)],
-      ["Removed", `${formatCount(result.removed)} (products the stream does not know)`],
+      [
+        "Not in the stream",
+        `${formatCount(result.keptNotInStream)} kept, ${formatCount(result.removed)} removed`,
+      ],
       ["Took", formatDuration(ms)],
     ]),
   ];
-  if (!result.complete) {
-    lines.push(
-      "",
-      `The stream no longer holds every message since sequence 1 (max_age or deletes): the`,
-      `${formatCount(result.keptNotInStream)} cached product(s) it does not mention were kept as they are.`,
-    );
-  }
+  if (result.keptNotInStream > 0) lines.push("", ...keptText(result));
   return `${lines.join("\n")}\n`;
+}
+
+function keptText({ complete, keptNotInStream }: RebuildResult): string[] {
+  const kept = `${formatCount(keptNotInStream)} cached product(s) the stream does not mention`;
+  if (!complete) {
+    return [
+      `The stream is empty or no longer holds every message since sequence 1 (max_age or`,
+      `deletes): the ${kept} were kept as they are.`,
+    ];
+  }
+  return [
+    `The ${kept} were kept as they are; --prune would delete them.`,
+    `Prune only if the stream holds Sales' whole history (not one recreated after a loss).`,
+  ];
 }
 
 if (import.meta.main) {
@@ -112,6 +132,7 @@ if (import.meta.main) {
         handlers: integrationEventHandlers,
         log,
         batchSize: options.batch,
+        prune: options.prune,
         onProgress: progress.update,
       });
       progress.end();
