@@ -6,6 +6,7 @@ import { createTestDatabase, waitFor } from "../../shared/testing/test-environme
 import { integrationEventHandlers } from "../integration/handlers.ts";
 import { MIGRATIONS, type OrdersProcess } from "../main.ts";
 import {
+  productEvent,
   productSnapshot,
   startFakeSales,
   startOrdersUnderTest,
@@ -162,18 +163,7 @@ describe("one Orders", async () => {
   });
 
   test("a batch holding JSON nested too deep for jsonb, or a NUL in a header, is stored whole", async () => {
-    const createdEvent = () => {
-      const data = productSnapshot();
-      return {
-        specversion: "1.0",
-        id: Bun.randomUUIDv7(),
-        source: "sales",
-        type: PRODUCT_CREATED_V1,
-        subject: data.productId,
-        time: new Date().toISOString(),
-        data,
-      };
-    };
+    const createdEvent = () => productEvent("created", productSnapshot());
     const [plain, deep, oddHeader] = [createdEvent(), createdEvent(), createdEvent()];
     const nested = `${"[".repeat(100_000)}${"]".repeat(100_000)}`;
     const bodies = [

@@ -5,7 +5,7 @@ import { captureLogger } from "../../shared/testing/silent-logger.ts";
 import { useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
 import { integrationEventHandlers } from "../integration/handlers.ts";
 import { MIGRATIONS } from "../main.ts";
-import { productSnapshot } from "../testing/orders-under-test.ts";
+import { productEvent, productSnapshot } from "../testing/orders-under-test.ts";
 import { storeReceivedMessages } from "./inbox.ts";
 import { startProcessInboxJob } from "./process-inbox-job.ts";
 
@@ -13,15 +13,7 @@ const db = await useTestDatabase();
 await migrate(db.sql, MIGRATIONS);
 
 function received(data: ReturnType<typeof productSnapshot>, sequence: number) {
-  const event = {
-    specversion: "1.0",
-    id: Bun.randomUUIDv7(),
-    source: "sales",
-    type: PRODUCT_CREATED_V1,
-    subject: data.productId,
-    time: new Date().toISOString(),
-    data,
-  };
+  const event = productEvent("created", data);
   return {
     event,
     message: {

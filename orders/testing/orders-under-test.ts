@@ -67,24 +67,32 @@ export async function startFakeSales() {
         traceparent,
       }: { id?: string; msgID?: string; traceparent?: string } = {},
     ) {
-      const type = kind === "created" ? PRODUCT_CREATED_V1 : PRODUCT_UPDATED_V1;
-      const event = {
-        specversion: "1.0",
-        id,
-        source: "sales",
-        type,
-        subject: data.productId,
-        time: new Date().toISOString(),
-        datacontenttype: "application/json",
-        data,
-      };
-      await this.publishRaw(type, JSON.stringify(event), msgID, traceparent);
+      const event = productEvent(kind, data, id);
+      await this.publishRaw(event.type, JSON.stringify(event), msgID, traceparent);
       return event;
     },
   };
 }
 
 export type FakeSales = Awaited<ReturnType<typeof startFakeSales>>;
+
+/** A product event as Sales' relay sends it. */
+export function productEvent(
+  kind: "created" | "updated",
+  data: ProductSnapshot,
+  id = Bun.randomUUIDv7(),
+) {
+  return {
+    specversion: "1.0",
+    id,
+    source: "sales",
+    type: kind === "created" ? PRODUCT_CREATED_V1 : PRODUCT_UPDATED_V1,
+    subject: data.productId,
+    time: new Date().toISOString(),
+    datacontenttype: "application/json",
+    data,
+  };
+}
 
 export function productSnapshot(overrides: Partial<ProductSnapshot> = {}): ProductSnapshot {
   return {
