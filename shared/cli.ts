@@ -34,27 +34,37 @@ export async function runScript<S extends v.GenericSchema>(
   spec: ScriptSpec<S>,
   run: (context: ScriptContext<v.InferOutput<S>>) => Promise<number | undefined>,
   argv: string[] = process.argv.slice(2),
-): Promise<never> {
+): Promise<void> {
   let context: ScriptContext<v.InferOutput<S>>;
   try {
     const parsed = parseScriptArgs(spec, argv);
     if (parsed === "help") {
       process.stdout.write(helpText(spec));
-      process.exit(0);
+      return exitAfterOutput(0);
     }
     context = parsed;
   } catch (error) {
     process.stderr.write(`${spec.command}: ${errorMessage(error)}\nTry ${spec.command} --help\n`);
-    process.exit(2);
+    return exitAfterOutput(2);
   }
   try {
-    process.exit((await run(context)) ?? 0);
+    return exitAfterOutput((await run(context)) ?? 0);
   } catch (error) {
     const usage = error instanceof UsageError;
     const hint = usage ? `\nTry ${spec.command} --help` : "";
     process.stderr.write(`${spec.command}: ${errorMessage(error)}${hint}\n`);
-    process.exit(usage ? 2 : 1);
+    return exitAfterOutput(usage ? 2 : 1);
   }
+}
+
+/**
+ * Ends the script with `code` once its output is out. Not `process.exit()`: Bun drops what a pipe
+ * has not taken yet, so a reader slower than the script got only the first 64 KiB of a long
+ * `--json`. A script that left something open still ends, after a grace period.
+ */
+function exitAfterOutput(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 10_000).unref();
 }
 
 /** The validated options, or `"help"`; throws a `UsageError` naming what is wrong. */
