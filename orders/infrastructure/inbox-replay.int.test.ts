@@ -41,6 +41,13 @@ describe("bun run inbox:replay", async () => {
     expect(stdout).toContain("--all-dead");
   });
 
+  test("an --id that is not in the inbox is reported, and the script exits 1", async () => {
+    const unknown = Bun.randomUUIDv7();
+    const { code, stdout } = await runReplay(orders.database.url, ["--id", unknown]);
+    expect(code).toBe(1);
+    expect(stdout).toContain(`${unknown}  not found`);
+  });
+
   test("--all-dead puts dead rows back to pending; the running Orders applies them at once", async () => {
     const products = [productSnapshot(), productSnapshot()];
     for (const product of products) failing.add(product.productId);

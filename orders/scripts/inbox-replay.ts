@@ -21,7 +21,7 @@ export const spec = {
     "A parked row (unreadable when it arrived) is read again as received; if this version of",
     "Orders can read it, it is stored under its event id and handled like any other message.",
     "Pending, processed and ignored rows are left alone. A running Orders is woken (NOTIFY).",
-    "Reads DATABASE_URL and DATABASE_ROLE like Orders does.",
+    "Exits 1 if an --id is not in the inbox. Reads DATABASE_URL and DATABASE_ROLE like Orders does.",
   ],
 } satisfies ScriptSpec<v.GenericSchema>;
 
@@ -63,7 +63,7 @@ if (import.meta.main) {
         ];
         process.stdout.write(`${lines.join("\n")}\n`);
       }
-      return 0;
+      return outcomes.some((o) => o.outcome === "not found") ? 1 : 0;
     } finally {
       await closeDatabase(sql);
     }

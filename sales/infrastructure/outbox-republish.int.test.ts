@@ -43,11 +43,12 @@ test("bun run outbox:republish re-sends rows by id or time; JetStream drops the 
     "--id",
     "0193a5c2-7a10-7cc1-8a5e-4b0c2f9e1a01",
   ]);
-  expect(byId.code).toBe(0);
+  expect(byId.code).toBe(1); // an id it did not find
   expect(byId.stdout).toContain("queued 1 row(s)");
   expect(byId.stdout).toContain("not found: 0193a5c2-7a10-7cc1-8a5e-4b0c2f9e1a01");
 
   const bySince = await runRepublish(["--since", second?.occurredAt.toISOString() ?? "", "--json"]);
+  expect(bySince.code).toBe(0);
   expect(JSON.parse(bySince.stdout)).toEqual({ queued: [second?.id], notFound: [] });
 
   // The relay polls every 60 s: only the NOTIFY wake-up makes this quick.
@@ -60,4 +61,25 @@ test("bun run outbox:republish re-sends rows by id or time; JetStream drops the 
     .filter((line) => line.msg === "event published" && line.duplicate === true);
   expect(duplicates.map((line) => line.eventId).sort()).toEqual([first?.id, second?.id].sort());
   expect(await readStreamMessages(testEnv.NATS_URL, sales.stream.spec.name)).toHaveLength(2);
+});
+
+test("--since leaves parked rows alone and takes only a time with its zone", async () => {
+  await createProduct("REPUB-PARKED");
+  await waitFor(async () => (await unpublished()) === 0, { message: "published" });
+  const [parked] = await sales.sql<{ id: string; occurredAt: Date }[]>`
+    update sales.outbox_messages set published_at = null, parked_at = now(), last_error = 'too large'
+    where id = (select id from sales.outbox_messages order by occurred_at desc limit 1)
+    returning id, occurred_at`;
+
+  const bySince = await runRepublish(["--since", parked?.occurredAt.toISOString() ?? "", "--json"]);
+  expect(JSON.parse(bySince.stdout)).toEqual({ queued: [], notFound: [] });
+  const [row] = await sales.sql<{ parkedAt: Date | null }[]>`
+    select parked_at from sales.outbox_messages where id = ${parked?.id ?? ""}`;
+  expect(row?.parkedAt).toBeInstanceOf(Date);
+
+  for (const since of ["1", "Nov 27", "2026-11-27T10:00:00", "2026-11-27"]) {
+    const refused = await runRepublish(["--since", since]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("ISO 8601");
+  }
 });

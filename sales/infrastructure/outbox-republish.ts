@@ -5,10 +5,11 @@ export type RepublishSelection = { ids?: string[]; since?: Date };
 export type RepublishResult = { queued: string[]; notFound: string[] };
 
 /**
- * Queues outbox rows to be published again, by id or by time (`occurred_at >= since`), and
- * wakes the relays. They go out with their original event ids: JetStream drops copies within
- * its duplicate window, and Orders' inbox recognises any copy after that, so this is safe at
- * any time.
+ * Queues outbox rows to be published again, by id or by time (`occurred_at >= since`, parked
+ * rows left out: one is sent again only when named, e.g. after the server's limit was raised),
+ * and wakes the relays. They go out with their original event ids: JetStream drops copies
+ * within its duplicate window, and Orders' inbox recognises any copy after that, so this is
+ * safe at any time.
  */
 export async function queueForRepublish(
   sql: Sql,
@@ -19,7 +20,7 @@ export async function queueForRepublish(
     update sales.outbox_messages
     set published_at = null, stream_sequence = null, parked_at = null, next_attempt_at = now()
     where ${ids.length > 0 ? sql`id = any(${ids}::uuid[])` : sql`false`}
-       or ${since ? sql`occurred_at >= ${since}` : sql`false`}
+       or ${since ? sql`(occurred_at >= ${since} and parked_at is null)` : sql`false`}
     returning id`;
   await sql.notify(OUTBOX_CHANNEL, "republish");
   const found = new Set(queued.map((row) => row.id));

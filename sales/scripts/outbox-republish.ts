@@ -10,17 +10,15 @@ export const spec = {
   options: { id: { type: "string", multiple: true }, since: { type: "string" } },
   optionHelp: [
     "--id <uuid>        an event id (repeatable)",
-    "--since <time>     every event that occurred at or after it, e.g. 2026-11-27T10:00:00Z",
+    "--since <time>     every event that occurred at or after it (ISO 8601 with its zone, e.g.",
+    "                   2026-11-27T10:00:00Z), except parked ones: those only by --id",
   ],
   schema: v.object({
     id: v.optional(v.array(v.pipe(v.string(), v.uuid("must be an event id (a UUID)"))), []),
     since: v.optional(
       v.pipe(
         v.string(),
-        v.check(
-          (text) => !Number.isNaN(Date.parse(text)),
-          "must be a time, e.g. 2026-11-27T10:00:00Z",
-        ),
+        v.isoTimestamp("must be an ISO 8601 time with its zone, e.g. 2026-11-27T10:00:00Z"),
         v.transform((text) => new Date(text)),
       ),
     ),
@@ -28,7 +26,8 @@ export const spec = {
   notes: [
     "A running Sales relay sends them at once (NOTIFY wakes it); otherwise Sales sends them when",
     "it starts. Safe at any time: the events keep their ids, so JetStream drops copies within its",
-    "duplicate window and Orders' inbox ignores the rest. Reads DATABASE_URL and DATABASE_ROLE like Sales does.",
+    "duplicate window and Orders' inbox ignores the rest. Exits 1 if an --id is not in the",
+    "outbox. Reads DATABASE_URL and DATABASE_ROLE like Sales does.",
   ],
 } satisfies ScriptSpec<v.GenericSchema>;
 
@@ -55,7 +54,7 @@ if (import.meta.main) {
         );
         process.stdout.write(`${lines.join("\n")}\n`);
       }
-      return 0;
+      return result.notFound.length > 0 ? 1 : 0;
     } finally {
       await closeDatabase(sql);
     }
