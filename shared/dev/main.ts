@@ -59,22 +59,15 @@ try {
   await ensureDatabaseExists(env.DATABASE_URL);
 
   const common = { DATABASE_URL: env.DATABASE_URL, NATS_URL: env.NATS_URL };
-  services.push(
-    await startServiceProcess({
-      name: "sales",
-      entry: "sales/main.ts",
-      env: common,
-      port: env.SALES_PORT,
-      echo: true,
-    }),
-    await startServiceProcess({
-      name: "orders",
-      entry: "orders/main.ts",
-      env: common,
-      port: env.ORDERS_PORT,
-      echo: true,
-    }),
-  );
+  // One at a time, each kept as soon as it runs: if Orders cannot start, Sales is stopped too.
+  for (const [name, port] of [
+    ["sales", env.SALES_PORT],
+    ["orders", env.ORDERS_PORT],
+  ] as const) {
+    services.push(
+      await startServiceProcess({ name, entry: `${name}/main.ts`, env: common, port, echo: true }),
+    );
+  }
   console.log(
     `dev    | Sales  on http://127.0.0.1:${env.SALES_PORT}   (POST /products, PATCH /products/:id)`,
   );

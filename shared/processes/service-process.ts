@@ -139,6 +139,11 @@ export async function startServiceProcess({
       });
     },
   };
-  await service.start();
+  try {
+    await service.start();
+  } catch (error) {
+    await service.stop("SIGKILL"); // it never became healthy: nobody else holds it
+    throw error;
+  }
   return service;
 }
