@@ -32,17 +32,21 @@ export async function natsAnswers(url: string): Promise<boolean> {
 
 /** Creates the database named in `url` when the server has no such database yet. */
 export async function ensureDatabaseExists(url: string): Promise<void> {
-  const target = new URL(url);
-  const name = decodeURIComponent(target.pathname.slice(1)) || "postgres";
-  const admin = new URL(url);
-  admin.pathname = "/postgres";
-  const sql = postgres(admin.toString(), { max: 1, onnotice: () => {} });
+  const name = decodeURIComponent(new URL(url).pathname.slice(1)) || "postgres";
+  const sql = postgres(maintenanceUrl(url), { max: 1, onnotice: () => {} });
   try {
     const [exists] = await sql`select 1 from pg_database where datname = ${name}`;
     if (!exists) await sql.unsafe(`create database "${name.replaceAll('"', '""')}"`);
   } finally {
     await sql.end({ timeout: 1 });
   }
+}
+
+/** The same server's `postgres` database, which exists before the one `url` names may. */
+function maintenanceUrl(url: string): string {
+  const maintenance = new URL(url);
+  maintenance.pathname = "/postgres";
+  return maintenance.toString();
 }
 
 function isLoopback(url: string): boolean {
@@ -84,7 +88,7 @@ export async function ensurePostgres(
   dataRoot: string,
   root: string,
 ): Promise<StartedService | undefined> {
-  if (await postgresAnswers(url)) return undefined;
+  if (await postgresAnswers(maintenanceUrl(url))) return undefined;
   if (!isLoopback(url)) throw new Error(`Postgres at ${new URL(url).host} does not answer`);
   const port = Number(new URL(url).port || 5432);
   if (Bun.which("pg_ctl") || Bun.which("initdb")) {
