@@ -8,6 +8,7 @@ type Service = {
   image?: string;
   build?: { context: string; dockerfile_inline: string };
   command?: string[];
+  restart?: string;
   environment?: Record<string, string>;
   ports?: string[];
   depends_on?: Record<string, { condition: string }>;
@@ -33,8 +34,10 @@ describe("compose.yaml", () => {
 
   test("exposes Postgres and checks it with pg_isready", () => {
     const postgres = services.postgres as Service;
-    expect(postgres.ports).toContain("5432:5432");
-    expect(postgres.healthcheck?.test.join(" ")).toContain("pg_isready");
+    expect(postgres.ports).toContain("127.0.0.1:5432:5432");
+    expect(postgres.healthcheck?.test.join(" ")).toContain("pg_isready -h 127.0.0.1");
+    // `bun run dev` connects from the host with DATABASE_URL's default, which has no password.
+    expect(postgres.environment?.POSTGRES_HOST_AUTH_METHOD).toBe("trust");
   });
 
   test.each([
@@ -46,6 +49,7 @@ describe("compose.yaml", () => {
       const service = services[name] as Service;
       expect(service.build).toBeDefined();
       expect(service.command).toEqual(["bun", entry]);
+      expect(service.restart).toBe("on-failure"); // e.g. its start-up migration met a restart
       expect(service.environment?.PORT).toBe(port);
       expect(service.environment?.DATABASE_URL).toMatch(/^postgres:\/\/[^@]+@postgres:5432\//);
       expect(service.environment?.NATS_URL).toBe("nats://nats:4222");
