@@ -1,6 +1,6 @@
 /**
  * Waits until Postgres answers at DATABASE_URL and NATS at NATS_URL has JetStream enabled;
- * exits 1 naming what is missing after 60 s. Used by `.ci/run`.
+ * exits 1 naming what is missing after WAIT_SECONDS (60 by default). Used by `.ci/run`.
  */
 import { jetstreamManager } from "@nats-io/jetstream";
 import * as v from "valibot";
@@ -8,7 +8,13 @@ import { databaseUrlVariable, loadEnv, natsUrlVariable } from "../env.ts";
 import { connectNats } from "../nats.ts";
 import { postgresAnswers } from "./infrastructure-services.ts";
 
-const env = loadEnv(v.object({ DATABASE_URL: databaseUrlVariable, NATS_URL: natsUrlVariable }));
+const env = loadEnv(
+  v.object({
+    DATABASE_URL: databaseUrlVariable,
+    NATS_URL: natsUrlVariable,
+    WAIT_SECONDS: v.optional(v.pipe(v.string(), v.regex(/^\d+$/), v.transform(Number)), "60"),
+  }),
+);
 
 async function jetStreamAnswers(url: string): Promise<boolean> {
   try {
@@ -24,7 +30,7 @@ async function jetStreamAnswers(url: string): Promise<boolean> {
   }
 }
 
-const deadline = Date.now() + 60_000;
+const deadline = Date.now() + env.WAIT_SECONDS * 1000;
 let missing: string[] = [];
 while (Date.now() < deadline) {
   const [postgres, jetstream] = await Promise.all([
