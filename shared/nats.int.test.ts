@@ -4,7 +4,7 @@ import { nanos } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { ensureStream, startNatsLink, streamInfo } from "./nats.ts";
 import { silentLogger } from "./testing/silent-logger.ts";
-import { testEnv, uniqueId } from "./testing/test-environment.ts";
+import { testEnv, uniqueId, waitFor } from "./testing/test-environment.ts";
 
 const nc = await connect({ servers: testEnv.NATS_URL });
 const jsm = await jetstreamManager(nc);
@@ -62,4 +62,28 @@ test("a NATS link keeps trying until the server answers, and can be closed meanw
   expect(reachable.isConnected).toBe(true);
   await reachable.close();
   expect(connection.isClosed()).toBe(true);
+});
+
+test("a NATS link whose connection the client closed for good connects afresh", async () => {
+  let connects = 0;
+  const link = startNatsLink({
+    url: testEnv.NATS_URL,
+    name: "closed-for-good",
+    log: silentLogger,
+    retryMs: 10,
+    onConnect: () => connects++,
+  });
+  try {
+    const first = await link.connected;
+    const generation = link.generation;
+    await first.close(); // as the client does after a fatal error
+    await waitFor(() => link.isConnected && link.connection !== first, {
+      message: "a new connection",
+    });
+    expect(link.generation).toBe(generation + 1);
+    expect(connects).toBe(2);
+  } finally {
+    await link.close();
+  }
+  expect(link.connection?.isClosed()).toBe(true);
 });

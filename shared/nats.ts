@@ -69,12 +69,27 @@ export function startNatsLink({
       generation++;
       log.info({ server: nc.getServer() }, "nats connected");
       watchStatus(nc);
+      void nc.closed().then((error) => connectAfresh(nc, error || undefined));
       settleConnected(nc);
       onConnect?.(nc);
     } catch (error) {
       if (failures === 0) log.warn({ err: errorMessage(error), url }, "nats unreachable, retrying");
       retryTimer = setTimeout(() => void attempt(failures + 1), retryMs);
     }
+  }
+
+  /**
+   * The client reconnects by itself, forever; it closes a connection for good only on what it
+   * deems fatal (e.g. the credentials refused twice in a row). Then a new connection is made.
+   */
+  function connectAfresh(nc: NatsConnection, error: Error | undefined) {
+    if (closing || connection !== nc) return;
+    isConnected = false;
+    log.error(
+      { err: error ? errorMessage(error) : "closed" },
+      "nats connection closed, connecting afresh",
+    );
+    retryTimer = setTimeout(() => void attempt(0), retryMs);
   }
 
   async function watchStatus(nc: NatsConnection) {
