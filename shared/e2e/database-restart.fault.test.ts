@@ -78,3 +78,33 @@ test("Postgres restarts under load: both processes ride it out, answer 503 meanw
     report,
   );
 }, 120_000);
+
+test("Postgres crashes under load (immediate shutdown, recovery from WAL): nothing lost or applied twice", async () => {
+  if (!postgres) throw new Error("this scenario needs its own Postgres");
+  const pids = [sales.pid, orders.pid];
+  const load = startWriteLoad(() => sales.url);
+  await load.waitForRequests(300);
+
+  await postgres.stop("immediate");
+  await waitFor(
+    async () => (await readiness(sales.url)) === 503 && (await readiness(orders.url)) === 503,
+    { message: "both /ready red" },
+  );
+  await postgres.start();
+  await waitFor(
+    async () => (await readiness(sales.url)) === 200 && (await readiness(orders.url)) === 200,
+    { message: "both /ready green again" },
+  );
+  await load.waitForRequests(300);
+  const stats = await load.stop();
+
+  expect([sales.pid, orders.pid]).toEqual(pids);
+  expect(stats.timeouts).toBe(0);
+  expect(stats.byStatus["500"] ?? 0).toBe(0);
+  const report = await system.checkInvariants();
+  reportScenario(
+    "Postgres crash",
+    `immediate shutdown under load, ${stats.byStatus["503"] ?? 0} requests answered 503`,
+    report,
+  );
+}, 120_000);
