@@ -89,6 +89,7 @@ function decodeUtf8(data: Uint8Array): string | undefined {
  * are stored with such characters replaced (U+FFFD), so they can never keep a message out.
  */
 function storableText(text: string): string {
+  if (!text.includes("\u0000") && text.isWellFormed()) return text;
   return text.replaceAll("\u0000", "\uFFFD").toWellFormed();
 }
 
