@@ -15,7 +15,8 @@ import { readStream } from "../infrastructure/stream-reader.ts";
 
 const SubjectFilter = v.pipe(
   v.string(),
-  v.regex(/^[^\s.>*]+(\.[^\s.>*]+|\.\*)*(\.>)?$|^>$/, "must be a subject, * and > allowed"),
+  // Tokens are names or `*`, the last may be `>`: `sales.product.*.v1`, `*.product.>`, `>`.
+  v.regex(/^(([^\s.>*]+|\*)(\.([^\s.>*]+|\*))*(\.>)?|>)$/, "must be a subject, * and > allowed"),
 );
 
 export const spec = {

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connectNats } from "shared";
+import { connectNats, parseScriptArgs } from "shared";
 import { runScriptProcess } from "../../shared/testing/script-process.ts";
 import { testEnv, waitFor } from "../../shared/testing/test-environment.ts";
 import {
@@ -8,7 +8,7 @@ import {
   startFakeSales,
   startOrdersUnderTest,
 } from "../testing/orders-under-test.ts";
-import { subjectMatches, viewStream, viewText } from "./stream-view.ts";
+import { spec, subjectMatches, viewStream, viewText } from "./stream-view.ts";
 import { readStreamsReport, streamsText } from "./streams.ts";
 
 const sales = await startFakeSales();
@@ -122,6 +122,11 @@ describe("bun run stream:view", () => {
     expect(subjectMatches("a.>", "a.b.c")).toBe(true);
     expect(subjectMatches("a.>", "a")).toBe(false);
     expect(subjectMatches("a.b", "a.b.c")).toBe(false);
+    const subjectOption = (subject: string) => () => parseScriptArgs(spec, ["--subject", subject]);
+    for (const accepted of ["sales.product.*.v1", "*.product.created.v1", "*.>", ">", "a"])
+      expect(subjectOption(accepted)).not.toThrow();
+    for (const refused of ["a..b", "a.b*", "a.>.b", "a b", ".a", "a."])
+      expect(subjectOption(refused)).toThrow("must be a subject");
   });
 
   test("--last and --from together are refused with exit 2", async () => {
