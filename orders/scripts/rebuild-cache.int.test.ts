@@ -6,6 +6,7 @@ import { runScriptProcess } from "../../shared/testing/script-process.ts";
 import { captureLogger, silentLogger } from "../../shared/testing/silent-logger.ts";
 import { testEnv, waitFor } from "../../shared/testing/test-environment.ts";
 import {
+  type RebuildOptions,
   RebuildRunningError,
   rebuildProductCache,
 } from "../infrastructure/product-cache-rebuild.ts";
@@ -26,6 +27,17 @@ const env = {
   NATS_NAMESPACE: sales.namespace,
 };
 const nc = await connectNats(testEnv.NATS_URL);
+
+/** The rebuild against Orders' cache and the fake Sales stream, with `options` on top. */
+const rebuild = (options: Partial<RebuildOptions> = {}) =>
+  rebuildProductCache({
+    sql: orders.sql,
+    js: jetstream(nc),
+    stream: sales.stream,
+    handlers: integrationEventHandlers,
+    log: silentLogger,
+    ...options,
+  });
 afterAll(() => nc.close());
 
 type CacheRow = {
@@ -173,15 +185,9 @@ describe("bun run orders:rebuild-cache", () => {
   });
 
   test("live updates during the rebuild are neither lost nor replaced by older versions, and Orders keeps serving", async () => {
-    const js = jetstream(nc);
     const [p5, p6] = [productSnapshot(), productSnapshot()];
     let served: number[] = [];
-    const result = await rebuildProductCache({
-      sql: orders.sql,
-      js,
-      stream: sales.stream,
-      handlers: integrationEventHandlers,
-      log: silentLogger,
+    const result = await rebuild({
       batchSize: 2,
       // With a complete stream: rows only live updates made must not be pruned either.
       prune: true,
@@ -190,15 +196,7 @@ describe("bun run orders:rebuild-cache", () => {
         await publish("created", p5);
         await publish("updated", { ...p1, name: "Mug v4", version: 4 });
         await settled();
-        await expect(
-          rebuildProductCache({
-            sql: orders.sql,
-            js,
-            stream: sales.stream,
-            handlers: integrationEventHandlers,
-            log: silentLogger,
-          }),
-        ).rejects.toBeInstanceOf(RebuildRunningError);
+        await expect(rebuild()).rejects.toBeInstanceOf(RebuildRunningError);
       },
       // While the swap holds the lock: more events arrive and wait; reads still answer.
       whileLocked: async () => {
@@ -233,13 +231,7 @@ describe("bun run orders:rebuild-cache", () => {
     // p3's only event is sequence 7: as if max_age had removed it.
     const jsm = await jetstream(nc).jetstreamManager();
     expect(await jsm.streams.deleteMessage(sales.stream, 7)).toBe(true);
-    const result = await rebuildProductCache({
-      sql: orders.sql,
-      js: jetstream(nc),
-      stream: sales.stream,
-      handlers: integrationEventHandlers,
-      log: silentLogger,
-    });
+    const result = await rebuild();
     expect(result).toMatchObject({ complete: false, removed: 0, keptNotInStream: 1 });
     expect(result.messagesRead).toBe(stream.state.messages - 1);
     expect(await cache()).toEqual(expected());
@@ -257,14 +249,7 @@ describe("bun run orders:rebuild-cache", () => {
       await waitFor(busy, { message: "the rebuild to give up once" });
     });
     await holding;
-    const result = await rebuildProductCache({
-      sql: orders.sql,
-      js: jetstream(nc),
-      stream: sales.stream,
-      handlers: integrationEventHandlers,
-      log,
-      lockTimeoutMs: 500,
-    });
+    const result = await rebuild({ log, lockTimeoutMs: 500 });
     await blocker;
     expect(busy()).toBe(true);
     // p3's only message was deleted by the test before: it is kept, not rebuilt.
@@ -277,13 +262,7 @@ describe("bun run orders:rebuild-cache", () => {
     // The newest message is p2's version 3, which Orders applied live: last_seq stays put.
     const jsm = await jetstream(nc).jetstreamManager();
     expect(await jsm.streams.deleteMessage(sales.stream, state.last_seq)).toBe(true);
-    const result = await rebuildProductCache({
-      sql: orders.sql,
-      js: jetstream(nc),
-      stream: sales.stream,
-      handlers: integrationEventHandlers,
-      log: silentLogger,
-    });
+    const result = await rebuild();
     expect(result).toMatchObject({
       lastSeq: state.last_seq - 1,
       messagesRead: state.messages - 1,

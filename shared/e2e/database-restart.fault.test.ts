@@ -10,6 +10,12 @@ const { sales, orders } = system;
 const postgres = system.postgresServer;
 
 const readiness = async (url: string) => (await http("GET", `${url}/ready`)).status;
+/** Waits until both processes' `/ready` answers `status`. */
+const bothReady = (status: 200 | 503, message: string) =>
+  waitFor(
+    async () => (await readiness(sales.url)) === status && (await readiness(orders.url)) === status,
+    { message },
+  );
 
 test("Postgres restarts under load: both processes ride it out, answer 503 meanwhile, and lose nothing", async () => {
   if (!postgres) throw new Error("this scenario needs its own Postgres");
@@ -18,12 +24,7 @@ test("Postgres restarts under load: both processes ride it out, answer 503 meanw
   await load.waitForRequests(300);
 
   await postgres.stop("fast");
-  await waitFor(
-    async () => (await readiness(sales.url)) === 503 && (await readiness(orders.url)) === 503,
-    {
-      message: "both /ready red",
-    },
-  );
+  await bothReady(503, "both /ready red");
   const failed = await Promise.all([
     http("POST", `${sales.url}/products`, {
       sku: "DURING-OUTAGE",
@@ -41,12 +42,7 @@ test("Postgres restarts under load: both processes ride it out, answer 503 meanw
   await load.waitForRequests(100);
 
   await postgres.start();
-  await waitFor(
-    async () => (await readiness(sales.url)) === 200 && (await readiness(orders.url)) === 200,
-    {
-      message: "both /ready green again",
-    },
-  );
+  await bothReady(200, "both /ready green again");
   const created = await waitFor(
     async () => {
       const response = await http<{ id: string }>("POST", `${sales.url}/products`, {
@@ -86,15 +82,9 @@ test("Postgres crashes under load (immediate shutdown, recovery from WAL): nothi
   await load.waitForRequests(300);
 
   await postgres.stop("immediate");
-  await waitFor(
-    async () => (await readiness(sales.url)) === 503 && (await readiness(orders.url)) === 503,
-    { message: "both /ready red" },
-  );
+  await bothReady(503, "both /ready red");
   await postgres.start();
-  await waitFor(
-    async () => (await readiness(sales.url)) === 200 && (await readiness(orders.url)) === 200,
-    { message: "both /ready green again" },
-  );
+  await bothReady(200, "both /ready green again");
   await load.waitForRequests(300);
   const stats = await load.stop();
 
