@@ -28,7 +28,13 @@ import {
 import { type BenchReport, formatTable, lagGrows, type Machine, targetsMet } from "./report.ts";
 import { combineRuns, formatRuns } from "./runs.ts";
 import { perSecond, ratio, round } from "./stats.ts";
-import { type BenchSystem, createBenchSystem, PROBE_STREAM } from "./system.ts";
+import {
+  type BenchSystem,
+  createBenchSystem,
+  newBenchPlace,
+  PROBE_STREAM,
+  removeBenchPlace,
+} from "./system.ts";
 
 /** Orders pulls twice its default batch of 500: the raw consumer pulls as much. */
 const PULL_SIZE = 1_000;
@@ -186,7 +192,16 @@ async function runInFreshSystem(
   options: BenchOptions,
   onSystem: (dispose: () => Promise<void>) => void,
 ): Promise<BenchReport> {
-  const system = await createBenchSystem(options);
+  // Cleanup is in place before anything exists: a Ctrl-C or a failed migration leaves nothing.
+  const place = newBenchPlace(options);
+  onSystem(() => removeBenchPlace(place));
+  let system: BenchSystem;
+  try {
+    system = await createBenchSystem(place);
+  } catch (error) {
+    await removeBenchPlace(place).catch((cleanup) => console.error("cleanup failed:", cleanup));
+    throw error;
+  }
   progress(`database ${system.databaseName}, NATS namespace ${system.namespace}`);
   let disposed: Promise<void> | undefined;
   const dispose = (keepLogs: boolean) => {

@@ -39,19 +39,57 @@ export type BenchSystem = {
   dispose(options?: { keepLogs?: boolean }): Promise<void>;
 };
 
+/** Where a run lives: its id names its database (`bench_<id>`) and NATS namespace (`b<id>`). */
+export type BenchPlace = { databaseUrl: string; natsUrl: string; id: string };
+
+export function newBenchPlace({
+  databaseUrl,
+  natsUrl,
+}: {
+  databaseUrl: string;
+  natsUrl: string;
+}): BenchPlace {
+  return { databaseUrl, natsUrl, id: crypto.randomUUID().replaceAll("-", "").slice(0, 10) };
+}
+
+/**
+ * Deletes a run's streams and drops its database, whatever of them exists, each tried even when
+ * the other fails (NATS down, say). Safe before the run has made anything.
+ */
+export async function removeBenchPlace({ databaseUrl: adminUrl, natsUrl, id }: BenchPlace) {
+  const names = natsNames(`b${id}`);
+  const failures: unknown[] = [];
+  try {
+    const nc = await connectNats(natsUrl, "bench-cleanup");
+    try {
+      const jsm = await jetstreamManager(nc);
+      for (const stream of [names.stream("SALES"), names.stream(PROBE_STREAM)]) {
+        if (await streamInfo(jsm, stream)) await jsm.streams.delete(stream);
+      }
+    } finally {
+      await nc.close();
+    }
+  } catch (error) {
+    failures.push(error);
+  }
+  const dropper = createDatabase(adminUrl, { name: "bench-admin", max: 1 });
+  try {
+    await dropper.unsafe(`drop database if exists bench_${id} with (force)`);
+  } catch (error) {
+    failures.push(error);
+  } finally {
+    await closeDatabase(dropper);
+  }
+  if (failures.length > 0) throw new AggregateError(failures, "bench cleanup failed");
+}
+
 /**
  * A database (`bench_<id>`, both schemas migrated) and a NATS namespace (`b<id>`) of the run's
  * own, and Sales and Orders as real processes on them (`bun sales/main.ts`, `bun orders/main.ts`)
  * with their production defaults, logging to files as they would to a log shipper.
  */
-export async function createBenchSystem({
-  databaseUrl: adminUrl,
-  natsUrl,
-}: {
-  databaseUrl: string;
-  natsUrl: string;
-}): Promise<BenchSystem> {
-  const id = crypto.randomUUID().replaceAll("-", "").slice(0, 10);
+export async function createBenchSystem(place: BenchPlace): Promise<BenchSystem> {
+  const { databaseUrl: adminUrl, natsUrl, id } = place;
   const databaseName = `bench_${id}`;
   const namespace = `b${id}`;
   const names = natsNames(namespace);
@@ -122,19 +160,8 @@ export async function createBenchSystem({
     service,
     async dispose({ keepLogs = false } = {}) {
       for (const running of services.values()) await running.stop().catch(() => {});
-      const nc = await connectNats(natsUrl, "bench-cleanup");
-      try {
-        const jsm = await jetstreamManager(nc);
-        for (const stream of [names.stream("SALES"), names.stream(PROBE_STREAM)]) {
-          if (await streamInfo(jsm, stream)) await jsm.streams.delete(stream);
-        }
-      } finally {
-        await nc.close();
-      }
-      await closeDatabase(sql);
-      const dropper = createDatabase(adminUrl, { name: "bench-admin", max: 1 });
-      await dropper.unsafe(`drop database if exists ${databaseName} with (force)`);
-      await closeDatabase(dropper);
+      await closeDatabase(sql).catch(() => {});
+      await removeBenchPlace(place);
       if (!keepLogs) rmSync(logDirectory, { recursive: true, force: true });
     },
   };
