@@ -87,7 +87,7 @@ test("bun run bench, tiny, prints a JSON line with every figure and cleans up", 
   expect(await streamInfo(jsm, names.stream("SALES"))).toBeUndefined();
   expect(await streamInfo(jsm, names.stream("PROBE"))).toBeUndefined();
   await nc.close();
-});
+}, 60_000); // a whole run, tiny: about 5 s here, more on a busy machine
 
 test("bun run bench --help describes the flags; a bad flag is refused", async () => {
   const help = await bench("--help");
