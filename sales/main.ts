@@ -6,6 +6,7 @@ import {
   createHttpApp,
   createLogger,
   createMetricsRegistry,
+  DEFAULT_REQUEST_TIMEOUT_MS,
   isDatabaseReachable,
   type Logger,
   messagingHealthThresholds,
@@ -44,10 +45,13 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
 
   const { applied } = await migrateDatabase(env.DATABASE_URL, MIGRATIONS);
   if (applied.length > 0) log.info({ applied }, "migrations applied");
+  const requestTimeoutMs = overrides.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const sql = createDatabase(env.DATABASE_URL, {
     name: "sales",
     max: env.DATABASE_POOL_SIZE,
     role: env.DATABASE_ROLE || undefined,
+    // A write held up by a lock past its 503 gives its connection back rather than wait on.
+    lockTimeoutMs: requestTimeoutMs,
   });
 
   const metrics = createMetricsRegistry();
@@ -98,7 +102,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
   const thresholds = messagingHealthThresholds(env);
   const app = createHttpApp({
     log,
-    requestTimeoutMs: overrides.requestTimeoutMs,
+    requestTimeoutMs,
     readiness: {
       postgres: () => isDatabaseReachable(sql),
       nats: () => stream.isReady,

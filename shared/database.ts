@@ -13,10 +13,18 @@ export type DatabaseOptions = {
   max?: number;
   /** Run every connection as this role (`SET ROLE`), so it reaches only what the role may. */
   role?: string;
+  /**
+   * A statement that waits longer than this for a lock fails (`lock_timeout`) instead of holding
+   * its connection until whoever holds the lock lets go.
+   */
+  lockTimeoutMs?: number;
 };
 
 /** Opens a pool to `url`. Columns map snake_case ⇄ camelCase; notices are not printed. */
-export function createDatabase(url: string, { name, max = 10, role }: DatabaseOptions): Sql {
+export function createDatabase(
+  url: string,
+  { name, max = 10, role, lockTimeoutMs }: DatabaseOptions,
+): Sql {
   return postgres(url, {
     max,
     // Column names only: `postgres.camel` would also rename keys inside jsonb values.
@@ -28,7 +36,11 @@ export function createDatabase(url: string, { name, max = 10, role }: DatabaseOp
     backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
     // int8 columns (counts, sequences, minor-unit amounts up to 10^12) as numbers, not strings.
     types: { int8: { to: 20, from: [20], serialize: String, parse: Number } },
-    connection: { application_name: name, ...(role ? { role } : {}) },
+    connection: {
+      application_name: name,
+      ...(role ? { role } : {}),
+      ...(lockTimeoutMs ? { lock_timeout: lockTimeoutMs } : {}),
+    },
   });
 }
 
@@ -39,6 +51,7 @@ export async function closeDatabase(sql: Sql, timeoutSeconds = 5): Promise<void>
 
 /** Postgres error codes the code base reacts to. */
 export const PG_UNIQUE_VIOLATION = "23505";
+export const PG_LOCK_NOT_AVAILABLE = "55P03";
 
 export function isUniqueViolation(error: unknown, constraint?: string): boolean {
   return (
@@ -46,6 +59,11 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
     error.code === PG_UNIQUE_VIOLATION &&
     (constraint === undefined || error.constraint_name === constraint)
   );
+}
+
+/** True when a statement gave up waiting for a lock (`lock_timeout`). */
+export function isLockTimeout(error: unknown): boolean {
+  return error instanceof postgres.PostgresError && error.code === PG_LOCK_NOT_AVAILABLE;
 }
 
 const UNAVAILABLE_CODES = new Set([

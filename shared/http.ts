@@ -4,7 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import { matchedRoutes } from "hono/route";
 import { validator } from "hono/validator";
 import * as v from "valibot";
-import { isDatabaseUnavailable } from "./database.ts";
+import { isDatabaseUnavailable, isLockTimeout } from "./database.ts";
 import { DOCS_ASSETS, docsAsset, docsPage } from "./docs-page.ts";
 import {
   errorMessage,
@@ -89,6 +89,8 @@ const Status = v.object({ status: v.string() });
 /** Endpoints that must answer whatever the database does. */
 const PROBES = new Set(["/health", "/ready", "/health/messaging", "/metrics"]);
 const DATABASE_RETRY_AFTER_MS = 1_000;
+/** How long a request may run before it is answered 503 (`requestTimeoutMs`). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 
 /**
  * A Hono app with what every process serves the same way: JSON errors (named errors mapped to
@@ -102,7 +104,7 @@ export function createHttpApp({
   log,
   readiness,
   maxBodyBytes = 1024 * 1024,
-  requestTimeoutMs = 5_000,
+  requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
   metrics,
   messagingHealth,
   api,
@@ -278,6 +280,15 @@ export function createHttpApp({
       databaseDownUntil = Date.now() + DATABASE_RETRY_AFTER_MS;
       log.warn({ err: errorMessage(error), path: c.req.path }, "database unavailable");
       return errorResponse(c, 503, "unavailable", "The database is unavailable; try again shortly");
+    }
+    if (isLockTimeout(error)) {
+      log.warn({ err: errorMessage(error), path: c.req.path }, "gave up waiting for a lock");
+      return errorResponse(
+        c,
+        503,
+        "unavailable",
+        "What this request changes is locked; try again shortly",
+      );
     }
     log.error({ err: error, path: c.req.path }, "unhandled error");
     return errorResponse(c, 500, "internal_error", "Internal server error");

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Hono } from "hono";
+import postgres from "postgres";
 import { createHttpApp, type RequestDeadline } from "./http.ts";
 import { createMetricsRegistry } from "./metrics.ts";
 import { metricValue } from "./testing/prometheus-text.ts";
@@ -79,6 +80,24 @@ describe("createHttpApp", () => {
     });
     expect(deadlines[0]?.signal.aborted).toBe(true);
     expect(lines.find((line) => line.msg === "request")).toMatchObject({ status: 503 });
+  });
+
+  test("a statement that gave up waiting for a lock is a 503 to retry, logged as a warning", async () => {
+    const { log, lines } = captureLogger();
+    const app = createHttpApp({ log, readiness: {} });
+    app.get("/locked", () => {
+      throw Object.assign(new postgres.PostgresError("canceling statement due to lock timeout"), {
+        code: "55P03",
+      });
+    });
+    const response = await app.request("/locked");
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({
+      error: { code: "unavailable", message: expect.stringContaining("try again") },
+    });
+    expect(lines.find((line) => line.msg === "gave up waiting for a lock")).toMatchObject({
+      level: "warn",
+    });
   });
 
   test("a request past the time limit while committing says its outcome is unknown", async () => {

@@ -15,6 +15,7 @@ export {
   createDatabase,
   isDatabaseReachable,
   isDatabaseUnavailable,
+  isLockTimeout,
   isUniqueViolation,
   listenForWakeUps,
 } from "./database.ts";
@@ -40,7 +41,14 @@ export {
   ValidationError,
 } from "./errors.ts";
 export type { HttpAppOptions, ReadinessChecks, RequestDeadline } from "./http.ts";
-export { commitInTime, createHttpApp, jsonBody, pathParams, queryParams } from "./http.ts";
+export {
+  commitInTime,
+  createHttpApp,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  jsonBody,
+  pathParams,
+  queryParams,
+} from "./http.ts";
 export type { IntervalLoop } from "./interval-loop.ts";
 export { startIntervalLoop } from "./interval-loop.ts";
 export type { Logger } from "./logger.ts";

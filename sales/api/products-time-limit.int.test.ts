@@ -29,16 +29,17 @@ async function lockProducts() {
   };
 }
 
+async function writesWaitingForALock() {
+  const [{ waiting }] = (await sales.database.sql`
+    select count(*)::int as waiting from pg_stat_activity
+    where datname = current_database() and wait_event_type = 'Lock'`) as [{ waiting: number }];
+  return waiting;
+}
+
 async function waitUntilAWriteWaitsForTheLock() {
-  await waitFor(
-    async () => {
-      const [{ waiting }] = (await sales.database.sql`
-        select count(*)::int as waiting from pg_stat_activity
-        where datname = current_database() and wait_event_type = 'Lock'`) as [{ waiting: number }];
-      return waiting > 0;
-    },
-    { message: "a write waiting for the lock on sales.products" },
-  );
+  await waitFor(async () => (await writesWaitingForALock()) > 0, {
+    message: "a write waiting for the lock on sales.products",
+  });
 }
 
 /**
@@ -105,5 +106,23 @@ describe("a write answered 503 for the time limit", () => {
     const retry = await request("PATCH", `/products/${id}`, change);
     expect(retry.status).toBe(200);
     expect(await retry.json()).toMatchObject({ version: 2, price: { amount: 1499 } });
+  });
+
+  test("a write still waiting for a lock after its 503 gives up, so its connection is free again", async () => {
+    const lock = await lockProducts();
+    try {
+      const answer = request("POST", "/products", {
+        sku: nextSku(),
+        name: "Mug",
+        price: { amount: 1299, currency: "EUR" },
+      });
+      await waitUntilAWriteWaitsForTheLock();
+      expect((await answer).status).toBe(503);
+      await waitFor(async () => (await writesWaitingForALock()) === 0, {
+        message: "the held-back write to stop waiting while the lock is still held",
+      });
+    } finally {
+      await lock.release();
+    }
   });
 });
