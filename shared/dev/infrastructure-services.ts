@@ -3,7 +3,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { connectNats } from "../nats.ts";
 import { startNatsServer } from "../processes/nats-server.ts";
-import { startPostgresServer } from "../processes/postgres-server.ts";
+import { findPostgresBinDir, startPostgresServer } from "../processes/postgres-server.ts";
 
 export type StartedService = { name: string; stop(): Promise<void> };
 
@@ -91,10 +91,12 @@ export async function ensurePostgres(
   if (await postgresAnswers(maintenanceUrl(url))) return undefined;
   if (!isLoopback(url)) throw new Error(`Postgres at ${new URL(url).host} does not answer`);
   const port = Number(new URL(url).port || 5432);
-  if (Bun.which("pg_ctl") || Bun.which("initdb")) {
+  // On PATH, or in Debian's /usr/lib/postgresql/<version>/bin, which is not on PATH.
+  const binDir = await findPostgresBinDir().catch(() => undefined);
+  if (binDir) {
     const dataDir = join(dataRoot, "postgres");
     await mkdir(dataDir, { recursive: true });
-    const server = await startPostgresServer({ port, dataDir });
+    const server = await startPostgresServer({ port, dataDir, binDir });
     return { name: `postgres (local, ${dataDir})`, stop: () => server.stop("fast") };
   }
   if (await dockerEngineRuns()) return composeUp("postgres", root);

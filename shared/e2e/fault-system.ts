@@ -10,8 +10,9 @@ export type FaultSystem = SystemUnderTest & {
 };
 
 /**
- * The system on servers of its own, which a fault test may kill: a throwaway `nats-server -js`
- * and, with `ownPostgres`, a throwaway Postgres cluster. Never the machine's shared servers.
+ * The system on servers a fault test may kill: a throwaway `nats-server -js` and, with
+ * `ownPostgres`, a throwaway Postgres cluster; without it, a test database on the machine's
+ * Postgres, which the test must never stop.
  */
 export async function startFaultSystem({
   ownPostgres = false,

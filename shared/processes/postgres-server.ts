@@ -93,7 +93,7 @@ export async function startPostgresServer(
 }
 
 /** Where `initdb` and `pg_ctl` live: on PATH, or Debian's versioned folder. */
-async function findPostgresBinDir(): Promise<string> {
+export async function findPostgresBinDir(): Promise<string> {
   const onPath = Bun.which("pg_ctl");
   if (onPath) return join(onPath, "..");
   const versions = await readdir("/usr/lib/postgresql").catch(() => [] as string[]);
