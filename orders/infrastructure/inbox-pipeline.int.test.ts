@@ -332,3 +332,38 @@ describe("after a crash between the inbox insert and the ack", async () => {
     for (const event of events) expect(appliedLines(logs.lines, event.id)).toHaveLength(1);
   });
 });
+
+describe("while the inbox cannot store a message", async () => {
+  const sales = await startFakeSales();
+  const logs = captureLogger("orders");
+  const orders = await startOrdersUnderTest(sales, { overrides: { log: logs.log } });
+
+  test("the message is not acked, and is stored and applied once the inbox takes it again", async () => {
+    const product = productSnapshot();
+    await orders.database.sql.unsafe(`
+      create function public.refuse_inbox_rows() returns trigger language plpgsql as $$
+      begin raise exception 'the inbox refuses rows for this test'; end $$;
+      create trigger refuse_inbox_rows before insert on orders.inbox_messages
+        for each row execute function public.refuse_inbox_rows();`);
+    const event = await sales.publishProduct("created", product);
+    await waitFor(
+      () =>
+        logs.lines.some((line) => line.msg === "cannot store messages; they will be redelivered"),
+      {
+        message: "the store to fail",
+      },
+    );
+    const consumer = await sales.jsm.consumers.info(sales.stream, CONSUMER_NAME);
+    expect(consumer.ack_floor.stream_seq).toBe(0);
+    expect(await inboxRow(orders, event.id)).toBeUndefined();
+
+    await orders.database.sql.unsafe(`
+      drop trigger refuse_inbox_rows on orders.inbox_messages;
+      drop function public.refuse_inbox_rows();`);
+    await waitFor(() => cachedProduct(orders, product.productId), {
+      message: "the redelivered message applied",
+    });
+    expect(await inboxRow(orders, event.id)).toMatchObject({ status: "processed" });
+    expect(appliedLines(logs.lines, event.id)).toHaveLength(1);
+  });
+});

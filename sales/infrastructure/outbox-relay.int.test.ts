@@ -1,10 +1,11 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { PRODUCT_CREATED_V1 } from "contracts";
+import { migrate, type NatsLink, natsNames, type Sql } from "shared";
 import { startNatsServer } from "../../shared/processes/nats-server.ts";
-import { captureLogger } from "../../shared/testing/silent-logger.ts";
+import { captureLogger, silentLogger } from "../../shared/testing/silent-logger.ts";
 import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
-import { testEnv, waitFor } from "../../shared/testing/test-environment.ts";
-import type { SalesProcess } from "../main.ts";
+import { createTestDatabase, testEnv, waitFor } from "../../shared/testing/test-environment.ts";
+import { MIGRATIONS, type SalesProcess } from "../main.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 import { createOutboxEventBus } from "./outbox.ts";
 import { OUTBOX_CHANNEL, startOutboxRelay } from "./outbox-relay.ts";
@@ -21,7 +22,7 @@ type OutboxRow = {
 
 /** Writes `count` created events straight into the outbox, in one transaction. */
 async function writeOutboxRows(
-  sales: SalesProcess,
+  sales: { sql: Sql },
   count: number,
   description: string | null = null,
 ) {
@@ -57,7 +58,7 @@ async function writeOutboxRows(
   return ids;
 }
 
-async function rowsById(sales: SalesProcess, ids: string[]) {
+async function rowsById(sales: { sql: Sql }, ids: string[]) {
   return sales.sql<OutboxRow[]>`select * from sales.outbox_messages where id = any(${ids}::uuid[])`;
 }
 
@@ -251,4 +252,39 @@ describe("with NATS down", async () => {
       message: "ready again",
     });
   });
+});
+
+test("a row that failed to publish waits the retry delay of its attempt number", async () => {
+  const database = await createTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+  const notConnected = { connection: undefined, isConnected: false } as unknown as NatsLink;
+  const relay = startOutboxRelay({
+    sql: database.sql,
+    nats: notConnected,
+    names: natsNames("unused"),
+    log: silentLogger,
+    pollMs: 3_600_000,
+    batchSize: 10,
+    retryDelay: (attempts) => attempts * 3_600_000,
+  });
+  try {
+    const [id] = (await writeOutboxRows(database, 1)) as [string];
+    const secondsUntilDue = async (attempts: number) => {
+      relay.wake();
+      await waitFor(async () => (await rowsById(database, [id]))[0]?.attempts === attempts, {
+        message: `attempt ${attempts} recorded`,
+      });
+      const [row] = await database.sql<{ seconds: number }[]>`
+        select extract(epoch from next_attempt_at - now())::float8 as seconds
+        from sales.outbox_messages where id = ${id}`;
+      return row?.seconds ?? 0;
+    };
+
+    expect(await secondsUntilDue(1)).toBeWithin(3_500, 3_601);
+    await database.sql`update sales.outbox_messages set next_attempt_at = now()`;
+    expect(await secondsUntilDue(2)).toBeWithin(7_100, 7_201);
+  } finally {
+    await relay.stop();
+    await database.drop();
+  }
 });
