@@ -1,13 +1,15 @@
 import { afterAll, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connectNats, type NatsLink } from "shared";
+import { connectNats, ensureStream, type NatsLink } from "shared";
+import * as v from "valibot";
 import { startNatsServer } from "../../shared/processes/nats-server.ts";
 import { captureLogger } from "../../shared/testing/silent-logger.ts";
 import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
 import { waitFor } from "../../shared/testing/test-environment.ts";
+import { SalesEnv } from "../env.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
-import { startSalesStream } from "./sales-stream.ts";
+import { DUPLICATE_WINDOW_MS, startSalesStream } from "./sales-stream.ts";
 
 const server = await startNatsServer();
 afterAll(() => server.dispose());
@@ -73,6 +75,40 @@ test("a stream deleted behind Sales' back is noticed at the next check", async (
   expect(await streamIds()).toEqual(await outboxIds());
 });
 
+test("a row sent again inside the duplicate window does not hide a lost tail from the check", async () => {
+  await waitFor(allPublished, { message: "everything published before the check" });
+  type Row = { id: string; streamSequence: number };
+  const [lowest, highest] = (await sales.sql<Row[]>`
+    (select id, stream_sequence from sales.outbox_messages order by stream_sequence limit 1)
+    union all
+    (select id, stream_sequence from sales.outbox_messages order by stream_sequence desc limit 1)`) as unknown as [
+    Row,
+    Row,
+  ];
+  // The oldest message sent again (JetStream answered with its old sequence, so only
+  // published_at moved), and the newest one recorded past the end of the stream, as if the
+  // stream had lost its tail.
+  await sales.sql`update sales.outbox_messages set published_at = now() + interval '1 second'
+    where id = ${lowest.id}`;
+  await sales.sql`update sales.outbox_messages set stream_sequence = stream_sequence + 1000
+    where id = ${highest.id}`;
+  const lostBefore = logs.lines.filter((line) => line.msg?.startsWith("the stream lost")).length;
+
+  sales.stream.wake();
+  await waitFor(
+    async () => {
+      const [row] = await sales.sql<{ streamSequence: number }[]>`
+        select stream_sequence from sales.outbox_messages where id = ${highest.id}`;
+      return row?.streamSequence === highest.streamSequence;
+    },
+    { message: "the row past the stream's end queued and published again" },
+  );
+  const lost = logs.lines.filter((line) => line.msg?.startsWith("the stream lost"));
+  expect(lost).toHaveLength(lostBefore + 1);
+  expect(lost.at(-1)).toMatchObject({ requeued: 1 });
+  expect(await streamIds()).toEqual(await outboxIds());
+});
+
 test("a stream check whose message lookups fail queues nothing again and tries again", async () => {
   await waitFor(allPublished, { message: "everything published before the check" });
   const nc = await connectNats(server.url);
@@ -119,4 +155,22 @@ test("a stream check whose message lookups fail queues nothing again and tries a
   expect(check.isReady).toBe(false);
   expect(await allPublished()).toBe(true);
   expect(requeued()).toBe(false);
+});
+
+test("the shortest stream max age Sales' settings accept is one JetStream takes", async () => {
+  const maxAge = (ms: number) => v.safeParse(SalesEnv, { STREAM_MAX_AGE_MS: String(ms) });
+  expect(maxAge(DUPLICATE_WINDOW_MS - 1).success).toBe(false);
+  expect(maxAge(DUPLICATE_WINDOW_MS).success).toBe(true);
+  const nc = await connectNats(server.url);
+  try {
+    const { outcome } = await ensureStream(await jetstreamManager(nc), {
+      name: "SHORTEST_MAX_AGE",
+      subjects: ["shortest-max-age.>"],
+      maxAgeMs: DUPLICATE_WINDOW_MS,
+      duplicateWindowMs: DUPLICATE_WINDOW_MS,
+    });
+    expect(outcome).toBe("created");
+  } finally {
+    await nc.close();
+  }
 });

@@ -71,12 +71,17 @@ export function startSalesStream({
     return manager.jsm;
   }
 
-  /** The newest row the outbox says the stream holds, or nothing to check. */
+  /**
+   * The row at the highest sequence the outbox says the stream holds, or nothing to check. By
+   * sequence, not by `published_at`: a batch's rows share one, and a row sent again inside the
+   * duplicate window gets a new one but keeps its old sequence.
+   */
   async function newestPublished(): Promise<PublishedRow | undefined> {
     const [row] = await sql<PublishedRow[]>`
       select id, stream_sequence from sales.outbox_messages
-      where published_at > now() - ${maxAgeMs} * interval '1 millisecond' and stream_sequence is not null
-      order by published_at desc
+      where stream_sequence is not null
+        and published_at > now() - ${maxAgeMs} * interval '1 millisecond'
+      order by stream_sequence desc
       limit 1`;
     return row;
   }
@@ -102,8 +107,8 @@ export function startSalesStream({
     // just before that tail, only the tail is missing; otherwise its history is not ours.
     const [boundary] = await sql<PublishedRow[]>`
       select id, stream_sequence from sales.outbox_messages
-      where stream_sequence <= ${lastSequence} and published_at is not null
-      order by published_at desc
+      where stream_sequence <= ${lastSequence}
+      order by stream_sequence desc
       limit 1`;
     const onlyTailLost = boundary !== undefined && (await holds(jsm, boundary));
     const requeued = await sql`
