@@ -1,6 +1,7 @@
 import {
   AckPolicy,
   type ConsumerConfig,
+  type ConsumerInfo,
   type ConsumerMessages,
   DeliverPolicy,
   JetStreamApiCodes,
@@ -8,6 +9,7 @@ import {
   type JsMsg,
   jetstream,
   jetstreamManager,
+  type StoredMsg,
 } from "@nats-io/jetstream";
 import { type NatsConnection, nanos } from "@nats-io/nats-core";
 import { SALES_STREAM, SALES_SUBJECTS } from "contracts";
@@ -21,7 +23,13 @@ import {
   type Sql,
   startIntervalLoop,
 } from "shared";
-import { type ReceivedMessage, type StoredBatch, storeReceivedMessages } from "./inbox.ts";
+import {
+  parkedRow,
+  type ReceivedMessage,
+  type StoredBatch,
+  storeReceivedMessages,
+  toInboxRow,
+} from "./inbox.ts";
 
 /** How soon to look again while the stream is missing (Sales creates it) or the check failed. */
 const RETRY_MS = 1_000;
@@ -97,9 +105,15 @@ export function startIntegrationEventConsumer(
 
   async function ensureConsumer(
     jsm: JetStreamManager,
-  ): Promise<"created" | "updated" | "unchanged"> {
+  ): Promise<"created" | "recreated" | "updated" | "unchanged"> {
     try {
-      const { config } = await jsm.consumers.info(stream, CONSUMER_NAME);
+      const info = await jsm.consumers.info(stream, CONSUMER_NAME);
+      if (await isAheadOfStream(jsm, info)) {
+        await jsm.consumers.delete(stream, CONSUMER_NAME);
+        await jsm.consumers.add(stream, wanted);
+        return "recreated";
+      }
+      const { config } = info;
       const same =
         config.ack_wait === wanted.ack_wait &&
         config.max_deliver === wanted.max_deliver &&
@@ -121,6 +135,27 @@ export function startIntegrationEventConsumer(
     }
   }
 
+  /**
+   * Whether the stream lost messages this consumer had acked, and reuses their sequence numbers
+   * for new ones (a broker restored from an older disk, say): the server would never deliver
+   * those to a consumer already past them. Every acked message was stored first, so the stream
+   * must still end at or after the ack floor, with a message there the inbox holds. (A message
+   * deleted below the stream's end tells nothing: numbers below the end are never reused.)
+   */
+  async function isAheadOfStream(jsm: JetStreamManager, info: ConsumerInfo): Promise<boolean> {
+    const acked = info.ack_floor.stream_seq;
+    if (acked === 0) return false;
+    const { state } = await jsm.streams.info(stream);
+    if (state.last_seq < acked) return true;
+    const message = await jsm.streams.getMessage(stream, { seq: acked });
+    if (!message) return false;
+    // Stored under its event id, or parked under the hash of its bytes if Postgres refused it.
+    const received = storedToReceived(message);
+    const ids = [toInboxRow(received, handles).id, parkedRow(received, "").id];
+    const [stored] = await sql`select 1 from orders.inbox_messages where id = any(${ids}::uuid[])`;
+    return stored === undefined;
+  }
+
   /** Ensures the consumer and consumes from it; returns a short retry delay when it could not. */
   async function check(): Promise<number | undefined> {
     const connection = nats.connection;
@@ -131,9 +166,15 @@ export function startIntegrationEventConsumer(
       }
       const outcome = await ensureConsumer(manager.jsm);
       waitingForStreamLogged = false;
-      if (outcome !== "unchanged")
+      if (outcome === "recreated") {
+        log.warn(
+          { stream, consumer: CONSUMER_NAME },
+          "the stream lost messages this consumer had acked; reading the stream again from its start (the inbox drops what it has)",
+        );
+      } else if (outcome !== "unchanged") {
         log.info({ stream, consumer: CONSUMER_NAME, outcome }, "consumer ensured");
-      if (outcome === "created" && messages) {
+      }
+      if ((outcome === "created" || outcome === "recreated") && messages) {
         // The consumer we pulled from is gone (e.g. the broker lost its store): pull afresh.
         messages.stop();
         messages = undefined;
@@ -244,7 +285,25 @@ export function startIntegrationEventConsumer(
 }
 
 function toReceived(message: JsMsg): ReceivedMessage {
-  const headers: Record<string, string> = {};
-  for (const [key, values] of message.headers ?? []) headers[key] = values.join(",");
-  return { subject: message.subject, data: message.data, streamSequence: message.seq, headers };
+  return {
+    subject: message.subject,
+    data: message.data,
+    streamSequence: message.seq,
+    headers: headerRecord(message.headers),
+  };
+}
+
+function storedToReceived(message: StoredMsg): ReceivedMessage {
+  return {
+    subject: message.subject,
+    data: message.data,
+    streamSequence: message.seq,
+    headers: headerRecord(message.header),
+  };
+}
+
+function headerRecord(headers: Iterable<[string, string[]]> | undefined): Record<string, string> {
+  const record: Record<string, string> = {};
+  for (const [key, values] of headers ?? []) record[key] = values.join(",");
+  return record;
 }

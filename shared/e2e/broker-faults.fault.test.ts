@@ -2,6 +2,7 @@ import { afterEach, expect, test } from "bun:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { connectNats } from "../nats.ts";
+import { keepFirstMessages } from "../processes/nats-server.ts";
 import { readStreamMessages } from "../testing/stream-messages.ts";
 import { waitFor } from "../testing/test-environment.ts";
 import { type FaultSystem, reportScenario, startFaultSystem } from "./fault-system.ts";
@@ -72,6 +73,38 @@ test("broker amnesia: NATS comes back with an empty store; Sales re-publishes, O
   expect(sales.logs.some((line) => line.msg?.startsWith("the stream lost messages"))).toBe(true);
   expect(report.streamMessages).toBe(report.events);
   expect(orders.logs.filter(consumerCreated).length).toBe(3);
+}, 120_000);
+
+test("NATS comes back without the stream's tail but with its consumer's state: nothing is skipped", async () => {
+  system = await startFaultSystem();
+  const { sales, orders, natsServer, natsUrl, streamName } = system;
+  const before = startWriteLoad(() => sales.url);
+  await before.waitForRequests(200);
+  await before.stop();
+  await system.checkInvariants(); // Orders has stored and acked every message
+  const stored = (await readStreamMessages(natsUrl, streamName)).length;
+
+  await natsServer.stop("SIGTERM");
+  await keepFirstMessages(natsServer.storeDir, streamName, Math.floor(stored / 2));
+  // Sales takes writes meanwhile; once NATS is back they take the lost messages' numbers.
+  const during = startWriteLoad(() => sales.url);
+  await during.waitForRequests(100);
+  await natsServer.start();
+  await during.waitForRequests(200);
+  await during.stop();
+
+  const report = await system.checkInvariants();
+  reportScenario(
+    "stream tail lost",
+    `${stored - Math.floor(stored / 2)} of ${stored} messages cut, consumer kept`,
+    report,
+  );
+  expect(sales.logs.some((line) => line.msg?.startsWith("the stream lost messages"))).toBe(true);
+  expect(
+    orders.logs.some((line) =>
+      line.msg?.startsWith("the stream lost messages this consumer had acked"),
+    ),
+  ).toBe(true);
 }, 120_000);
 
 test("duplicates beyond the dedup window (same event, new Nats-Msg-Id) are applied once", async () => {

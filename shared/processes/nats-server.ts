@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -60,4 +60,25 @@ export async function startNatsServer(
       if (ownsStore) await rm(storeDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Cuts a stopped server's copy of `stream` down to its first `keep` messages, keeping its
+ * consumers' state: what a disk that lost the latest writes, or a restore from an older copy,
+ * leaves behind. Knows the file store's layout: the messages of a small stream in `1.blk`, each
+ * record starting with its length (the high bit flags headers); the indexes beside it are
+ * deleted, so the server rebuilds them from the block when it starts.
+ */
+export async function keepFirstMessages(storeDir: string, stream: string, keep: number) {
+  const messages = join(storeDir, "jetstream", "$G", "streams", stream, "msgs");
+  const files = await readdir(messages);
+  if (files.filter((file) => file.endsWith(".blk")).length !== 1) {
+    throw new Error(`expected one message block in ${messages}, found ${files.join(", ")}`);
+  }
+  const block = await readFile(join(messages, "1.blk"));
+  let end = 0;
+  for (let kept = 0; kept < keep; kept++) end += block.readUInt32LE(end) & 0x7fffffff;
+  if (end > block.length) throw new Error(`${stream} holds fewer than ${keep} messages`);
+  await writeFile(join(messages, "1.blk"), block.subarray(0, end));
+  for (const file of files) if (!file.endsWith(".blk")) await rm(join(messages, file));
 }
