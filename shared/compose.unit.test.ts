@@ -72,9 +72,9 @@ describe("compose.yaml", () => {
     const patches = (await Bun.file(join(root, "package.json")).json()).patchedDependencies ?? {};
     for (const file of Object.values(patches) as string[]) {
       const folder = file.slice(0, file.lastIndexOf("/"));
-      expect(dockerfile.indexOf(`COPY ${folder} ${folder}`)).toBeLessThan(
-        dockerfile.indexOf("RUN bun install"),
-      );
+      const copied = dockerfile.indexOf(`COPY ${folder} ${folder}`);
+      expect(copied).toBeGreaterThanOrEqual(0);
+      expect(copied).toBeLessThan(dockerfile.indexOf("RUN bun install"));
     }
     const pinned = (await Bun.file(join(root, "package.json")).json()).packageManager as string;
     expect(dockerfile).toContain(`oven/bun:${pinned.replace("bun@", "")}`);

@@ -3,7 +3,8 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { ensureStream, startNatsLink, streamInfo } from "./nats.ts";
-import { silentLogger } from "./testing/silent-logger.ts";
+import { startNatsServer } from "./processes/nats-server.ts";
+import { captureLogger, silentLogger } from "./testing/silent-logger.ts";
 import { testEnv, uniqueId, waitFor } from "./testing/test-environment.ts";
 
 const nc = await connect({ servers: testEnv.NATS_URL });
@@ -46,7 +47,26 @@ test("streamInfo tells a missing stream from an existing one", async () => {
   expect((await streamInfo(jsm, spec.name))?.config.name).toBe(spec.name);
 });
 
-test("a NATS link keeps trying until the server answers, and can be closed meanwhile", async () => {
+test("a NATS link keeps trying until the server answers", async () => {
+  const server = await startNatsServer();
+  await server.stop();
+  const logs = captureLogger("link");
+  const link = startNatsLink({ url: server.url, name: "later", log: logs.log, retryMs: 10 });
+  try {
+    await waitFor(() => logs.lines.some((line) => line.msg === "nats unreachable, retrying"), {
+      message: "a failed first attempt",
+    });
+    expect(link.isConnected).toBe(false);
+    expect(link.connection).toBeUndefined();
+    await server.start();
+    await waitFor(() => link.isConnected, { message: "the link to connect once the server is up" });
+  } finally {
+    await link.close();
+    await server.dispose();
+  }
+});
+
+test("a NATS link can be closed while it is still trying, and closes its connection", async () => {
   const link = startNatsLink({
     url: "nats://127.0.0.1:1",
     name: "unreachable",
@@ -54,7 +74,6 @@ test("a NATS link keeps trying until the server answers, and can be closed meanw
     retryMs: 10,
   });
   expect(link.isConnected).toBe(false);
-  expect(link.connection).toBeUndefined();
   await link.close();
 
   const reachable = startNatsLink({ url: testEnv.NATS_URL, name: "reachable", log: silentLogger });

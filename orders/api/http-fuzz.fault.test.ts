@@ -62,6 +62,11 @@ describe("HTTP fuzzing of Orders: never a 500, never a stack trace", () => {
     );
     expect(seen[201]).toBeGreaterThan(0);
     expect(seen[422]).toBeGreaterThan(0);
+    // Only the answered 201s left an order: a refused request wrote none.
+    const [{ count }] = (await orders.sql`select count(*)::int as count from orders.orders`) as [
+      { count: number },
+    ];
+    expect(count).toBe(seen[201] ?? 0);
     const rows = await orders.sql<{ id: string }[]>`select id from orders.orders limit 3`;
     orderIds.push(...rows.map((row) => row.id));
   });

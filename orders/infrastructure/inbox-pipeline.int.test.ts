@@ -80,7 +80,7 @@ describe("one Orders", async () => {
     expect(appliedLines(logs.lines, event.id)).toHaveLength(1);
   });
 
-  test("updated v2 before created v1 leaves v2; a stale v1 later changes nothing", async () => {
+  test("updated v2 before created v1 leaves v2; a stale v1, or another v2, later changes nothing", async () => {
     const v1 = productSnapshot({ name: "Old name" });
     const v2 = { ...v1, name: "New name", price: { amount: 1500, currency: "EUR" }, version: 2 };
     await sales.publishProduct("updated", v2);
@@ -90,6 +90,16 @@ describe("one Orders", async () => {
     const stale = await sales.publishProduct("created", v1);
     await waitFor(async () => (await inboxRow(orders, stale.id))?.status === "processed", {
       message: "stale v1",
+    });
+    expect(await cachedProduct(orders, v1.productId)).toMatchObject({
+      name: "New name",
+      version: 2,
+    });
+
+    // Another event at the version the cache holds (a different event id): not applied either.
+    const sameVersion = await sales.publishProduct("updated", { ...v2, name: "Same version" });
+    await waitFor(async () => (await inboxRow(orders, sameVersion.id))?.status === "processed", {
+      message: "the event at the cached version",
     });
     expect(await cachedProduct(orders, v1.productId)).toMatchObject({
       name: "New name",

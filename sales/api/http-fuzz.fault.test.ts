@@ -58,6 +58,12 @@ describe("HTTP fuzzing of Sales: never a 500, never a stack trace", () => {
     );
     expect(seen[201]).toBeGreaterThan(0);
     expect(seen[400]).toBeGreaterThan(0);
+    // Only the answered 201s left a product and its event: a refused request wrote neither.
+    const [written] = await sales.sql<{ products: number; events: number }[]>`
+      select (select count(*)::int from sales.products) as products,
+             (select count(*)::int from sales.outbox_messages) as events`;
+    const answered = (seen[201] ?? 0) + 1; // and the seed product
+    expect(written).toEqual({ products: answered, events: answered });
     const [first] = await sales.sql<
       { id: string }[]
     >`select id from sales.products order by id desc limit 5`;
