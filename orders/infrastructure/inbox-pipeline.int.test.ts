@@ -1,6 +1,7 @@
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { PRODUCT_CREATED_V1, type ProductCreatedIntegrationEvent } from "contracts";
 import { migrate } from "shared";
+import { afterTests } from "../../shared/testing/cleanup.ts";
 import { captureLogger } from "../../shared/testing/silent-logger.ts";
 import { createTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
 import { integrationEventHandlers } from "../integration/handlers.ts";
@@ -266,7 +267,7 @@ describe("two Orders on one database and one durable consumer", async () => {
   const env = { INBOX_BATCH_SIZE: "10" };
   const one = await startOrdersUnderTest(sales, { env, overrides: { log: first.log }, database });
   await startOrdersUnderTest(sales, { env, overrides: { log: second.log }, database });
-  afterAll(database.drop);
+  afterTests(database.drop);
 
   test("share the work: every event is stored once and applied once", async () => {
     const events: unknown[] = [];
@@ -322,7 +323,7 @@ describe("after a crash between the inbox insert and the ack", async () => {
   );
   const logs = captureLogger("orders");
   const orders = await startOrdersUnderTest(sales, { overrides: { log: logs.log }, database });
-  afterAll(database.drop);
+  afterTests(database.drop);
 
   test("the restarted process acks the redelivered messages and applies each event once", async () => {
     await waitFor(

@@ -1,5 +1,6 @@
-import { afterAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { migrate, startNatsLink } from "shared";
+import { afterTests } from "../../shared/testing/cleanup.ts";
 import { silentLogger } from "../../shared/testing/silent-logger.ts";
 import { testEnv, useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
 import { MIGRATIONS } from "../main.ts";
@@ -50,7 +51,7 @@ test("keeps handled rows as long as the stream keeps messages, even with a short
     retentionMs: MINUTE,
     intervalMs: 50,
   });
-  afterAll(async () => {
+  afterTests(async () => {
     await retention.stop();
     await nats.close();
   });

@@ -1,4 +1,3 @@
-import { afterAll } from "bun:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import {
@@ -9,6 +8,7 @@ import {
   SALES_SUBJECTS,
 } from "contracts";
 import { connectNats, ensureStream, natsNames, parseEnv } from "shared";
+import { afterTests } from "../../shared/testing/cleanup.ts";
 import { silentLogger } from "../../shared/testing/silent-logger.ts";
 import { deleteStreams } from "../../shared/testing/stream-messages.ts";
 import {
@@ -37,7 +37,7 @@ export async function startFakeSales() {
     duplicateWindowMs: 120_000,
   });
   const js = jetstream(nc);
-  afterAll(async () => {
+  afterTests(async () => {
     await nc.close();
     await deleteStreams(testEnv.NATS_URL, [stream]);
   });
@@ -130,7 +130,7 @@ export async function startOrdersUnderTest(
     }),
     { log: silentLogger, ...overrides },
   );
-  afterAll(async () => {
+  afterTests(async () => {
     await orders.stop();
     if (!database) await db.drop();
   });

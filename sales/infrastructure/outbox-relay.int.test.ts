@@ -1,7 +1,8 @@
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { PRODUCT_CREATED_V1 } from "contracts";
 import { migrate, type NatsLink, natsNames, type Sql } from "shared";
 import { startNatsServer } from "../../shared/processes/nats-server.ts";
+import { afterTests } from "../../shared/testing/cleanup.ts";
 import { captureLogger, silentLogger } from "../../shared/testing/silent-logger.ts";
 import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
 import { createTestDatabase, testEnv, waitFor } from "../../shared/testing/test-environment.ts";
@@ -199,7 +200,7 @@ describe("with NATS up", async () => {
 describe("with NATS down", async () => {
   const server = await startNatsServer();
   await server.stop();
-  afterAll(() => server.dispose());
+  afterTests(() => server.dispose());
   const sales = await startSalesUnderTest({ NATS_URL: server.url, OUTBOX_POLL_MS: "20" });
 
   test("writes succeed, rows wait with growing attempts, and are published once when NATS is back", async () => {

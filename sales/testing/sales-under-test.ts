@@ -1,6 +1,6 @@
-import { afterAll } from "bun:test";
 import { SALES_STREAM } from "contracts";
 import { parseEnv } from "shared";
+import { afterTests } from "../../shared/testing/cleanup.ts";
 import { silentLogger } from "../../shared/testing/silent-logger.ts";
 import { deleteStreams } from "../../shared/testing/stream-messages.ts";
 import {
@@ -32,7 +32,7 @@ export async function startSalesUnderTest(
     }),
     { log: silentLogger, ...overrides },
   );
-  afterAll(async () => {
+  afterTests(async () => {
     await sales.stop();
     await deleteStreams(testEnv.NATS_URL, [`${namespace}_${SALES_STREAM}`]);
     await database.drop();

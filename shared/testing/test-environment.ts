@@ -1,7 +1,7 @@
-import { afterAll } from "bun:test";
 import * as v from "valibot";
 import { closeDatabase, createDatabase, type Sql } from "../database.ts";
 import { databaseUrlVariable, natsUrlVariable, parseEnv } from "../env.ts";
+import { afterTests } from "./cleanup.ts";
 
 /** Where the test servers are: the same variables the processes read. */
 export const testEnv = parseEnv(
@@ -22,7 +22,7 @@ export type TestDatabase = { name: string; url: string; sql: Sql; drop(): Promis
  */
 export async function useTestDatabase(adminUrl = testEnv.DATABASE_URL): Promise<TestDatabase> {
   const database = await createTestDatabase(adminUrl);
-  afterAll(database.drop);
+  afterTests(database.drop);
   return database;
 }
 
