@@ -126,7 +126,8 @@ export async function rebuildProductCache(options: RebuildOptions): Promise<Rebu
       await sql`delete from orders.product_cache_rebuild`;
       return { ...swapped, ...replay.counts() };
     } finally {
-      await lock`select pg_advisory_unlock(hashtext(${REBUILD_LOCK}))`;
+      // If the session died, Postgres released the lock with it; keep the error that matters.
+      await lock`select pg_advisory_unlock(hashtext(${REBUILD_LOCK}))`.catch(() => {});
     }
   } finally {
     lock.release();
@@ -146,7 +147,23 @@ async function swap(
     await tx`lock table orders.product_cache in exclusive mode`;
     // Every event the live cache can have applied is on the stream by now: read the rest.
     // Into the scratch table outside this transaction, so a retried swap need not read it again.
-    await replay.from(sql, replay.nextSeq, () => {});
+    // Within the lock timeout: if NATS went away meanwhile, give the lock back rather than hold
+    // ProcessInboxJob up until it returns.
+    const reading = new AbortController();
+    const timer = setTimeout(
+      () =>
+        reading.abort(
+          new Error(
+            `reading the stream's newest messages took over ${lockTimeoutMs} ms with product_cache locked; nothing was changed`,
+          ),
+        ),
+      lockTimeoutMs,
+    );
+    try {
+      await replay.from(sql, replay.nextSeq, () => {}, reading.signal);
+    } finally {
+      clearTimeout(timer);
+    }
     const info = await (await options.js.streams.get(options.stream)).info();
     const complete =
       info.state.messages > 0 && info.state.first_seq <= 1 && (info.state.num_deleted ?? 0) === 0;

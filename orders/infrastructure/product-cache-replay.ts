@@ -96,11 +96,17 @@ export function createProductCacheReplay({
       },
     }),
     /** Replays from `fromSeq` to the stream's current end; `progress` gets the last sequence. */
-    async from(sql: Queryable, fromSeq: number, progress: (lastSeq: number) => void) {
+    async from(
+      sql: Queryable,
+      fromSeq: number,
+      progress: (lastSeq: number) => void,
+      signal?: AbortSignal,
+    ) {
       let inBatch = 0;
       await readStream(js, stream, {
         fromSeq,
         batchSize,
+        signal,
         onMessage: async (message) => {
           await handle(message);
           if (++inBatch >= batchSize) {

@@ -1,6 +1,7 @@
 import { afterAll, expect, test } from "bun:test";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connectNats } from "shared";
+import { startNatsServer } from "../../shared/processes/nats-server.ts";
 import { testEnv } from "../../shared/testing/test-environment.ts";
 import { startFakeSales } from "../testing/orders-under-test.ts";
 import { readStream } from "./stream-reader.ts";
@@ -50,4 +51,36 @@ test("ends when the stream's newest messages were deleted (last_seq stays where 
 test("ends on a stream whose every message was deleted", async () => {
   for (const seq of [1, 2, 3]) await sales.jsm.streams.deleteMessage(sales.stream, seq);
   expect(await sequences(1)).toEqual([]);
+});
+
+test("a read that NATS left waiting stops when its signal aborts, and rejects with the reason", async () => {
+  const server = await startNatsServer();
+  const own = await connectNats(server.url);
+  try {
+    const jsm = await jetstreamManager(own);
+    await jsm.streams.add({ name: "HALTED", subjects: ["halted.>"] });
+    const ownJs = jetstream(own);
+    for (let n = 1; n <= 3; n++) await ownJs.publish("halted.message", `message ${n}`);
+
+    const reading = new AbortController();
+    const read: number[] = [];
+    const outcome = readStream(ownJs, "HALTED", {
+      fromSeq: 1,
+      batchSize: 1,
+      signal: reading.signal,
+      onMessage: async (message) => {
+        read.push(message.seq);
+        if (read.length === 1) {
+          await server.stop(); // the next message can no longer come
+          setTimeout(() => reading.abort(new Error("gave up on the stream")), 200);
+        }
+        return true;
+      },
+    });
+    await expect(outcome).rejects.toThrow("gave up on the stream");
+    expect(read).toEqual([1]);
+  } finally {
+    await own.close().catch(() => {});
+    await server.dispose();
+  }
 });

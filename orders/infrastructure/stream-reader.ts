@@ -7,6 +7,8 @@ export type StreamReadOptions = {
   onMessage: (message: JsMsg) => boolean | Promise<boolean>;
   /** Messages the server sends ahead. */
   batchSize?: number;
+  /** Stops the read, which then rejects with the signal's reason (e.g. NATS went away meanwhile). */
+  signal?: AbortSignal;
 };
 
 /**
@@ -18,8 +20,9 @@ export type StreamReadOptions = {
 export async function readStream(
   js: JetStreamClient,
   stream: string,
-  { fromSeq, onMessage, batchSize = 500 }: StreamReadOptions,
+  { fromSeq, onMessage, batchSize = 500, signal }: StreamReadOptions,
 ): Promise<number> {
+  signal?.throwIfAborted();
   const consumer = await js.consumers.get(stream, { opt_start_seq: Math.max(1, fromSeq) });
   let read = 0;
   try {
@@ -28,13 +31,18 @@ export async function readStream(
     // and a consume() with nothing to deliver would wait for a next message forever.
     if ((await consumer.info(true)).num_pending === 0) return 0;
     const messages = await consumer.consume({ max_messages: batchSize });
+    const stop = () => messages.stop();
+    signal?.addEventListener("abort", stop, { once: true });
     try {
       for await (const message of messages) {
+        signal?.throwIfAborted();
         read++;
         const more = await onMessage(message);
         if (!more || message.info.pending === 0) break;
       }
+      signal?.throwIfAborted();
     } finally {
+      signal?.removeEventListener("abort", stop);
       messages.stop();
     }
   } finally {
