@@ -1,11 +1,17 @@
 import { describe, expect, test } from "bun:test";
-import { PRODUCT_CREATED_V1 } from "contracts";
-import { migrate, type NatsLink, natsNames, type Sql } from "shared";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { PRODUCT_CREATED_V1, SALES_STREAM, SALES_SUBJECTS } from "contracts";
+import { connectNats, ensureStream, migrate, type NatsLink, natsNames, type Sql } from "shared";
 import { startNatsServer } from "../../shared/processes/nats-server.ts";
 import { afterTests } from "../../shared/testing/cleanup.ts";
 import { captureLogger, silentLogger } from "../../shared/testing/silent-logger.ts";
-import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
-import { createTestDatabase, testEnv, waitFor } from "../../shared/testing/test-environment.ts";
+import { deleteStreams, readStreamMessages } from "../../shared/testing/stream-messages.ts";
+import {
+  createTestDatabase,
+  testEnv,
+  uniqueId,
+  waitFor,
+} from "../../shared/testing/test-environment.ts";
 import { MIGRATIONS, type SalesProcess } from "../main.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 import { createOutboxEventBus } from "./outbox.ts";
@@ -286,6 +292,75 @@ test("a row that failed to publish waits the retry delay of its attempt number",
     expect(await secondsUntilDue(2)).toBeWithin(7_100, 7_201);
   } finally {
     await relay.stop();
+    await database.drop();
+  }
+});
+
+test("a batch acked across a reconnect is not marked published; it goes again, as a duplicate", async () => {
+  const database = await createTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+  const names = natsNames(`t${uniqueId()}`);
+  const stream = names.stream(SALES_STREAM);
+  const nc = await connectNats(testEnv.NATS_URL);
+  await ensureStream(await jetstreamManager(nc), {
+    name: stream,
+    subjects: [names.subject(SALES_SUBJECTS)],
+    maxAgeMs: 3_600_000,
+    duplicateWindowMs: 120_000,
+  });
+  // Every publish request "reconnects" the link, as if the server had gone and come back.
+  let generation = 1;
+  let reconnecting = true;
+  const connection = new Proxy(nc, {
+    get(target, key) {
+      if (key === "request" && reconnecting) {
+        return (...args: Parameters<typeof nc.request>) => {
+          generation++;
+          return target.request(...args);
+        };
+      }
+      const value = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const link: NatsLink = {
+    connection,
+    isConnected: true,
+    get generation() {
+      return generation;
+    },
+    connected: Promise.resolve(connection),
+    close: async () => {},
+  };
+  const relay = startOutboxRelay({
+    sql: database.sql,
+    nats: link,
+    names,
+    log: silentLogger,
+    pollMs: 3_600_000,
+    batchSize: 10,
+    retryDelay: () => 0,
+  });
+  try {
+    const [id] = (await writeOutboxRows(database, 1)) as [string];
+    relay.wake();
+    const retried = await waitFor(async () => {
+      const [row] = await rowsById(database, [id]);
+      return row && row.attempts >= 1 ? row : undefined;
+    });
+    expect(retried).toMatchObject({ publishedAt: null, streamSequence: null });
+    expect(retried.lastError).toContain("reconnected");
+
+    reconnecting = false;
+    relay.wake();
+    const published = await waitFor(async () => (await rowsById(database, [id]))[0]?.publishedAt);
+    expect(published).toBeInstanceOf(Date);
+    const messages = await readStreamMessages(testEnv.NATS_URL, stream);
+    expect(messages.map((message) => message.headers["Nats-Msg-Id"])).toEqual([id]);
+  } finally {
+    await relay.stop();
+    await nc.close();
+    await deleteStreams(testEnv.NATS_URL, [stream]);
     await database.drop();
   }
 });

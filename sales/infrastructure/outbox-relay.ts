@@ -16,6 +16,13 @@ import type { OutboxHeaders } from "./outbox.ts";
 /** Out-of-process writers (e.g. `bun run outbox:republish`) `NOTIFY` here to wake the relay. */
 export const OUTBOX_CHANNEL = "sales_outbox";
 
+/**
+ * Orders the relay's "published" marks with the stream check's re-queueing (`sales-stream.ts`):
+ * marks take it shared, the re-queueing exclusively, so no mark of acks from a server the
+ * check has since found empty can commit after the check looked.
+ */
+export const OUTBOX_MARKS_LOCK = "sales:outbox-marks";
+
 /** JetStream's "message size exceeds maximum allowed": the stream will never take this row. */
 const MESSAGE_TOO_LARGE = 10054;
 
@@ -96,7 +103,20 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         for update skip locked`;
       if (rows.length === 0) return { claimed: 0, published: 0 };
 
-      const outcomes = await publishAll(rows);
+      const generation = nats.generation;
+      let outcomes = await publishAll(rows);
+      await tx`select pg_advisory_xact_lock_shared(hashtext(${OUTBOX_MARKS_LOCK}))`;
+      if (nats.generation !== generation) {
+        // NATS reconnected meanwhile: acks from before may come from a server that lost its
+        // store since (and whose check has already run). Send again; JetStream drops the copies
+        // it still has.
+        outcomes = rows.map((row) => ({
+          row,
+          published: false,
+          error: "NATS reconnected while the batch was being published; sending it again",
+          park: false,
+        }));
+      }
       const published = outcomes.filter((o) => o.published);
       const failed = outcomes.filter((o) => !o.published);
       if (published.length > 0) {

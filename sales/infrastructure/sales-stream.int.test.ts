@@ -9,6 +9,7 @@ import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
 import { waitFor } from "../../shared/testing/test-environment.ts";
 import { SalesEnv } from "../env.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
+import { OUTBOX_MARKS_LOCK } from "./outbox-relay.ts";
 import { DUPLICATE_WINDOW_MS, startSalesStream } from "./sales-stream.ts";
 
 const server = await startNatsServer();
@@ -107,6 +108,45 @@ test("a row sent again inside the duplicate window does not hide a lost tail fro
   expect(lost).toHaveLength(lostBefore + 1);
   expect(lost.at(-1)).toMatchObject({ requeued: 1 });
   expect(await streamIds()).toEqual(await outboxIds());
+});
+
+test("the check re-queues only after relay batches still marking rows have committed", async () => {
+  await waitFor(allPublished, { message: "everything published before the check" });
+  const [newest] = await sales.sql<{ id: string; streamSequence: number }[]>`
+    select id, stream_sequence from sales.outbox_messages order by stream_sequence desc limit 1`;
+  if (!newest) throw new Error("no published row");
+  // A relay batch between its PubAcks and its commit holds this lock shared.
+  const marking = await sales.database.sql.reserve();
+  await marking`begin`;
+  await marking`select pg_advisory_xact_lock_shared(hashtext(${OUTBOX_MARKS_LOCK}))`;
+  try {
+    await sales.sql`update sales.outbox_messages set stream_sequence = stream_sequence + 1000
+      where id = ${newest.id}`;
+    sales.stream.wake();
+    await waitFor(
+      async () => {
+        const [{ waiting }] = (await sales.database.sql`
+          select count(*)::int as waiting from pg_stat_activity
+          where datname = current_database() and wait_event = 'advisory'`) as [{ waiting: number }];
+        return waiting > 0;
+      },
+      { message: "the check waiting for the batch" },
+    );
+    const [row] = await sales.sql<{ publishedAt: Date | null }[]>`
+      select published_at from sales.outbox_messages where id = ${newest.id}`;
+    expect(row?.publishedAt).toBeInstanceOf(Date);
+  } finally {
+    await marking`commit`;
+    marking.release();
+  }
+  await waitFor(
+    async () => {
+      const [row] = await sales.sql<{ streamSequence: number }[]>`
+        select stream_sequence from sales.outbox_messages where id = ${newest.id}`;
+      return row?.streamSequence === newest.streamSequence;
+    },
+    { message: "the row re-queued and published again once the batch committed" },
+  );
 });
 
 test("a stream check whose message lookups fail queues nothing again and tries again", async () => {

@@ -11,7 +11,9 @@ import {
   type Sql,
   type StreamSpec,
   startIntervalLoop,
+  type Transaction,
 } from "shared";
+import { OUTBOX_MARKS_LOCK } from "./outbox-relay.ts";
 
 export type SalesStreamOptions = {
   sql: Sql;
@@ -76,8 +78,8 @@ export function startSalesStream({
    * sequence, not by `published_at`: a batch's rows share one, and a row sent again inside the
    * duplicate window gets a new one but keeps its old sequence.
    */
-  async function newestPublished(): Promise<PublishedRow | undefined> {
-    const [row] = await sql<PublishedRow[]>`
+  async function newestPublished(tx: Transaction): Promise<PublishedRow | undefined> {
+    const [row] = await tx<PublishedRow[]>`
       select id, stream_sequence from sales.outbox_messages
       where stream_sequence is not null
         and published_at > now() - ${maxAgeMs} * interval '1 millisecond'
@@ -96,36 +98,43 @@ export function startSalesStream({
     return message?.header?.get("Nats-Msg-Id") === row.id;
   }
 
-  /** Queues again every published row whose message the stream has lost; returns how many. */
+  /**
+   * Queues again every published row whose message the stream has lost; returns how many. Holds
+   * the relay's marks off meanwhile: a batch acked by the server before it lost its store, and
+   * marked after this looked, would otherwise stay "published" with nothing on the stream.
+   */
   async function requeueLostRows(jsm: JetStreamManager, info: StreamInfo): Promise<number> {
-    const newest = await newestPublished();
-    if (!newest) return 0;
-    const lastSequence = info.state.last_seq;
-    if (newest.streamSequence <= lastSequence && (await holds(jsm, newest))) return 0;
+    return sql.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(hashtext(${OUTBOX_MARKS_LOCK}))`;
+      const newest = await newestPublished(tx);
+      if (!newest) return 0;
+      const lastSequence = info.state.last_seq;
+      if (newest.streamSequence <= lastSequence && (await holds(jsm, newest))) return 0;
 
-    // The tail past the stream's last sequence is gone. If the stream still holds the message
-    // just before that tail, only the tail is missing; otherwise its history is not ours.
-    const [boundary] = await sql<PublishedRow[]>`
-      select id, stream_sequence from sales.outbox_messages
-      where stream_sequence <= ${lastSequence}
-      order by stream_sequence desc
-      limit 1`;
-    const onlyTailLost = boundary !== undefined && (await holds(jsm, boundary));
-    const requeued = await sql`
-      update sales.outbox_messages
-      set published_at = null, stream_sequence = null, next_attempt_at = now()
-      where published_at is not null
-        ${onlyTailLost ? sql`and stream_sequence > ${lastSequence}` : sql``}`;
-    log.warn(
-      {
-        stream: spec.name,
-        lastSequence,
-        recordedSequence: newest.streamSequence,
-        requeued: requeued.count,
-      },
-      "the stream lost messages the outbox had published; publishing them again",
-    );
-    return requeued.count;
+      // The tail past the stream's last sequence is gone. If the stream still holds the message
+      // just before that tail, only the tail is missing; otherwise its history is not ours.
+      const [boundary] = await tx<PublishedRow[]>`
+        select id, stream_sequence from sales.outbox_messages
+        where stream_sequence <= ${lastSequence}
+        order by stream_sequence desc
+        limit 1`;
+      const onlyTailLost = boundary !== undefined && (await holds(jsm, boundary));
+      const requeued = await tx`
+        update sales.outbox_messages
+        set published_at = null, stream_sequence = null, next_attempt_at = now()
+        where published_at is not null
+          ${onlyTailLost ? tx`and stream_sequence > ${lastSequence}` : tx``}`;
+      log.warn(
+        {
+          stream: spec.name,
+          lastSequence,
+          recordedSequence: newest.streamSequence,
+          requeued: requeued.count,
+        },
+        "the stream lost messages the outbox had published; publishing them again",
+      );
+      return requeued.count;
+    });
   }
 
   const loop = startIntervalLoop({
