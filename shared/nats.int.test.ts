@@ -5,7 +5,9 @@ import { connect } from "@nats-io/transport-node";
 import { ensureStream, startNatsLink, streamInfo } from "./nats.ts";
 import { startNatsServer } from "./processes/nats-server.ts";
 import { captureLogger, silentLogger } from "./testing/silent-logger.ts";
-import { testEnv, uniqueId, waitFor } from "./testing/test-environment.ts";
+import { testEnv, uniqueId, useIntegrationTimeout, waitFor } from "./testing/test-environment.ts";
+
+useIntegrationTimeout();
 
 const nc = await connect({ servers: testEnv.NATS_URL });
 const jsm = await jetstreamManager(nc);

@@ -46,7 +46,9 @@ export async function readStream(
       messages.stop();
     }
   } finally {
-    await consumer.delete().catch(() => false);
+    // An ordered consumer expires by itself; after an abort (NATS may be gone) do not wait on it.
+    const deleted = consumer.delete().catch(() => false);
+    if (!signal?.aborted) await deleted;
   }
   return read;
 }

@@ -16,6 +16,7 @@ import {
   type TestDatabase,
   testEnv,
   uniqueId,
+  useIntegrationTimeout,
 } from "../../shared/testing/test-environment.ts";
 import { OrdersEnv } from "../env.ts";
 import { type OrdersOverrides, type OrdersProcess, startOrders } from "../main.ts";
@@ -25,6 +26,7 @@ import { type OrdersOverrides, type OrdersProcess, startOrders } from "../main.t
  * would (or as Sales never would: malformed, duplicated, out of order).
  */
 export async function startFakeSales() {
+  useIntegrationTimeout();
   const namespace = `t${uniqueId()}`;
   const names = natsNames(namespace);
   const nc = await connectNats(testEnv.NATS_URL);

@@ -1,3 +1,4 @@
+import { setDefaultTimeout } from "bun:test";
 import * as v from "valibot";
 import { closeDatabase, createDatabase, type Sql } from "../database.ts";
 import { databaseUrlVariable, natsUrlVariable, parseEnv } from "../env.ts";
@@ -26,8 +27,18 @@ export async function useTestDatabase(adminUrl = testEnv.DATABASE_URL): Promise<
   return database;
 }
 
+/**
+ * Gives the tests of the file being loaded 30 s instead of Bun's 5: integration tests start
+ * processes and wait on real servers. Called by the helpers every such file uses, because
+ * `setDefaultTimeout` reaches only the file it runs in (from a preload, only the first file).
+ */
+export function useIntegrationTimeout(): void {
+  setDefaultTimeout(30_000);
+}
+
 /** A fresh database; the caller drops it (after stopping whatever uses it). */
 export async function createTestDatabase(adminUrl = testEnv.DATABASE_URL): Promise<TestDatabase> {
+  useIntegrationTimeout();
   const name = `test_${uniqueId()}`;
   const admin = createDatabase(adminUrl, { name: "test-admin", max: 1 });
   await admin.unsafe(`create database ${name}`);
