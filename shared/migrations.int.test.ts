@@ -1,5 +1,5 @@
-import { expect, test } from "bun:test";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { afterAll, expect, test } from "bun:test";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createDatabase } from "./database.ts";
@@ -8,8 +8,12 @@ import { useTestDatabase } from "./testing/test-environment.ts";
 
 const db = await useTestDatabase();
 
+const folders: string[] = [];
+afterAll(() => Promise.all(folders.map((folder) => rm(folder, { recursive: true, force: true }))));
+
 async function migrationsFolder(files: Record<string, string>): Promise<string> {
   const directory = await mkdtemp(join(tmpdir(), "migrations-"));
+  folders.push(directory);
   for (const [name, content] of Object.entries(files))
     await writeFile(join(directory, name), content);
   return directory;

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IntegrationEvent } from "contracts";
@@ -80,9 +81,13 @@ describe("the AsyncAPI document", () => {
 
   test("bun run asyncapi writes the document", async () => {
     const out = join(tmpdir(), `asyncapi-${Bun.randomUUIDv7()}.json`);
-    const result = await runScriptProcess("sales/scripts/asyncapi.ts", ["--out", out], {});
-    expect(result.code).toBe(0);
-    expect(result.stdout).toContain("AsyncAPI 3.0, 2 channels");
-    expect(await Bun.file(out).text()).toBe(asyncApiText());
+    try {
+      const result = await runScriptProcess("sales/scripts/asyncapi.ts", ["--out", out], {});
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain("AsyncAPI 3.0, 2 channels");
+      expect(await Bun.file(out).text()).toBe(asyncApiText());
+    } finally {
+      await rm(out, { force: true });
+    }
   });
 });
