@@ -64,7 +64,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     log,
     onConnect: () => consumer.wake(),
   });
-  const inbox = startProcessInboxJob({
+  const processInboxJob = startProcessInboxJob({
     sql,
     handlers,
     log,
@@ -78,9 +78,9 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     nats,
     names,
     log,
-    handles: (type) => type in handlers,
+    handles: (type) => Object.hasOwn(handlers, type),
     onStored: (batch) => {
-      if (batch.pending > 0) inbox.wake();
+      if (batch.pending > 0) processInboxJob.wake();
     },
     batchSize: env.INBOX_BATCH_SIZE,
     ackWaitMs: env.CONSUMER_ACK_WAIT_MS,
@@ -139,14 +139,14 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     sql,
     nats,
     consumer,
-    inbox,
+    processInboxJob,
     names,
     metrics,
     /** Stops taking requests and messages, finishes the batches in hand, drains, closes. */
     async stop() {
       await server.stop();
       await consumer.stop();
-      await inbox.stop();
+      await processInboxJob.stop();
       await retention.stop();
       await nats.close();
       await closeDatabase(sql);

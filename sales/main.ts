@@ -7,6 +7,7 @@ import {
   createLogger,
   createMetricsRegistry,
   DEFAULT_REQUEST_TIMEOUT_MS,
+  errorMessage,
   isDatabaseReachable,
   type Logger,
   messagingHealthThresholds,
@@ -64,7 +65,12 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
       stream.wake();
       // Rows that backed off while NATS was away need not wait out their delay.
       makePendingRowsDue(sql)
-        .catch(() => 0)
+        .catch((error) =>
+          log.warn(
+            { err: errorMessage(error) },
+            "cannot make waiting outbox rows due; they keep their delay",
+          ),
+        )
         .then(() => relay.wake());
     },
   });

@@ -21,6 +21,8 @@ export type Violation = { rule: string; edge: Edge };
 const MODULES = ["sales", "orders"] as const;
 const PACKAGES = ["sales", "orders", "contracts", "shared"] as const;
 const INFRASTRUCTURE_PACKAGES = /^(postgres|pino|hono|nats|@nats-io\/[\w.-]+)(\/|$)/;
+/** What of `shared` a domain may import: its errors and validation, nothing that does I/O. */
+const DOMAIN_SAFE_SHARED = ["shared/errors", "shared/validation"];
 
 const inFolder = (folder: string) => (path: string) => path.startsWith(`${folder}/`);
 const isTest = (path: string) => /\.test\.[cm]?[jt]sx?$/.test(path);
@@ -57,6 +59,8 @@ export const RULES: Rule[] = [
     appliesTo: inFolder(`${module}/domain`),
     forbids: (edge: Edge) =>
       INFRASTRUCTURE_PACKAGES.test(edge.target) ||
+      // The shared index pulls in Postgres, NATS and Hono; the domain takes only these parts.
+      (targetsPackage("shared")(edge) && !DOMAIN_SAFE_SHARED.includes(edge.target)) ||
       ["infrastructure", "api", "application", "integration"].some((layer) =>
         edge.target.startsWith(`${module}/${layer}/`),
       ),

@@ -154,6 +154,8 @@ describe("the checker catches a planted violation", () => {
       ["hono/validator", 'import { validator } from "hono/validator";'],
       ["orders/infrastructure/x.ts", 'import type { X } from "../infrastructure/x.ts";'],
       ["orders/api/x.ts", 'export { y } from "../api/x.ts";'],
+      ["shared", 'import { UnprocessableError } from "shared";'],
+      ["shared/nats.ts", 'import { natsNames } from "../../shared/nats.ts";'],
     ];
     for (const [target, code] of planted) {
       expect(violationsIn("orders/domain/order.ts", code)).toBe(
@@ -161,6 +163,9 @@ describe("the checker catches a planted violation", () => {
       );
     }
     expect(violationsIn("sales/domain/product.ts", 'import * as v from "valibot";')).toBe("");
+    expect(
+      violationsIn("sales/domain/product.ts", 'import { parseOrThrow } from "shared/validation";'),
+    ).toBe("");
   });
 
   test("is not fooled by comments or strings that look like imports", () => {

@@ -1,4 +1,4 @@
-import { type Issue, UnprocessableError } from "shared";
+import { type Issue, UnprocessableError } from "shared/errors";
 import type { Money, Product } from "./product.ts";
 
 export type OrderLine = {

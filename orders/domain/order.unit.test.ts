@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { UnprocessableError } from "shared";
+import { UnprocessableError } from "shared/errors";
 import { placeOrder, type RequestedLine } from "./order.ts";
 import type { Product } from "./product.ts";
 

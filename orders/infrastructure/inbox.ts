@@ -35,7 +35,7 @@ export type InboxRow = {
  */
 export function toInboxRow(message: ReceivedMessage, handles: (type: string) => boolean): InboxRow {
   const base = {
-    subject: storableText(message.subject),
+    subject: toStorableText(message.subject),
     headers: storableHeaders(message.headers),
     streamSequence: message.streamSequence,
   };
@@ -88,7 +88,7 @@ function decodeUtf8(data: Uint8Array): string | undefined {
  * Postgres text and jsonb cannot hold NUL, nor jsonb a lone surrogate: headers and the subject
  * are stored with such characters replaced (U+FFFD), so they can never keep a message out.
  */
-function storableText(text: string): string {
+function toStorableText(text: string): string {
   if (!text.includes("\u0000") && text.isWellFormed()) return text;
   return text.replaceAll("\u0000", "\uFFFD").toWellFormed();
 }
@@ -96,7 +96,7 @@ function storableText(text: string): string {
 function storableHeaders(headers: Record<string, string>): string {
   const storable: Record<string, string> = {};
   for (const [key, value] of Object.entries(headers))
-    storable[storableText(key)] = storableText(value);
+    storable[toStorableText(key)] = toStorableText(value);
   return JSON.stringify(storable);
 }
 
@@ -105,7 +105,7 @@ export function parkedRow(message: ReceivedMessage, reason: string): InboxRow {
   return {
     id: contentId(message),
     type: null,
-    subject: storableText(message.subject),
+    subject: toStorableText(message.subject),
     payload: null,
     rawBody: Buffer.from(message.data).toString("base64"),
     headers: storableHeaders(message.headers),

@@ -55,10 +55,7 @@ type Failure = { id: string; error: string; attempts: number; final: boolean };
 
 export type ProcessedBatch = { claimed: number; processed: number; failed: number };
 
-export type ProcessInboxJob = IntervalLoop & {
-  /** Handles one batch now. For tests and tools. */
-  processOnce(): Promise<ProcessedBatch>;
-};
+export type ProcessInboxJob = IntervalLoop;
 
 /**
  * `ProcessInboxJob`: applies stored messages through their handlers. Each run claims due
@@ -202,7 +199,6 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
       await loop.stop();
       await wakeUps.stop();
     },
-    processOnce: processBatch,
   };
 }
 

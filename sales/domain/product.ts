@@ -1,4 +1,4 @@
-import { parseOrThrow } from "shared";
+import { parseOrThrow } from "shared/validation";
 import * as v from "valibot";
 import type { ProductDomainEvent } from "./product-events.ts";
 

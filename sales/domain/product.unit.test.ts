@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ValidationError } from "shared";
+import { ValidationError } from "shared/errors";
 import { createProduct, type NewProduct, updateProduct } from "./product.ts";
 
 const created = new Date("2026-11-27T10:00:00Z");

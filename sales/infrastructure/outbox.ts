@@ -1,7 +1,7 @@
 import type { Queryable } from "shared";
 import type { EventBus } from "../application/event-bus.ts";
 
-/** Headers the relay sets on the NATS message besides `Nats-Msg-Id`. */
+/** Headers the relay sets on the NATS message besides `Nats-Msg-Id` and `Content-Type`. */
 export type OutboxHeaders = { traceparent?: string };
 
 /**
@@ -21,9 +21,11 @@ export function createOutboxEventBus(
     async publish(event) {
       const id = newEventId();
       const payload = { ...event, id };
+      // The NATS subject is the event type (DESIGN §3), not the CloudEvents `subject`.
+      const natsSubject = event.type;
       await tx`
         insert into sales.outbox_messages (id, type, subject, payload, headers, occurred_at)
-        values (${id}, ${event.type}, ${event.type}, ${tx.json(payload)}, ${tx.json(headers)},
+        values (${id}, ${event.type}, ${natsSubject}, ${tx.json(payload)}, ${tx.json(headers)},
                 clock_timestamp())`;
       written++;
     },
