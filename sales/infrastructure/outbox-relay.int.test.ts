@@ -346,9 +346,9 @@ test("a batch acked across a reconnect is not marked published; it goes again, a
     relay.wake();
     const retried = await waitFor(async () => {
       const [row] = await rowsById(database, [id]);
-      return row && row.attempts >= 1 ? row : undefined;
+      return row?.lastError ? row : undefined;
     });
-    expect(retried).toMatchObject({ publishedAt: null, streamSequence: null });
+    expect(retried).toMatchObject({ publishedAt: null, streamSequence: null, attempts: 0 });
     expect(retried.lastError).toContain("reconnected");
 
     reconnecting = false;
@@ -357,6 +357,53 @@ test("a batch acked across a reconnect is not marked published; it goes again, a
     expect(published).toBeInstanceOf(Date);
     const messages = await readStreamMessages(testEnv.NATS_URL, stream);
     expect(messages.map((message) => message.headers["Nats-Msg-Id"])).toEqual([id]);
+  } finally {
+    await relay.stop();
+    await nc.close();
+    await deleteStreams(testEnv.NATS_URL, [stream]);
+    await database.drop();
+  }
+});
+
+test("a batch that began before NATS came back is not recorded until the stream was checked", async () => {
+  const database = await createTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+  const names = natsNames(`t${uniqueId()}`);
+  const stream = names.stream(SALES_STREAM);
+  const nc = await connectNats(testEnv.NATS_URL);
+  await ensureStream(await jetstreamManager(nc), {
+    name: stream,
+    subjects: [names.subject(SALES_SUBJECTS)],
+    maxAgeMs: 3_600_000,
+    duplicateWindowMs: 120_000,
+  });
+  // Down when a batch begins, up by the time it publishes: the connection came back meanwhile.
+  let reads = 0;
+  const link: NatsLink = {
+    connection: nc,
+    get isConnected() {
+      return reads++ > 0;
+    },
+    generation: 1,
+    connected: Promise.resolve(nc),
+    close: async () => {},
+  };
+  const relay = startOutboxRelay({
+    sql: database.sql,
+    nats: link,
+    names,
+    log: silentLogger,
+    pollMs: 3_600_000,
+    batchSize: 10,
+  });
+  try {
+    await relay.stop(); // only relayOnce, so the batch's first look at the link is the one above
+    const [id] = (await writeOutboxRows(database, 1)) as [string];
+    reads = 0;
+    expect(await relay.relayOnce()).toBe(0);
+    const [row] = await rowsById(database, [id]);
+    expect(row).toMatchObject({ publishedAt: null, attempts: 0 });
+    expect(row?.lastError).toContain("reconnected");
   } finally {
     await relay.stop();
     await nc.close();

@@ -93,6 +93,10 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   async function relayBatch(): Promise<{ claimed: number; published: number }> {
     const started = performance.now();
+    // Acks count only from a connection whose stream the check had verified before this batch
+    // began, and which is still the connection when the batch records them (see below).
+    const generation = nats.generation;
+    const verified = nats.isConnected && isStreamReady();
     return sql.begin(async (tx) => {
       const rows = await tx<DueRow[]>`
         select id, type, subject, payload::text as body, headers, attempts
@@ -103,19 +107,18 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         for update skip locked`;
       if (rows.length === 0) return { claimed: 0, published: 0 };
 
-      const generation = nats.generation;
-      let outcomes = await publishAll(rows);
+      const outcomes = await publishAll(rows);
       await tx`select pg_advisory_xact_lock_shared(hashtext(${OUTBOX_MARKS_LOCK}))`;
-      if (nats.generation !== generation) {
-        // NATS reconnected meanwhile: acks from before may come from a server that lost its
-        // store since (and whose check has already run). Send again; JetStream drops the copies
-        // it still has.
-        outcomes = rows.map((row) => ({
-          row,
-          published: false,
-          error: "NATS reconnected while the batch was being published; sending it again",
-          park: false,
-        }));
+      if (outcomes.some((o) => o.published) && (!verified || nats.generation !== generation)) {
+        // NATS (re)connected around this batch: its acks may come from a server that has lost
+        // its store since, or from a stream not checked yet. Send it again without counting an
+        // attempt (the check's wake-up, or the next poll); JetStream drops copies it already has.
+        await tx`
+          update sales.outbox_messages
+          set next_attempt_at = now(),
+              last_error = 'NATS reconnected while this row was being published; sending it again'
+          where id = any(${rows.map((row) => row.id)}::uuid[])`;
+        return { claimed: rows.length, published: 0 };
       }
       const published = outcomes.filter((o) => o.published);
       const failed = outcomes.filter((o) => !o.published);

@@ -1,4 +1,4 @@
-import { type JetStreamManager, jetstreamManager, type StreamInfo } from "@nats-io/jetstream";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { SALES_STREAM, SALES_SUBJECTS } from "contracts";
 import {
@@ -103,12 +103,13 @@ export function startSalesStream({
    * the relay's marks off meanwhile: a batch acked by the server before it lost its store, and
    * marked after this looked, would otherwise stay "published" with nothing on the stream.
    */
-  async function requeueLostRows(jsm: JetStreamManager, info: StreamInfo): Promise<number> {
+  async function requeueLostRows(jsm: JetStreamManager): Promise<number> {
     return sql.begin(async (tx) => {
       await tx`select pg_advisory_xact_lock(hashtext(${OUTBOX_MARKS_LOCK}))`;
       const newest = await newestPublished(tx);
       if (!newest) return 0;
-      const lastSequence = info.state.last_seq;
+      // Read under the lock: a batch that recorded its acks before this looked is on it.
+      const lastSequence = (await jsm.streams.info(spec.name)).state.last_seq;
       if (newest.streamSequence <= lastSequence && (await holds(jsm, newest))) return 0;
 
       // The tail past the stream's last sequence is gone. If the stream still holds the message
@@ -119,9 +120,13 @@ export function startSalesStream({
         order by stream_sequence desc
         limit 1`;
       const onlyTailLost = boundary !== undefined && (await holds(jsm, boundary));
+      // Due before every waiting row, in their old order: the stream gets the lost messages
+      // back at the sequences consumers saw them at, and new ones after, so a consumer already
+      // past those sequences skips nothing it has not stored.
       const requeued = await tx`
         update sales.outbox_messages
-        set published_at = null, stream_sequence = null, next_attempt_at = now()
+        set published_at = null, stream_sequence = null,
+            next_attempt_at = 'epoch'::timestamptz + coalesce(stream_sequence, 0) * interval '1 microsecond'
         where published_at is not null
           ${onlyTailLost ? tx`and stream_sequence > ${lastSequence}` : tx``}`;
       log.warn(
@@ -147,9 +152,9 @@ export function startSalesStream({
       if (!connection || !nats.isConnected) return;
       try {
         const jsm = await managerFor(connection);
-        const { outcome, info } = await ensureStream(jsm, spec);
+        const { outcome } = await ensureStream(jsm, spec);
         if (outcome !== "unchanged") log.info({ stream: spec.name, outcome }, "stream ensured");
-        await requeueLostRows(jsm, info);
+        await requeueLostRows(jsm);
         if (verifiedGeneration !== generation) {
           verifiedGeneration = generation;
           onVerified();
