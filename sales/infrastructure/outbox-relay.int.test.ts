@@ -15,7 +15,7 @@ import {
 import { MIGRATIONS, type SalesProcess } from "../main.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 import { createOutboxEventBus } from "./outbox.ts";
-import { OUTBOX_CHANNEL, startOutboxRelay } from "./outbox-relay.ts";
+import { OUTBOX_CHANNEL, OUTBOX_MARKS_LOCK, startOutboxRelay } from "./outbox-relay.ts";
 
 type OutboxRow = {
   id: string;
@@ -406,6 +406,54 @@ test("a batch that began before NATS came back is not recorded until the stream 
     expect(row?.lastError).toContain("reconnected");
   } finally {
     await relay.stop();
+    await nc.close();
+    await deleteStreams(testEnv.NATS_URL, [stream]);
+    await database.drop();
+  }
+});
+
+test("a batch that finds the stream check re-queueing is sent again rather than waiting for it", async () => {
+  const database = await createTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+  const names = natsNames(`t${uniqueId()}`);
+  const stream = names.stream(SALES_STREAM);
+  const nc = await connectNats(testEnv.NATS_URL);
+  await ensureStream(await jetstreamManager(nc), {
+    name: stream,
+    subjects: [names.subject(SALES_SUBJECTS)],
+    maxAgeMs: 3_600_000,
+    duplicateWindowMs: 120_000,
+  });
+  const link: NatsLink = {
+    connection: nc,
+    isConnected: true,
+    generation: 1,
+    connected: Promise.resolve(nc),
+    close: async () => {},
+  };
+  const relay = startOutboxRelay({
+    sql: database.sql,
+    nats: link,
+    names,
+    log: silentLogger,
+    pollMs: 3_600_000,
+    batchSize: 10,
+  });
+  await relay.stop(); // relayOnce only
+  const check = await database.sql.reserve();
+  try {
+    const [id] = (await writeOutboxRows(database, 1)) as [string];
+    await check`begin`;
+    await check`select pg_advisory_xact_lock(hashtext(${OUTBOX_MARKS_LOCK}))`;
+    expect(await relay.relayOnce()).toBe(0);
+    const [row] = await rowsById(database, [id]);
+    expect(row).toMatchObject({ publishedAt: null, attempts: 0 });
+    expect(row?.lastError).toContain("re-queueing");
+
+    await check`commit`;
+    expect(await relay.relayOnce()).toBe(1);
+  } finally {
+    check.release();
     await nc.close();
     await deleteStreams(testEnv.NATS_URL, [stream]);
     await database.drop();

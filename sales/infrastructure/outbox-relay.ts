@@ -18,8 +18,9 @@ export const OUTBOX_CHANNEL = "sales_outbox";
 
 /**
  * Orders the relay's "published" marks with the stream check's re-queueing (`sales-stream.ts`):
- * marks take it shared, the re-queueing exclusively, so no mark of acks from a server the
- * check has since found empty can commit after the check looked.
+ * marks take it shared (or, finding the check at work, send their batch again instead of
+ * waiting), the re-queueing exclusively, so no mark of acks from a server the check has since
+ * found empty can commit after the check looked.
  */
 export const OUTBOX_MARKS_LOCK = "sales:outbox-marks";
 
@@ -108,17 +109,26 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       if (rows.length === 0) return { claimed: 0, published: 0 };
 
       const outcomes = await publishAll(rows);
-      await tx`select pg_advisory_xact_lock_shared(hashtext(${OUTBOX_MARKS_LOCK}))`;
-      if (outcomes.some((o) => o.published) && (!verified || nats.generation !== generation)) {
-        // NATS (re)connected around this batch: its acks may come from a server that has lost
-        // its store since, or from a stream not checked yet. Send it again without counting an
-        // attempt (the check's wake-up, or the next poll); JetStream drops copies it already has.
-        await tx`
-          update sales.outbox_messages
-          set next_attempt_at = now(),
-              last_error = 'NATS reconnected while this row was being published; sending it again'
-          where id = any(${rows.map((row) => row.id)}::uuid[])`;
-        return { claimed: rows.length, published: 0 };
+      if (outcomes.some((o) => o.published)) {
+        // Recorded only if NATS stayed on the connection the stream check had verified (else
+        // the acks may come from a server that has lost its store since, or from a stream not
+        // checked yet), and not while the check is re-queueing (it would not see these marks).
+        const [marks] = await tx<{ allowed: boolean }[]>`
+          select pg_try_advisory_xact_lock_shared(hashtext(${OUTBOX_MARKS_LOCK})) as allowed`;
+        const reason =
+          !verified || nats.generation !== generation
+            ? "NATS reconnected while this row was being published"
+            : marks?.allowed
+              ? undefined
+              : "the stream check was re-queueing while this row was being published";
+        if (reason) {
+          // Sent again without counting an attempt; JetStream drops the copies it already has.
+          await tx`
+            update sales.outbox_messages
+            set next_attempt_at = now(), last_error = ${`${reason}; sending it again`}
+            where id = any(${rows.map((row) => row.id)}::uuid[])`;
+          return { claimed: rows.length, published: 0 };
+        }
       }
       const published = outcomes.filter((o) => o.published);
       const failed = outcomes.filter((o) => !o.published);

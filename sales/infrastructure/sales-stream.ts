@@ -105,7 +105,10 @@ export function startSalesStream({
    */
   async function requeueLostRows(jsm: JetStreamManager): Promise<number> {
     return sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(hashtext(${OUTBOX_MARKS_LOCK}))`;
+      // Postgres ends this transaction (and frees the lock) if this process stalls inside it.
+      await tx`
+        select set_config('idle_in_transaction_session_timeout', '10000', true),
+               pg_advisory_xact_lock(hashtext(${OUTBOX_MARKS_LOCK}))`;
       const newest = await newestPublished(tx);
       if (!newest) return 0;
       // Read under the lock: a batch that recorded its acks before this looked is on it.
