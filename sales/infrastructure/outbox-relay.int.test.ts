@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { PRODUCT_CREATED_V1, SALES_STREAM, SALES_SUBJECTS } from "contracts";
 import { connectNats, ensureStream, migrate, type NatsLink, natsNames, type Sql } from "shared";
 import { startNatsServer } from "../../shared/processes/nats-server.ts";
@@ -296,7 +297,14 @@ test("a row that failed to publish waits the retry delay of its attempt number",
   }
 });
 
-test("a batch acked across a reconnect is not marked published; it goes again, as a duplicate", async () => {
+/**
+ * A relay of its own on a fresh database and a stream in a namespace of its own, reaching NATS
+ * through the link `makeLink` builds on a real connection: for tests that need the link to lie.
+ */
+async function relayOnOwnStream(
+  makeLink: (nc: NatsConnection) => NatsLink,
+  options: { retryDelay?: (attempts: number) => number } = {},
+) {
   const database = await createTestDatabase();
   await migrate(database.sql, MIGRATIONS);
   const names = natsNames(`t${uniqueId()}`);
@@ -308,39 +316,59 @@ test("a batch acked across a reconnect is not marked published; it goes again, a
     maxAgeMs: 3_600_000,
     duplicateWindowMs: 120_000,
   });
-  // Every publish request "reconnects" the link, as if the server had gone and come back.
-  let generation = 1;
-  let reconnecting = true;
-  const connection = new Proxy(nc, {
-    get(target, key) {
-      if (key === "request" && reconnecting) {
-        return (...args: Parameters<typeof nc.request>) => {
-          generation++;
-          return target.request(...args);
-        };
-      }
-      const value = Reflect.get(target, key);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  const link: NatsLink = {
-    connection,
-    isConnected: true,
-    get generation() {
-      return generation;
-    },
-    connected: Promise.resolve(connection),
-    close: async () => {},
-  };
   const relay = startOutboxRelay({
     sql: database.sql,
-    nats: link,
+    nats: makeLink(nc),
     names,
     log: silentLogger,
     pollMs: 3_600_000,
     batchSize: 10,
-    retryDelay: () => 0,
+    ...options,
   });
+  return {
+    database,
+    stream,
+    relay,
+    async dispose() {
+      await relay.stop();
+      await nc.close();
+      await deleteStreams(testEnv.NATS_URL, [stream]);
+      await database.drop();
+    },
+  };
+}
+
+const linkTo = (connection: NatsConnection, fields: Partial<NatsLink> = {}): NatsLink => ({
+  connection,
+  isConnected: true,
+  generation: 1,
+  connected: Promise.resolve(connection),
+  close: async () => {},
+  ...fields,
+});
+
+test("a batch acked across a reconnect is not marked published; it goes again, as a duplicate", async () => {
+  // Every publish request "reconnects" the link, as if the server had gone and come back.
+  let generation = 1;
+  let reconnecting = true;
+  const { database, stream, relay, dispose } = await relayOnOwnStream(
+    (nc) => {
+      const connection = new Proxy(nc, {
+        get(target, key) {
+          if (key === "request" && reconnecting) {
+            return (...args: Parameters<typeof nc.request>) => {
+              generation++;
+              return target.request(...args);
+            };
+          }
+          const value = Reflect.get(target, key);
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      });
+      return Object.defineProperty(linkTo(connection), "generation", { get: () => generation });
+    },
+    { retryDelay: () => 0 },
+  );
   try {
     const [id] = (await writeOutboxRows(database, 1)) as [string];
     relay.wake();
@@ -358,44 +386,16 @@ test("a batch acked across a reconnect is not marked published; it goes again, a
     const messages = await readStreamMessages(testEnv.NATS_URL, stream);
     expect(messages.map((message) => message.headers["Nats-Msg-Id"])).toEqual([id]);
   } finally {
-    await relay.stop();
-    await nc.close();
-    await deleteStreams(testEnv.NATS_URL, [stream]);
-    await database.drop();
+    await dispose();
   }
 });
 
 test("a batch that began before NATS came back is not recorded until the stream was checked", async () => {
-  const database = await createTestDatabase();
-  await migrate(database.sql, MIGRATIONS);
-  const names = natsNames(`t${uniqueId()}`);
-  const stream = names.stream(SALES_STREAM);
-  const nc = await connectNats(testEnv.NATS_URL);
-  await ensureStream(await jetstreamManager(nc), {
-    name: stream,
-    subjects: [names.subject(SALES_SUBJECTS)],
-    maxAgeMs: 3_600_000,
-    duplicateWindowMs: 120_000,
-  });
   // Down when a batch begins, up by the time it publishes: the connection came back meanwhile.
   let reads = 0;
-  const link: NatsLink = {
-    connection: nc,
-    get isConnected() {
-      return reads++ > 0;
-    },
-    generation: 1,
-    connected: Promise.resolve(nc),
-    close: async () => {},
-  };
-  const relay = startOutboxRelay({
-    sql: database.sql,
-    nats: link,
-    names,
-    log: silentLogger,
-    pollMs: 3_600_000,
-    batchSize: 10,
-  });
+  const { database, relay, dispose } = await relayOnOwnStream((nc) =>
+    Object.defineProperty(linkTo(nc), "isConnected", { get: () => reads++ > 0 }),
+  );
   try {
     await relay.stop(); // only relayOnce, so the batch's first look at the link is the one above
     const [id] = (await writeOutboxRows(database, 1)) as [string];
@@ -405,40 +405,12 @@ test("a batch that began before NATS came back is not recorded until the stream 
     expect(row).toMatchObject({ publishedAt: null, attempts: 0 });
     expect(row?.lastError).toContain("reconnected");
   } finally {
-    await relay.stop();
-    await nc.close();
-    await deleteStreams(testEnv.NATS_URL, [stream]);
-    await database.drop();
+    await dispose();
   }
 });
 
 test("a batch that finds the stream check re-queueing is sent again rather than waiting for it", async () => {
-  const database = await createTestDatabase();
-  await migrate(database.sql, MIGRATIONS);
-  const names = natsNames(`t${uniqueId()}`);
-  const stream = names.stream(SALES_STREAM);
-  const nc = await connectNats(testEnv.NATS_URL);
-  await ensureStream(await jetstreamManager(nc), {
-    name: stream,
-    subjects: [names.subject(SALES_SUBJECTS)],
-    maxAgeMs: 3_600_000,
-    duplicateWindowMs: 120_000,
-  });
-  const link: NatsLink = {
-    connection: nc,
-    isConnected: true,
-    generation: 1,
-    connected: Promise.resolve(nc),
-    close: async () => {},
-  };
-  const relay = startOutboxRelay({
-    sql: database.sql,
-    nats: link,
-    names,
-    log: silentLogger,
-    pollMs: 3_600_000,
-    batchSize: 10,
-  });
+  const { database, relay, dispose } = await relayOnOwnStream((nc) => linkTo(nc));
   await relay.stop(); // relayOnce only
   const check = await database.sql.reserve();
   try {
@@ -454,8 +426,6 @@ test("a batch that finds the stream check re-queueing is sent again rather than 
     expect(await relay.relayOnce()).toBe(1);
   } finally {
     check.release();
-    await nc.close();
-    await deleteStreams(testEnv.NATS_URL, [stream]);
-    await database.drop();
+    await dispose();
   }
 });
