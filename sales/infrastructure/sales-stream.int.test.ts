@@ -1,6 +1,7 @@
 import { afterAll, expect, test } from "bun:test";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { PRODUCT_CREATED_V1 } from "contracts";
 import { connectNats, ensureStream, type NatsLink } from "shared";
 import * as v from "valibot";
 import { startNatsServer } from "../../shared/processes/nats-server.ts";
@@ -9,6 +10,7 @@ import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
 import { waitFor } from "../../shared/testing/test-environment.ts";
 import { SalesEnv } from "../env.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
+import { createOutboxEventBus } from "./outbox.ts";
 import { OUTBOX_MARKS_LOCK } from "./outbox-relay.ts";
 import { DUPLICATE_WINDOW_MS, startSalesStream } from "./sales-stream.ts";
 
@@ -147,6 +149,57 @@ test("the check re-queues only after relay batches still marking rows have commi
     },
     { message: "the row re-queued and published again once the batch committed" },
   );
+});
+
+test("a batch that records its acks while the check waits for it is not taken for a lost tail", async () => {
+  await waitFor(allPublished, { message: "everything published before the check" });
+  const lostWarnings = () =>
+    logs.lines.filter((line) => line.msg?.startsWith("the stream lost messages")).length;
+  const warningsBefore = lostWarnings();
+  const advisoryLocks = async () => {
+    const [{ count }] = (await sales.database.sql`
+      select count(*)::int as count from pg_locks
+      where locktype = 'advisory' and database = (select oid from pg_database
+        where datname = current_database())`) as [{ count: number }];
+    return count;
+  };
+  // A relay batch between its PubAcks and its commit, which the woken check must wait for.
+  const batch = await sales.database.sql.reserve();
+  const nc = await connectNats(server.url);
+  await batch`begin`;
+  await batch`select pg_advisory_xact_lock_shared(hashtext(${OUTBOX_MARKS_LOCK}))`;
+  try {
+    sales.stream.wake();
+    await waitFor(async () => (await advisoryLocks()) > 1, { message: "the check waiting" });
+    const id = Bun.randomUUIDv7();
+    const productId = Bun.randomUUIDv7();
+    await createOutboxEventBus(batch, { newEventId: () => id, headers: {} }).publish({
+      specversion: "1.0",
+      source: "sales",
+      type: PRODUCT_CREATED_V1,
+      subject: productId,
+      time: new Date().toISOString(),
+      data: {
+        productId,
+        sku: "LATE-1",
+        name: "Late",
+        description: null,
+        price: { amount: 1, currency: "EUR" },
+        version: 1,
+      },
+    });
+    const ack = await jetstream(nc).publish(sales.names.subject(PRODUCT_CREATED_V1), "{}", {
+      msgID: id,
+    });
+    await batch`update sales.outbox_messages set published_at = now(), stream_sequence = ${ack.seq}
+      where id = ${id}`;
+  } finally {
+    await batch`commit`;
+    batch.release();
+    await nc.close();
+  }
+  await waitFor(async () => (await advisoryLocks()) === 0, { message: "the check done" });
+  expect(lostWarnings()).toBe(warningsBefore);
 });
 
 test("a stream check whose message lookups fail queues nothing again and tries again", async () => {
