@@ -210,7 +210,7 @@ describe("with NATS down", async () => {
   afterTests(() => server.dispose());
   const sales = await startSalesUnderTest({ NATS_URL: server.url, OUTBOX_POLL_MS: "20" });
 
-  test("writes succeed, rows wait with growing attempts, and are published once when NATS is back", async () => {
+  test("writes succeed, rows wait untouched, and are published once, at once, when NATS is back", async () => {
     const created: string[] = [];
     for (let i = 0; i < 5; i++) {
       const response = await sales.app.request("/products", {
@@ -226,19 +226,8 @@ describe("with NATS down", async () => {
       created.push(((await response.json()) as { id: string }).id);
     }
     expect((await sales.app.request("/ready")).status).toBe(503);
-
-    const pending = await waitFor(
-      async () => {
-        const rows = await sales.sql<OutboxRow[]>`select * from sales.outbox_messages`;
-        return rows.length === 5 && rows.every((row) => row.attempts >= 2) ? rows : undefined;
-      },
-      { message: "rows retried at least twice" },
-    );
-    for (const row of pending) {
-      expect(row.publishedAt).toBeNull();
-      expect(row.lastError).toBe("NATS is not connected");
-      expect(row.nextAttemptAt.getTime()).toBeGreaterThan(Date.now() - 5_000);
-    }
+    const pending = await sales.sql<OutboxRow[]>`select * from sales.outbox_messages`;
+    expect(pending.map((row) => row.publishedAt)).toEqual([null, null, null, null, null]);
 
     await server.start();
     await waitFor(
@@ -252,6 +241,8 @@ describe("with NATS down", async () => {
     );
     const messages = await readStreamMessages(server.url, sales.stream.spec.name);
     expect(messages).toHaveLength(5);
+    const rows = await sales.sql<OutboxRow[]>`select * from sales.outbox_messages`;
+    expect(rows.map((row) => row.attempts)).toEqual([0, 0, 0, 0, 0]);
     const ids = (await sales.sql<{ id: string }[]>`select id from sales.outbox_messages`)
       .map((row) => row.id)
       .sort();
@@ -278,10 +269,8 @@ test("a row that failed to publish waits the retry delay of its attempt number",
   try {
     const [id] = (await writeOutboxRows(database, 1)) as [string];
     const secondsUntilDue = async (attempts: number) => {
-      relay.wake();
-      await waitFor(async () => (await rowsById(database, [id]))[0]?.attempts === attempts, {
-        message: `attempt ${attempts} recorded`,
-      });
+      await relay.relayOnce(); // the loop itself claims nothing while NATS is down
+      expect((await rowsById(database, [id]))[0]?.attempts).toBe(attempts);
       const [row] = await database.sql<{ seconds: number }[]>`
         select extract(epoch from next_attempt_at - now())::float8 as seconds
         from sales.outbox_messages where id = ${id}`;

@@ -125,7 +125,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           // Sent again without counting an attempt; JetStream drops the copies it already has.
           await tx`
             update sales.outbox_messages
-            set next_attempt_at = now(), last_error = ${`${reason}; sending it again`}
+            set next_attempt_at = least(next_attempt_at, now()),
+                last_error = ${`${reason}; sending it again`}
             where id = any(${rows.map((row) => row.id)}::uuid[])`;
           return { claimed: rows.length, published: 0 };
         }
@@ -236,8 +237,9 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     intervalMs: pollMs,
     log,
     run: async () => {
-      // Connected but the stream not yet checked on this connection: the check wakes us.
-      if (nats.isConnected && !isStreamReady()) return false;
+      // Nothing to do until NATS answers and the stream is checked on this connection (the
+      // check wakes us): rows claimed meanwhile could only fail, losing their place in line.
+      if (!nats.isConnected || !isStreamReady()) return false;
       const { claimed } = await relayBatch();
       return claimed === batchSize;
     },
