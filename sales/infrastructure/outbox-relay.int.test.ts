@@ -280,6 +280,14 @@ test("a row that failed to publish waits the retry delay of its attempt number",
     expect(await secondsUntilDue(1)).toBeWithin(3_500, 3_601);
     await database.sql`update sales.outbox_messages set next_attempt_at = now()`;
     expect(await secondsUntilDue(2)).toBeWithin(7_100, 7_201);
+
+    // A row the stream check re-queued (dated 1970 by its old sequence) keeps its place.
+    const requeuedAt = new Date(7);
+    await database.sql`update sales.outbox_messages set next_attempt_at = ${requeuedAt}`;
+    await relay.relayOnce();
+    const [row] = await rowsById(database, [id]);
+    expect(row?.attempts).toBe(3);
+    expect(row?.nextAttemptAt.getTime()).toBe(requeuedAt.getTime());
   } finally {
     await relay.stop();
     await database.drop();

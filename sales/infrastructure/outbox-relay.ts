@@ -24,6 +24,12 @@ export const OUTBOX_CHANNEL = "sales_outbox";
  */
 export const OUTBOX_MARKS_LOCK = "sales:outbox-marks";
 
+/**
+ * Rows the stream check re-queued are due from 1970 on, one microsecond per old sequence, so they
+ * go out before every other row and in their old order; a failed publish leaves them there.
+ */
+export const REQUEUED_BEFORE = "1971-01-01T00:00:00Z";
+
 /** JetStream's "message size exceeds maximum allowed": the stream will never take this row. */
 const MESSAGE_TOO_LARGE = 10054;
 
@@ -146,7 +152,10 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           update sales.outbox_messages as o
           set attempts = o.attempts + 1,
               last_error = f.error,
-              next_attempt_at = now() + f.delay_ms * interval '1 millisecond',
+              -- A row the stream check re-queued keeps its place in line (see REQUEUED_BEFORE).
+              next_attempt_at = case when o.next_attempt_at < ${REQUEUED_BEFORE}::timestamptz
+                                     then o.next_attempt_at
+                                     else now() + f.delay_ms * interval '1 millisecond' end,
               parked_at = case when f.park then now() end
           from unnest(${failed.map((o) => o.row.id)}::uuid[],
                       ${failed.map((o) => o.error)}::text[],
