@@ -18,7 +18,9 @@ export async function queueForRepublish(
   if (ids.length === 0 && !since) throw new Error("Give event ids, a time, or both");
   const queued = await sql<{ id: string }[]>`
     update sales.outbox_messages
-    set published_at = null, stream_sequence = null, parked_at = null, next_attempt_at = now()
+    set published_at = null, stream_sequence = null, parked_at = null,
+        -- due now, or sooner: rows the stream check re-queued keep their place in line
+        next_attempt_at = least(next_attempt_at, now())
     where ${ids.length > 0 ? sql`id = any(${ids}::uuid[])` : sql`false`}
        or ${since ? sql`(occurred_at >= ${since} and parked_at is null)` : sql`false`}
     returning id`;
