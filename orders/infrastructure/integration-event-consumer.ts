@@ -150,7 +150,7 @@ export function startIntegrationEventConsumer(
     const message = await jsm.streams.getMessage(stream, { seq: acked });
     if (!message) return false;
     // Stored under its event id, or parked under the hash of its bytes if Postgres refused it.
-    const received = storedToReceived(message);
+    const received = toReceived(message, message.header);
     const ids = [toInboxRow(received, handles).id, parkedRow(received, "").id];
     const [stored] = await sql`select 1 from orders.inbox_messages where id = any(${ids}::uuid[])`;
     return stored === undefined;
@@ -247,7 +247,11 @@ export function startIntegrationEventConsumer(
 
   async function flush(batch: JsMsg[]) {
     try {
-      const stored = await storeReceivedMessages(sql, batch.map(toReceived), handles);
+      const stored = await storeReceivedMessages(
+        sql,
+        batch.map((message) => toReceived(message, message.headers)),
+        handles,
+      );
       for (const message of batch) message.ack();
       options.metrics?.stored({ received: batch.length, inserted: stored.inserted });
       onStored(stored);
@@ -284,26 +288,17 @@ export function startIntegrationEventConsumer(
   };
 }
 
-function toReceived(message: JsMsg): ReceivedMessage {
-  return {
-    subject: message.subject,
-    data: message.data,
-    streamSequence: message.seq,
-    headers: headerRecord(message.headers),
-  };
-}
-
-function storedToReceived(message: StoredMsg): ReceivedMessage {
-  return {
-    subject: message.subject,
-    data: message.data,
-    streamSequence: message.seq,
-    headers: headerRecord(message.header),
-  };
-}
-
-function headerRecord(headers: Iterable<[string, string[]]> | undefined): Record<string, string> {
+/** A delivered (`JsMsg`) or looked-up (`StoredMsg`) message as the inbox takes it. */
+function toReceived(
+  message: JsMsg | StoredMsg,
+  headers: Iterable<[string, string[]]> | undefined,
+): ReceivedMessage {
   const record: Record<string, string> = {};
   for (const [key, values] of headers ?? []) record[key] = values.join(",");
-  return record;
+  return {
+    subject: message.subject,
+    data: message.data,
+    streamSequence: message.seq,
+    headers: record,
+  };
 }
