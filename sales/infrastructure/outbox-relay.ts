@@ -115,37 +115,37 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       if (rows.length === 0) return { claimed: 0, published: 0 };
 
       const outcomes = await publishAll(rows);
-      if (outcomes.some((o) => o.published)) {
-        // Recorded only if NATS stayed on the connection the stream check had verified (else
-        // the acks may come from a server that has lost its store since, or from a stream not
-        // checked yet), and not while the check is re-queueing (it would not see these marks).
-        const [marks] = await tx<{ allowed: boolean }[]>`
-          select pg_try_advisory_xact_lock_shared(hashtext(${OUTBOX_MARKS_LOCK})) as allowed`;
-        const reason =
-          !verified || nats.generation !== generation
-            ? "NATS reconnected while this row was being published"
-            : marks?.allowed
-              ? undefined
-              : "the stream check was re-queueing while this row was being published";
-        if (reason) {
-          // Sent again without counting an attempt; JetStream drops the copies it already has.
-          await tx`
-            update sales.outbox_messages
-            set next_attempt_at = least(next_attempt_at, now()),
-                last_error = ${`${reason}; sending it again`}
-            where id = any(${rows.map((row) => row.id)}::uuid[])`;
-          return { claimed: rows.length, published: 0 };
-        }
-      }
       const published = outcomes.filter((o) => o.published);
       const failed = outcomes.filter((o) => !o.published);
-      if (published.length > 0) {
+      // Sent again without counting an attempt; JetStream drops the copies it already has.
+      const sendAgain = async (reason: string) => {
         await tx`
+          update sales.outbox_messages
+          set next_attempt_at = least(next_attempt_at, now()),
+              last_error = ${`${reason}; sending it again`}
+          where id = any(${rows.map((row) => row.id)}::uuid[])`;
+        return { claimed: rows.length, published: 0 };
+      };
+      if (published.length > 0) {
+        // Acks count only if NATS stayed on the connection the stream check had verified (else
+        // they may come from a server that has lost its store since, or from a stream not
+        // checked yet), and not while the check is re-queueing (it would not see these marks):
+        // the marks take its lock shared, or are not written at all.
+        if (!verified || nats.generation !== generation) {
+          return sendAgain("NATS reconnected while this row was being published");
+        }
+        const marked = await tx`
+          with marks as (
+            select pg_try_advisory_xact_lock_shared(hashtext(${OUTBOX_MARKS_LOCK})) as allowed
+          )
           update sales.outbox_messages as o
           set published_at = now(), stream_sequence = p.sequence, last_error = null
           from unnest(${published.map((o) => o.row.id)}::uuid[],
-                      ${published.map((o) => o.sequence)}::bigint[]) as p(id, sequence)
-          where o.id = p.id`;
+                      ${published.map((o) => o.sequence)}::bigint[]) as p(id, sequence), marks
+          where o.id = p.id and marks.allowed`;
+        if (marked.count === 0) {
+          return sendAgain("the stream check was re-queueing while this row was being published");
+        }
       }
       if (failed.length > 0) {
         await tx`
