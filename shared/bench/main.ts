@@ -24,6 +24,7 @@ import {
   measureLatency,
   measureRelayDrain,
   measureSustained,
+  vacuumQueues,
 } from "./phases.ts";
 import { type BenchReport, formatTable, lagGrows, type Machine, targetsMet } from "./report.ts";
 import { combineRuns, formatRuns } from "./runs.ts";
@@ -71,9 +72,10 @@ export async function runBench(options: BenchOptions, system: BenchSystem): Prom
   const began = performance.now();
   const { events, concurrency } = options;
   const sql: Sql = system.sql;
-  // Every timed phase starts from a checkpoint (see `checkpoint`).
+  // Every timed phase starts from vacuumed queues and a checkpoint (see `vacuumQueues`, `checkpoint`).
   let checkpointed = true;
   const settle = async () => {
+    await vacuumQueues(sql); // first: what it writes is part of what the checkpoint writes out
     checkpointed = (await checkpoint(sql)) && checkpointed;
   };
   const phase = async (name: string, run: () => Promise<Measured>) => {
