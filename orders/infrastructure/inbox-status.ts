@@ -30,14 +30,14 @@ export type InboxStatus = InboxBacklog & {
   latestErrors: InboxError[];
 };
 
-/** Counts through the pending rows' table (`inbox_pending`) and a partial index (`inbox_messages_stuck`). */
+/** Counts through the partial indexes (`inbox_messages_pending`, `inbox_messages_stuck`). */
 export async function readInboxBacklog(sql: Queryable): Promise<InboxBacklog> {
   const [row] = await sql<InboxBacklog[]>`
     select
-      (select count(*) from orders.inbox_pending) as pending,
-      (select (extract(epoch from now() - m.received_at) * 1000)::float8
-       from orders.inbox_pending as pending join orders.inbox_messages as m on m.id = pending.id
-       order by pending.position limit 1) as oldest_pending_age_ms,
+      (select count(*) from orders.inbox_messages where status = 'pending') as pending,
+      (select (extract(epoch from now() - received_at) * 1000)::float8
+       from orders.inbox_messages where status = 'pending'
+       order by position limit 1) as oldest_pending_age_ms,
       (select count(*) from orders.inbox_messages where status = 'dead') as dead,
       (select count(*) from orders.inbox_messages where status = 'parked') as parked`;
   return row as InboxBacklog;
@@ -50,16 +50,15 @@ export async function readInboxStatus(
   const [backlog, attempts, latestErrors] = await Promise.all([
     readInboxBacklog(sql),
     sql<{ attempts: number; rows: number }[]>`
-      select m.attempts, count(*) as rows
-      from orders.inbox_pending as pending join orders.inbox_messages as m on m.id = pending.id
-      group by m.attempts order by m.attempts`,
+      select attempts, count(*) as rows from orders.inbox_messages
+      where status = 'pending'
+      group by attempts order by attempts`,
     sql<InboxError[]>`
       select id, type, subject, status, attempts, last_error, stream_sequence, received_at
       from (
-        (select m.id, m.type, m.subject, m.status, m.attempts, m.last_error, m.stream_sequence,
-                m.received_at, m.position
-         from orders.inbox_pending as pending join orders.inbox_messages as m on m.id = pending.id
-         where m.last_error is not null)
+        (select id, type, subject, status, attempts, last_error, stream_sequence, received_at,
+                position
+         from orders.inbox_messages where status = 'pending' and last_error is not null)
         union all
         (select id, type, subject, status, attempts, last_error, stream_sequence, received_at,
                 position

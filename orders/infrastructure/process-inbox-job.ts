@@ -87,17 +87,13 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
     let dead = 0;
     const applied: { log: Logger; subject: string }[] = [];
     const batch = await sql.begin(async (tx) => {
-      // Pending rows are found through their own small table (see 0009_inbox_pending.sql); the
-      // inbox row's own columns decide, as they are when its lock is taken.
       const rows = await tx<PendingRow[]>`
-        select m.id, m.type, m.payload, m.headers, m.attempts
-        from orders.inbox_pending as pending
-        join orders.inbox_messages as m on m.id = pending.id
-        where pending.next_attempt_at <= now()
-          and m.status = 'pending' and m.next_attempt_at <= now()
-        order by pending.position
+        select id, type, payload, headers, attempts
+        from orders.inbox_messages
+        where status = 'pending' and next_attempt_at <= now()
+        order by position
         limit ${batchSize}
-        for update of m skip locked`;
+        for update skip locked`;
       const processed: string[] = [];
       const ignored: string[] = [];
       const failures: Failure[] = [];

@@ -105,17 +105,13 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     const generation = nats.generation;
     const verified = nats.isConnected && isStreamReady();
     return sql.begin(async (tx) => {
-      // Due rows are found through their own small table (see 0007_outbox_due.sql); the outbox
-      // row's own columns decide, as they are when its lock is taken.
       const rows = await tx<DueRow[]>`
-        select m.id, m.type, m.subject, m.payload::text as body, m.headers, m.attempts
-        from sales.outbox_due as due
-        join sales.outbox_messages as m on m.id = due.id
-        where due.next_attempt_at <= now()
-          and m.published_at is null and m.parked_at is null and m.next_attempt_at <= now()
-        order by due.next_attempt_at
+        select id, type, subject, payload::text as body, headers, attempts
+        from sales.outbox_messages
+        where published_at is null and parked_at is null and next_attempt_at <= now()
+        order by next_attempt_at
         limit ${batchSize}
-        for update of m skip locked`;
+        for update skip locked`;
       if (rows.length === 0) return { claimed: 0, published: 0 };
 
       const outcomes = await publishAll(rows);
@@ -275,9 +271,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 /** Makes every waiting row due now, e.g. when NATS is back after an outage. */
 export async function makePendingRowsDue(sql: Sql): Promise<number> {
   const result = await sql`
-    update sales.outbox_messages as m set next_attempt_at = now()
-    from sales.outbox_due as due
-    where m.id = due.id and due.next_attempt_at > now()
-      and m.published_at is null and m.parked_at is null and m.next_attempt_at > now()`;
+    update sales.outbox_messages set next_attempt_at = now()
+    where published_at is null and parked_at is null and next_attempt_at > now()`;
   return result.count;
 }

@@ -29,14 +29,15 @@ export type OutboxStatus = OutboxBacklog & {
   latestErrors: OutboxError[];
 };
 
-/** Counts through the due rows' table (`outbox_due`) and a partial index (`outbox_messages_parked`). */
+/** Counts through the partial indexes (`outbox_messages_due`, `outbox_messages_parked`). */
 export async function readOutboxBacklog(sql: Queryable): Promise<OutboxBacklog> {
   const [row] = await sql<OutboxBacklog[]>`
     select pending.count as pending, pending.oldest_pending_age_ms,
            (select count(*) from sales.outbox_messages where parked_at is not null) as parked
     from (select count(*) as count,
-                 (extract(epoch from now() - min(m.occurred_at)) * 1000)::float8 as oldest_pending_age_ms
-          from sales.outbox_due as due join sales.outbox_messages as m on m.id = due.id) as pending`;
+                 (extract(epoch from now() - min(occurred_at)) * 1000)::float8 as oldest_pending_age_ms
+          from sales.outbox_messages
+          where published_at is null and parked_at is null) as pending`;
   return row as OutboxBacklog;
 }
 
@@ -50,15 +51,15 @@ export async function readOutboxStatus(
       select count(*) from sales.outbox_messages
       where published_at is not null and published_at > now() - interval '1 hour'`,
     sql<{ attempts: number; rows: number }[]>`
-      select m.attempts, count(*) as rows
-      from sales.outbox_due as due join sales.outbox_messages as m on m.id = due.id
-      group by m.attempts order by m.attempts`,
+      select attempts, count(*) as rows from sales.outbox_messages
+      where published_at is null and parked_at is null
+      group by attempts order by attempts`,
     sql<OutboxError[]>`
       select * from (
-        (select m.id, m.type, 'retrying' as state, m.attempts, m.last_error, m.occurred_at,
-                m.next_attempt_at as at
-         from sales.outbox_due as due join sales.outbox_messages as m on m.id = due.id
-         where m.last_error is not null)
+        (select id, type, 'retrying' as state, attempts, last_error, occurred_at,
+                next_attempt_at as at
+         from sales.outbox_messages
+         where published_at is null and parked_at is null and last_error is not null)
         union all
         (select id, type, 'parked', attempts, last_error, occurred_at, parked_at
          from sales.outbox_messages where parked_at is not null)

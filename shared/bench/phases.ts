@@ -39,13 +39,14 @@ const allowanceMs = (events: number) => 60_000 + events * 2;
 
 async function outboxIdle(sql: Sql): Promise<boolean> {
   const [row] = await sql<{ busy: boolean }[]>`
-    select exists (select 1 from sales.outbox_due) as busy`;
+    select exists (select 1 from sales.outbox_messages
+                   where published_at is null and parked_at is null) as busy`;
   return row?.busy === false;
 }
 
 async function inboxIdle(sql: Sql): Promise<boolean> {
   const [row] = await sql<{ busy: boolean }[]>`
-    select exists (select 1 from orders.inbox_pending) as busy`;
+    select exists (select 1 from orders.inbox_messages where status = 'pending') as busy`;
   return row?.busy === false;
 }
 
@@ -64,15 +65,15 @@ export async function checkpoint(sql: Sql): Promise<boolean> {
 }
 
 /**
- * `VACUUM` of the tables the claims read (`sales.outbox_due`, `orders.inbox_pending`). A backlog
- * phase takes 50 000 rows out of one at once; their old index entries stay until VACUUM, and
- * every later claim walks past them (about 0.15 ms each here, and a millisecond of the latency
- * p50). Autovacuum removes them within a minute or so, not within a run: left in, they would
- * make a phase's figures depend on the backlog the phase before it drained.
+ * `VACUUM` of the outbox and the inbox. A backlog phase moves 50 000 rows out of a claim index at
+ * once; their old entries stay in it until VACUUM, and every later claim walks past them (about
+ * 0.15 ms each here, and a millisecond of the latency p50). Autovacuum removes them within a
+ * minute (migrations `0007_outbox_vacuum.sql`, `0009_inbox_vacuum.sql`), not within a run: left
+ * in, they would make a phase's figures depend on the backlog the phase before it drained.
  */
 export async function vacuumQueues(sql: Sql): Promise<void> {
-  await sql`vacuum sales.outbox_due`;
-  await sql`vacuum orders.inbox_pending`;
+  await sql`vacuum sales.outbox_messages`;
+  await sql`vacuum orders.inbox_messages`;
 }
 
 /**
