@@ -44,6 +44,23 @@ export function createDatabase(
   });
 }
 
+/**
+ * `Promise.all` for queries run side by side, except that a failure is thrown only once every
+ * query has settled: `Promise.all` rejects at the first one and leaves the others running (with
+ * Postgres unreachable, retrying to connect), and closing the pool then waits for them.
+ */
+export async function allQueries<T extends readonly unknown[] | []>(
+  queries: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled: PromiseSettledResult<unknown>[] = await Promise.allSettled([...queries]);
+  const values: unknown[] = [];
+  for (const result of settled) {
+    if (result.status === "rejected") throw result.reason;
+    values.push(result.value);
+  }
+  return values as { -readonly [K in keyof T]: Awaited<T[K]> };
+}
+
 /** Waits up to `timeoutSeconds` for running queries, then closes every connection. */
 export async function closeDatabase(sql: Sql, timeoutSeconds = 5): Promise<void> {
   await sql.end({ timeout: timeoutSeconds });

@@ -11,6 +11,7 @@ export {
 } from "./cli.ts";
 export type { Queryable, Sql, Transaction } from "./database.ts";
 export {
+  allQueries,
   closeDatabase,
   createDatabase,
   isDatabaseReachable,

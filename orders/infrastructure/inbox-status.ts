@@ -1,4 +1,4 @@
-import type { Queryable } from "shared";
+import { allQueries, type Queryable } from "shared";
 
 /** What ProcessInboxJob has not applied yet: for `/metrics` and `/health/messaging`. */
 export type InboxBacklog = {
@@ -47,7 +47,7 @@ export async function readInboxStatus(
   sql: Queryable,
   { errors = 10 }: { errors?: number } = {},
 ): Promise<InboxStatus> {
-  const [backlog, attempts, latestErrors] = await Promise.all([
+  const [backlog, attempts, latestErrors] = await allQueries([
     readInboxBacklog(sql),
     sql<{ attempts: number; rows: number }[]>`
       select attempts, count(*) as rows from orders.inbox_messages

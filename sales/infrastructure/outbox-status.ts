@@ -1,4 +1,4 @@
-import type { Queryable } from "shared";
+import { allQueries, type Queryable } from "shared";
 
 /** What the relay has not published yet: for `/metrics` and `/health/messaging`. */
 export type OutboxBacklog = {
@@ -45,7 +45,7 @@ export async function readOutboxStatus(
   sql: Queryable,
   { errors = 10 }: { errors?: number } = {},
 ): Promise<OutboxStatus> {
-  const [backlog, [published], attempts, latestErrors] = await Promise.all([
+  const [backlog, [published], attempts, latestErrors] = await allQueries([
     readOutboxBacklog(sql),
     sql<{ count: number }[]>`
       select count(*) from sales.outbox_messages
