@@ -13,8 +13,8 @@ export function createProductUseCase(deps: {
   return (input, context = {}) =>
     deps.inTransaction(async ({ products, eventBus }) => {
       const { product, events } = createProduct(input, { id: deps.newId(), now: deps.now() });
-      await products.add(product);
-      await dispatchDomainEvents(events, eventBus);
+      products.add(product);
+      dispatchDomainEvents(events, eventBus);
       return product;
     }, context);
 }

@@ -9,8 +9,9 @@ export type UnsentIntegrationEvent = IntegrationEvent extends infer E
 
 /**
  * Where application code hands integration events. The implementation stores them in the
- * outbox, in the transaction of the change that raised them; the relay sends them later.
+ * outbox, in the transaction of the change that raised them (a write that commits or fails
+ * with it, like the repository's); the relay sends them later.
  */
 export type EventBus = {
-  publish(event: UnsentIntegrationEvent): Promise<void>;
+  publish(event: UnsentIntegrationEvent): void;
 };

@@ -2,12 +2,16 @@ import type { RequestDeadline } from "shared";
 import type { Product } from "../domain/product.ts";
 import type { EventBus } from "./event-bus.ts";
 
-/** Products as the use cases see them, inside one transaction. */
+/**
+ * Products as the use cases see them, inside one transaction. Writes do not wait for Postgres:
+ * they go out together, and the transaction checks them before it commits; a failed write
+ * fails the whole transaction (a duplicate sku as `ConflictError`).
+ */
 export type ProductRepository = {
-  add(product: Product): Promise<void>;
+  add(product: Product): void;
   /** The product, locked until the transaction ends; undefined when there is none. */
   getForUpdate(id: string): Promise<Product | undefined>;
-  save(product: Product): Promise<void>;
+  save(product: Product): void;
 };
 
 /** What a use case can touch within one transaction. */
@@ -20,7 +24,10 @@ export type RequestContext = {
   deadline?: RequestDeadline | undefined;
 };
 
-/** Runs `work` in one transaction: all its writes commit together, or none does. */
+/**
+ * Runs `work` in one transaction: all its writes commit together, or none does. Resolves with
+ * what `work` returned once the transaction has committed; rejects if any write failed.
+ */
 export type RunInTransaction = <T>(
   work: (scope: TransactionScope) => Promise<T>,
   context: RequestContext,

@@ -13,33 +13,24 @@ import type {
 import type { EventBus } from "./event-bus.ts";
 
 /** Tells the world a product exists: `sales.product.created.v1` with its full state. */
-export async function ProductCreatedDomainEventHandler(
-  event: ProductCreatedDomainEvent,
-  bus: EventBus,
-) {
-  await bus.publish({ ...envelope(event), type: PRODUCT_CREATED_V1 });
+export function ProductCreatedDomainEventHandler(event: ProductCreatedDomainEvent, bus: EventBus) {
+  bus.publish({ ...envelope(event), type: PRODUCT_CREATED_V1 });
 }
 
 /** Tells the world a product changed: `sales.product.updated.v1` with its new state. */
-export async function ProductUpdatedDomainEventHandler(
-  event: ProductUpdatedDomainEvent,
-  bus: EventBus,
-) {
-  await bus.publish({ ...envelope(event), type: PRODUCT_UPDATED_V1 });
+export function ProductUpdatedDomainEventHandler(event: ProductUpdatedDomainEvent, bus: EventBus) {
+  bus.publish({ ...envelope(event), type: PRODUCT_UPDATED_V1 });
 }
 
 /** Hands each domain event to its handler, in the order they were raised. */
-export async function dispatchDomainEvents(
-  events: ProductDomainEvent[],
-  bus: EventBus,
-): Promise<void> {
+export function dispatchDomainEvents(events: ProductDomainEvent[], bus: EventBus): void {
   for (const event of events) {
     switch (event.type) {
       case "ProductCreated":
-        await ProductCreatedDomainEventHandler(event, bus);
+        ProductCreatedDomainEventHandler(event, bus);
         break;
       case "ProductUpdated":
-        await ProductUpdatedDomainEventHandler(event, bus);
+        ProductUpdatedDomainEventHandler(event, bus);
         break;
     }
   }

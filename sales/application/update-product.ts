@@ -20,8 +20,8 @@ export function updateProductUseCase(deps: {
       if (!current) throw new NotFoundError(`Product ${id} not found`);
       const { product, events } = updateProduct(current, changes, deps.now());
       if (events.length === 0) return current;
-      await products.save(product);
-      await dispatchDomainEvents(events, eventBus);
+      products.save(product);
+      dispatchDomainEvents(events, eventBus);
       return product;
     }, context);
 }

@@ -17,6 +17,7 @@ import { MIGRATIONS, type SalesProcess } from "../main.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 import { createOutboxEventBus } from "./outbox.ts";
 import { OUTBOX_CHANNEL, OUTBOX_MARKS_LOCK, startOutboxRelay } from "./outbox-relay.ts";
+import { pipelineWrites } from "./transaction.ts";
 
 type OutboxRow = {
   id: string;
@@ -36,7 +37,8 @@ async function writeOutboxRows(
 ) {
   const ids: string[] = [];
   await sales.sql.begin(async (tx) => {
-    const bus = createOutboxEventBus(tx, {
+    const writes = pipelineWrites(tx);
+    const bus = createOutboxEventBus(writes, {
       newEventId: () => {
         const id = Bun.randomUUIDv7();
         ids.push(id);
@@ -46,7 +48,7 @@ async function writeOutboxRows(
     });
     for (let i = 0; i < count; i++) {
       const productId = Bun.randomUUIDv7();
-      await bus.publish({
+      bus.publish({
         specversion: "1.0",
         source: "sales",
         type: PRODUCT_CREATED_V1,
@@ -62,6 +64,7 @@ async function writeOutboxRows(
         },
       });
     }
+    await writes.settled();
   });
   return ids;
 }

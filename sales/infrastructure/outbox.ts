@@ -1,16 +1,16 @@
-import type { Queryable } from "shared";
 import type { EventBus } from "../application/event-bus.ts";
+import type { PipelinedTransaction } from "./transaction.ts";
 
 /** Headers the relay sets on the NATS message besides `Nats-Msg-Id` and `Content-Type`. */
 export type OutboxHeaders = { traceparent?: string };
 
 /**
  * The `EventBus` that stores each event in `sales.outbox_messages` within the caller's
- * transaction. The event id is minted here, once: every publish attempt reuses it, as the
+ * transaction (the insert goes out with the transaction's other writes). The event id is minted here, once: every publish attempt reuses it, as the
  * CloudEvents `id` and as the `Nats-Msg-Id` that lets JetStream drop duplicates.
  */
 export function createOutboxEventBus(
-  tx: Queryable,
+  { sql: tx, write }: PipelinedTransaction,
   { newEventId, headers }: { newEventId: () => string; headers: OutboxHeaders },
 ): EventBus & { readonly written: number } {
   let written = 0;
@@ -18,15 +18,15 @@ export function createOutboxEventBus(
     get written() {
       return written;
     },
-    async publish(event) {
+    publish(event) {
       const id = newEventId();
       const payload = { ...event, id };
       // The NATS subject is the event type (DESIGN §3), not the CloudEvents `subject`.
       const natsSubject = event.type;
-      await tx`
+      write(tx`
         insert into sales.outbox_messages (id, type, subject, payload, headers, occurred_at)
         values (${id}, ${event.type}, ${natsSubject}, ${tx.json(payload)}, ${tx.json(headers)},
-                clock_timestamp())`;
+                clock_timestamp())`);
       written++;
     },
   };

@@ -13,6 +13,7 @@ import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 import { createOutboxEventBus } from "./outbox.ts";
 import { OUTBOX_MARKS_LOCK } from "./outbox-relay.ts";
 import { DUPLICATE_WINDOW_MS, startSalesStream } from "./sales-stream.ts";
+import { pipelineWrites } from "./transaction.ts";
 
 const server = await startNatsServer();
 afterAll(() => server.dispose());
@@ -173,7 +174,8 @@ test("a batch that records its acks while the check waits for it is not taken fo
     await waitFor(async () => (await advisoryLocks()) > 1, { message: "the check waiting" });
     const id = Bun.randomUUIDv7();
     const productId = Bun.randomUUIDv7();
-    await createOutboxEventBus(batch, { newEventId: () => id, headers: {} }).publish({
+    const writes = pipelineWrites(batch);
+    createOutboxEventBus(writes, { newEventId: () => id, headers: {} }).publish({
       specversion: "1.0",
       source: "sales",
       type: PRODUCT_CREATED_V1,
@@ -188,6 +190,7 @@ test("a batch that records its acks while the check waits for it is not taken fo
         version: 1,
       },
     });
+    await writes.settled();
     const ack = await jetstream(nc).publish(sales.names.subject(PRODUCT_CREATED_V1), "{}", {
       msgID: id,
     });

@@ -1,12 +1,51 @@
-import { commitInTime, type Sql } from "shared";
+import { allQueries, commitInTime, type Queryable, type Sql } from "shared";
 import type { RunInTransaction } from "../application/ports.ts";
 import { createOutboxEventBus } from "./outbox.ts";
 import { createProductRepository } from "./product-repository.ts";
 
+type Query = ReturnType<Queryable["unsafe"]>;
+
+/**
+ * A connection inside a transaction, whose writes are pipelined: `write` sends a statement
+ * without waiting for its answer, so the writes of a use case reach Postgres together, in one
+ * round trip with the BEGIN or the read before them (a round trip costs the client more CPU
+ * than an insert, measured). Reads are awaited as usual. A write that fails aborts the
+ * transaction, and `settled` throws its error.
+ */
+export type PipelinedTransaction = {
+  /** For reads (and for building the statements given to `write`). */
+  sql: Queryable;
+  /** Sends `query` now; if it fails, `settled` throws `onError(error)`. */
+  write(query: Query, onError?: (error: unknown) => unknown): void;
+  /** Waits for every write sent; throws the first one's error, if any failed. */
+  settled(): Promise<void>;
+};
+
+/** Pipelines writes on `sql`, a connection whose transaction the caller begins and ends. */
+export function pipelineWrites(sql: Queryable): PipelinedTransaction {
+  const writes: Promise<unknown>[] = [];
+  return {
+    sql,
+    write(query, onError = (error) => error) {
+      const written = query.execute().catch((error: unknown) => {
+        throw onError(error);
+      });
+      // Handled by `settled`, which may come after the failure: not an unhandled rejection.
+      written.catch(() => {});
+      writes.push(written);
+    },
+    async settled() {
+      await allQueries(writes);
+    },
+  };
+}
+
 /**
  * Runs a use case in one Postgres transaction: its product rows and outbox rows commit
- * together, and not at all once the request's time limit has passed (it was answered 503). After
- * a commit that wrote events, `onEventsCommitted` wakes the relay.
+ * together, and not at all once the request's time limit has passed (it was answered 503).
+ * BEGIN goes out with the first statement and the writes together, and COMMIT once they have
+ * all succeeded (so the time limit is checked after them): creating a product takes two round
+ * trips instead of four. After a commit that wrote events, `onEventsCommitted` wakes the relay.
  */
 export function createRunInTransaction({
   sql,
@@ -18,16 +57,28 @@ export function createRunInTransaction({
   onEventsCommitted: () => void;
 }): RunInTransaction {
   return async (work, { traceparent, deadline }) => {
-    let eventsWritten = 0;
+    const connection = await sql.reserve();
+    const tx = pipelineWrites(connection);
     const headers = traceparent ? { traceparent } : {};
-    const result = await sql.begin(async (tx) => {
+    try {
+      tx.write(connection`begin`);
       const eventBus = createOutboxEventBus(tx, { newEventId, headers });
       const outcome = await work({ products: createProductRepository(tx), eventBus });
-      eventsWritten = eventBus.written;
+      await tx.settled();
       commitInTime(deadline);
+      await connection`commit`;
+      if (eventBus.written > 0) onEventsCommitted();
       return outcome;
-    });
-    if (eventsWritten > 0) onEventsCommitted();
-    return result as Awaited<ReturnType<typeof work>>;
+    } catch (error) {
+      // A failed write is the cause; the reads after it only saw an aborted transaction.
+      const cause = await tx.settled().then(
+        () => error,
+        (writeError: unknown) => writeError,
+      );
+      await connection`rollback`.catch(() => {});
+      throw cause;
+    } finally {
+      connection.release();
+    }
   };
 }

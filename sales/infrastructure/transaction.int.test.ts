@@ -1,0 +1,106 @@
+import { expect, test } from "bun:test";
+import { ConflictError, migrate } from "shared";
+import { useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
+import { createProduct, type Product } from "../domain/product.ts";
+import { MIGRATIONS } from "../main.ts";
+import { createRunInTransaction } from "./transaction.ts";
+
+const db = await useTestDatabase();
+await migrate(db.sql, MIGRATIONS);
+
+let wakeUps = 0;
+const inTransaction = createRunInTransaction({
+  sql: db.sql,
+  newEventId: () => Bun.randomUUIDv7(),
+  onEventsCommitted: () => wakeUps++,
+});
+
+let skus = 0;
+function newProduct(sku = `TX-${++skus}`): Product {
+  return createProduct(
+    { sku, name: "Mug", description: null, price: { amount: 100, currency: "EUR" } },
+    { id: Bun.randomUUIDv7(), now: new Date() },
+  ).product;
+}
+
+const createdEvent = (product: Product) => ({
+  specversion: "1.0" as const,
+  source: "sales",
+  type: "sales.product.created.v1" as const,
+  subject: product.id,
+  time: new Date().toISOString(),
+  datacontenttype: "application/json" as const,
+  data: {
+    productId: product.id,
+    sku: product.sku,
+    name: product.name,
+    description: null,
+    price: product.price,
+    version: 1,
+  },
+});
+
+async function rowsFor(product: Product) {
+  const [counts] = await db.sql<{ products: number; events: number }[]>`
+    select (select count(*) from sales.products where id = ${product.id})::int as products,
+           (select count(*) from sales.outbox_messages
+            where payload->>'subject' = ${product.id})::int as events`;
+  return counts;
+}
+
+test("writes do not wait for Postgres, and commit together once they have all succeeded", async () => {
+  const product = newProduct();
+  const blocker = await db.sql.reserve();
+  await blocker`begin`;
+  await blocker`lock table sales.products in exclusive mode`;
+  let workDone = false;
+  const wakeUpsBefore = wakeUps;
+  const committed = inTransaction(async ({ products, eventBus }) => {
+    products.add(product);
+    eventBus.publish(createdEvent(product));
+    workDone = true;
+    return product.id;
+  }, {});
+  try {
+    // The use case is done while its insert still waits for the lock.
+    await waitFor(() => workDone, { message: "the use case to return" });
+    expect(await rowsFor(product)).toEqual({ products: 0, events: 0 });
+  } finally {
+    await blocker`rollback`;
+    blocker.release();
+  }
+  expect(await committed).toBe(product.id);
+  expect(await rowsFor(product)).toEqual({ products: 1, events: 1 });
+  expect(wakeUps).toBe(wakeUpsBefore + 1);
+});
+
+test("a failed write fails the transaction with its own error, even with a read after it", async () => {
+  const existing = newProduct();
+  await inTransaction(async ({ products }) => products.add(existing), {});
+  const duplicate = newProduct(existing.sku);
+
+  const attempt = inTransaction(async ({ products, eventBus }) => {
+    products.add(duplicate);
+    eventBus.publish(createdEvent(duplicate));
+    // Runs in the transaction the failed insert aborted: its own error would hide the cause.
+    await products.getForUpdate(existing.id);
+    return "committed";
+  }, {});
+
+  await expect(attempt).rejects.toBeInstanceOf(ConflictError);
+  expect(await rowsFor(duplicate)).toEqual({ products: 0, events: 0 });
+});
+
+test("a use case that throws after queueing writes commits none of them and frees its connection", async () => {
+  const product = newProduct();
+  // More attempts than the pool has connections: each one must give its connection back.
+  for (let attempt = 0; attempt < 12; attempt++) {
+    const failing = inTransaction(async ({ products, eventBus }) => {
+      products.add(product);
+      eventBus.publish(createdEvent(product));
+      throw new Error("the use case changed its mind");
+    }, {});
+    await expect(failing).rejects.toThrow("the use case changed its mind");
+  }
+  expect(await rowsFor(product)).toEqual({ products: 0, events: 0 });
+});
