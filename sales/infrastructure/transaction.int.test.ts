@@ -104,3 +104,34 @@ test("a use case that throws after queueing writes commits none of them and free
   }
   expect(await rowsFor(product)).toEqual({ products: 0, events: 0 });
 });
+
+test("a transaction whose connection Postgres closes rejects, and the pool goes on working", async () => {
+  const product = newProduct();
+  const blocker = await db.sql.reserve();
+  await blocker`begin`;
+  await blocker`lock table sales.products in exclusive mode`;
+  const cut = inTransaction(async ({ products }) => products.add(product), {});
+  try {
+    const waiting = await waitFor(
+      async () => {
+        const [row] = await db.sql<{ pid: number }[]>`
+        select pid from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock'`;
+        return row?.pid;
+      },
+      { message: "the write waiting for the lock" },
+    );
+    await db.sql`select pg_terminate_backend(${waiting})`;
+    await expect(cut).rejects.toThrow();
+  } finally {
+    await blocker`rollback`;
+    blocker.release();
+  }
+  // More transactions than the pool has connections, each of which must find a live one.
+  for (let attempt = 0; attempt < 12; attempt++) {
+    const next = newProduct();
+    await inTransaction(async ({ products }) => products.add(next), {});
+    expect(await rowsFor(next)).toEqual({ products: 1, events: 0 });
+  }
+  expect(await rowsFor(product)).toEqual({ products: 0, events: 0 });
+});
