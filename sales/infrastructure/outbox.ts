@@ -6,8 +6,9 @@ export type OutboxHeaders = { traceparent?: string };
 
 /**
  * The `EventBus` that stores each event in `sales.outbox_messages` within the caller's
- * transaction (the insert goes out with the transaction's other writes). The event id is minted here, once: every publish attempt reuses it, as the
- * CloudEvents `id` and as the `Nats-Msg-Id` that lets JetStream drop duplicates.
+ * transaction (the insert goes out with the transaction's other writes). The event id is
+ * minted here, once: every publish attempt reuses it, as the CloudEvents `id` and as the
+ * `Nats-Msg-Id` that lets JetStream drop duplicates.
  */
 export function createOutboxEventBus(
   { sql: tx, write }: PipelinedTransaction,

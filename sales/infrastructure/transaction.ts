@@ -9,8 +9,7 @@ type Query = ReturnType<Queryable["unsafe"]>;
  * A connection inside a transaction, whose writes are pipelined: `write` sends a statement
  * without waiting for its answer, so the writes of a use case reach Postgres together, in one
  * round trip (a round trip costs the client more CPU than an insert, measured). Reads are
- * awaited as usual. A write that fails aborts the
- * transaction, and `settled` throws its error.
+ * awaited as usual. A write that fails aborts the transaction, and `settled` throws its error.
  */
 export type PipelinedTransaction = {
   /** For reads (and for building the statements given to `write`). */
