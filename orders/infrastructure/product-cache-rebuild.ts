@@ -1,4 +1,4 @@
-import type { JetStreamClient } from "@nats-io/jetstream";
+import type { JetStreamClient, StreamInfo } from "@nats-io/jetstream";
 import { errorMessage, type Logger, type Sql } from "shared";
 import type { IntegrationEventHandlers } from "../integration/handler.ts";
 import { createProductCacheReplay, type ProductCacheReplay } from "./product-cache-replay.ts";
@@ -147,24 +147,28 @@ async function swap(
     await tx`lock table orders.product_cache in exclusive mode`;
     // Every event the live cache can have applied is on the stream by now: read the rest.
     // Into the scratch table outside this transaction, so a retried swap need not read it again.
-    // Within the lock timeout: if NATS went away meanwhile, give the lock back rather than hold
-    // ProcessInboxJob up until it returns.
+    // Within the lock timeout, and so is the look at the stream after it: if NATS went away
+    // meanwhile, give the lock back rather than hold ProcessInboxJob up until it returns.
     const reading = new AbortController();
     const timer = setTimeout(
       () =>
         reading.abort(
           new Error(
-            `reading the stream's newest messages took over ${lockTimeoutMs} ms with product_cache locked; nothing was changed`,
+            `reading the stream took over ${lockTimeoutMs} ms with product_cache locked; nothing was changed`,
           ),
         ),
       lockTimeoutMs,
     );
+    let info: StreamInfo;
     try {
       await replay.from(sql, replay.nextSeq, () => {}, reading.signal);
+      info = await untilAborted(
+        options.js.streams.get(options.stream).then((stream) => stream.info()),
+        reading.signal,
+      );
     } finally {
       clearTimeout(timer);
     }
-    const info = await (await options.js.streams.get(options.stream)).info();
     const complete =
       info.state.messages > 0 && info.state.first_seq <= 1 && (info.state.num_deleted ?? 0) === 0;
     await options.whileLocked?.();
@@ -219,5 +223,15 @@ async function swap(
       removed,
       keptNotInStream,
     };
+  });
+}
+
+/** `promise`, or `signal`'s reason as soon as it aborts (the promise itself is left to run). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    signal.addEventListener("abort", abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
   });
 }

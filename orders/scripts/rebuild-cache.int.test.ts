@@ -257,6 +257,30 @@ describe("bun run orders:rebuild-cache", () => {
     expect(await cache()).toEqual(expected());
   });
 
+  test("a swap whose stream lookups stop answering gives product_cache back within its time limit", async () => {
+    const real = jetstream(nc);
+    let lookups = 0;
+    // NATS goes quiet once the swap holds the lock: its look at the stream never answers.
+    const quietOnceLocked = new Proxy(real, {
+      get(target, key) {
+        if (key !== "streams") return Reflect.get(target, key);
+        return {
+          get: (name: string) =>
+            ++lookups === 1 ? target.streams.get(name) : new Promise(() => {}),
+        };
+      },
+    });
+    const started = performance.now();
+    await expect(rebuild({ js: quietOnceLocked, lockTimeoutMs: 500 })).rejects.toThrow(
+      /took over 500 ms with product_cache locked; nothing was changed/,
+    );
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(lookups).toBe(2);
+    // Nobody holds product_cache any more, and the next rebuild runs.
+    await orders.sql.begin((tx) => tx`lock table orders.product_cache in exclusive mode nowait`);
+    expect(await rebuild()).toMatchObject({ products: truth.size - 1, keptNotInStream: 1 });
+  });
+
   test("ends when the stream's newest message was deleted, keeping the newer live row", async () => {
     const { state } = await (await jetstream(nc).streams.get(sales.stream)).info();
     // The newest message is p2's version 3, which Orders applied live: last_seq stays put.
