@@ -1,7 +1,8 @@
 import { expect, test } from "bun:test";
 import { ConflictError, migrate } from "shared";
 import { useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
-import { createProduct, type Product } from "../domain/product.ts";
+import { dispatchDomainEvents } from "../application/product-event-handlers.ts";
+import { createProduct, type Product, type ProductChange } from "../domain/product.ts";
 import { MIGRATIONS } from "../main.ts";
 import { createRunInTransaction } from "./transaction.ts";
 
@@ -16,29 +17,13 @@ const inTransaction = createRunInTransaction({
 });
 
 let skus = 0;
-function newProduct(sku = `TX-${++skus}`): Product {
+/** A new product and the domain events creating it raises. */
+function newProduct(sku = `TX-${++skus}`): ProductChange {
   return createProduct(
     { sku, name: "Mug", description: null, price: { amount: 100, currency: "EUR" } },
     { id: Bun.randomUUIDv7(), now: new Date() },
-  ).product;
+  );
 }
-
-const createdEvent = (product: Product) => ({
-  specversion: "1.0" as const,
-  source: "sales",
-  type: "sales.product.created.v1" as const,
-  subject: product.id,
-  time: new Date().toISOString(),
-  datacontenttype: "application/json" as const,
-  data: {
-    productId: product.id,
-    sku: product.sku,
-    name: product.name,
-    description: null,
-    price: product.price,
-    version: 1,
-  },
-});
 
 async function rowsFor(product: Product) {
   const [counts] = await db.sql<{ products: number; events: number }[]>`
@@ -49,7 +34,7 @@ async function rowsFor(product: Product) {
 }
 
 test("writes do not wait for Postgres, and commit together once they have all succeeded", async () => {
-  const product = newProduct();
+  const { product, events } = newProduct();
   const blocker = await db.sql.reserve();
   await blocker`begin`;
   await blocker`lock table sales.products in exclusive mode`;
@@ -57,7 +42,7 @@ test("writes do not wait for Postgres, and commit together once they have all su
   const wakeUpsBefore = wakeUps;
   const committed = inTransaction(async ({ products, eventBus }) => {
     products.add(product);
-    eventBus.publish(createdEvent(product));
+    dispatchDomainEvents(events, eventBus);
     workDone = true;
     return product.id;
   }, {});
@@ -75,13 +60,13 @@ test("writes do not wait for Postgres, and commit together once they have all su
 });
 
 test("a failed write fails the transaction with its own error, even with a read after it", async () => {
-  const existing = newProduct();
+  const { product: existing } = newProduct();
   await inTransaction(async ({ products }) => products.add(existing), {});
-  const duplicate = newProduct(existing.sku);
+  const { product: duplicate, events } = newProduct(existing.sku);
 
   const attempt = inTransaction(async ({ products, eventBus }) => {
     products.add(duplicate);
-    eventBus.publish(createdEvent(duplicate));
+    dispatchDomainEvents(events, eventBus);
     // Runs in the transaction the failed insert aborted: its own error would hide the cause.
     await products.getForUpdate(existing.id);
     return "committed";
@@ -92,12 +77,12 @@ test("a failed write fails the transaction with its own error, even with a read 
 });
 
 test("a use case that throws after queueing writes commits none of them and frees its connection", async () => {
-  const product = newProduct();
+  const { product, events } = newProduct();
   // More attempts than the pool has connections: each one must give its connection back.
   for (let attempt = 0; attempt < 12; attempt++) {
     const failing = inTransaction(async ({ products, eventBus }) => {
       products.add(product);
-      eventBus.publish(createdEvent(product));
+      dispatchDomainEvents(events, eventBus);
       throw new Error("the use case changed its mind");
     }, {});
     await expect(failing).rejects.toThrow("the use case changed its mind");
@@ -106,7 +91,7 @@ test("a use case that throws after queueing writes commits none of them and free
 });
 
 test("a transaction whose connection Postgres closes rejects, and the pool goes on working", async () => {
-  const product = newProduct();
+  const { product } = newProduct();
   const blocker = await db.sql.reserve();
   await blocker`begin`;
   await blocker`lock table sales.products in exclusive mode`;
@@ -129,7 +114,7 @@ test("a transaction whose connection Postgres closes rejects, and the pool goes 
   }
   // More transactions than the pool has connections, each of which must find a live one.
   for (let attempt = 0; attempt < 12; attempt++) {
-    const next = newProduct();
+    const { product: next } = newProduct();
     await inTransaction(async ({ products }) => products.add(next), {});
     expect(await rowsFor(next)).toEqual({ products: 1, events: 0 });
   }
