@@ -61,6 +61,43 @@ export async function allQueries<T extends readonly unknown[] | []>(
   return values as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
+type Query = ReturnType<Queryable["unsafe"]>;
+
+/**
+ * A connection inside a transaction, whose writes are pipelined: `write` sends a statement
+ * without waiting for its answer, so the writes of a use case or of a batch of handlers reach
+ * Postgres together, in one round trip (a round trip costs the client more CPU than an insert,
+ * measured). Reads are awaited as usual, and see the writes sent before them. A write that
+ * fails aborts the transaction, and `settled` throws its error.
+ */
+export type PipelinedTransaction = {
+  /** For reads (and for building the statements given to `write`). */
+  sql: Queryable;
+  /** Sends `query` now; if it fails, `settled` throws `onError(error)`. */
+  write(query: Query, onError?: (error: unknown) => unknown): void;
+  /** Waits for every write sent; throws the first one's error, if any failed. */
+  settled(): Promise<void>;
+};
+
+/** Pipelines writes on `sql`, a connection whose transaction the caller begins and ends. */
+export function pipelineWrites(sql: Queryable): PipelinedTransaction {
+  const writes: Promise<unknown>[] = [];
+  return {
+    sql,
+    write(query, onError = (error) => error) {
+      const written = query.execute().catch((error: unknown) => {
+        throw onError(error);
+      });
+      // Handled by `settled`, which may come after the failure: not an unhandled rejection.
+      written.catch(() => {});
+      writes.push(written);
+    },
+    async settled() {
+      await allQueries(writes);
+    },
+  };
+}
+
 /** Waits up to `timeoutSeconds` for running queries, then closes every connection. */
 export async function closeDatabase(sql: Sql, timeoutSeconds = 5): Promise<void> {
   await sql.end({ timeout: timeoutSeconds });

@@ -9,7 +9,7 @@ export {
   runScript,
   UsageError,
 } from "./cli.ts";
-export type { Queryable, Sql, Transaction } from "./database.ts";
+export type { PipelinedTransaction, Queryable, Sql, Transaction } from "./database.ts";
 export {
   allQueries,
   closeDatabase,
@@ -19,6 +19,7 @@ export {
   isLockTimeout,
   isUniqueViolation,
   listenForWakeUps,
+  pipelineWrites,
 } from "./database.ts";
 export {
   databaseRoleVariable,

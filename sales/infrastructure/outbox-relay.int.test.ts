@@ -2,7 +2,15 @@ import { describe, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { PRODUCT_CREATED_V1, SALES_STREAM, SALES_SUBJECTS } from "contracts";
-import { connectNats, ensureStream, migrate, type NatsLink, natsNames, type Sql } from "shared";
+import {
+  connectNats,
+  ensureStream,
+  migrate,
+  type NatsLink,
+  natsNames,
+  pipelineWrites,
+  type Sql,
+} from "shared";
 import { startNatsServer } from "../../shared/processes/nats-server.ts";
 import { afterTests } from "../../shared/testing/cleanup.ts";
 import { captureLogger, silentLogger } from "../../shared/testing/silent-logger.ts";
@@ -17,7 +25,6 @@ import { MIGRATIONS, type SalesProcess } from "../main.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 import { createOutboxEventBus } from "./outbox.ts";
 import { OUTBOX_CHANNEL, OUTBOX_MARKS_LOCK, startOutboxRelay } from "./outbox-relay.ts";
-import { pipelineWrites } from "./transaction.ts";
 
 type OutboxRow = {
   id: string;

@@ -1,5 +1,5 @@
+import type { PipelinedTransaction } from "shared";
 import type { EventBus } from "../application/event-bus.ts";
-import type { PipelinedTransaction } from "./transaction.ts";
 
 /** Headers the relay sets on the NATS message besides `Nats-Msg-Id` and `Content-Type`. */
 export type OutboxHeaders = { traceparent?: string };

@@ -1,7 +1,7 @@
+import type { PipelinedTransaction } from "shared";
 import { ConflictError, isUniqueViolation, type Queryable } from "shared";
 import type { ProductRepository } from "../application/ports.ts";
 import type { Product } from "../domain/product.ts";
-import type { PipelinedTransaction } from "./transaction.ts";
 
 type ProductRow = {
   id: string;

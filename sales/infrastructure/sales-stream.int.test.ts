@@ -2,7 +2,7 @@ import { afterAll, expect, test } from "bun:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { PRODUCT_CREATED_V1 } from "contracts";
-import { connectNats, ensureStream, type NatsLink } from "shared";
+import { connectNats, ensureStream, type NatsLink, pipelineWrites } from "shared";
 import * as v from "valibot";
 import { startNatsServer } from "../../shared/processes/nats-server.ts";
 import { captureLogger } from "../../shared/testing/silent-logger.ts";
@@ -13,7 +13,6 @@ import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 import { createOutboxEventBus } from "./outbox.ts";
 import { OUTBOX_MARKS_LOCK } from "./outbox-relay.ts";
 import { DUPLICATE_WINDOW_MS, startSalesStream } from "./sales-stream.ts";
-import { pipelineWrites } from "./transaction.ts";
 
 const server = await startNatsServer();
 afterAll(() => server.dispose());

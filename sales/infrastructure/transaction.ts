@@ -1,43 +1,7 @@
-import { allQueries, commitInTime, type Queryable, type Sql } from "shared";
+import { commitInTime, pipelineWrites, type Sql } from "shared";
 import type { RunInTransaction } from "../application/ports.ts";
 import { createOutboxEventBus } from "./outbox.ts";
 import { createProductRepository } from "./product-repository.ts";
-
-type Query = ReturnType<Queryable["unsafe"]>;
-
-/**
- * A connection inside a transaction, whose writes are pipelined: `write` sends a statement
- * without waiting for its answer, so the writes of a use case reach Postgres together, in one
- * round trip (a round trip costs the client more CPU than an insert, measured). Reads are
- * awaited as usual. A write that fails aborts the transaction, and `settled` throws its error.
- */
-export type PipelinedTransaction = {
-  /** For reads (and for building the statements given to `write`). */
-  sql: Queryable;
-  /** Sends `query` now; if it fails, `settled` throws `onError(error)`. */
-  write(query: Query, onError?: (error: unknown) => unknown): void;
-  /** Waits for every write sent; throws the first one's error, if any failed. */
-  settled(): Promise<void>;
-};
-
-/** Pipelines writes on `sql`, a connection whose transaction the caller begins and ends. */
-export function pipelineWrites(sql: Queryable): PipelinedTransaction {
-  const writes: Promise<unknown>[] = [];
-  return {
-    sql,
-    write(query, onError = (error) => error) {
-      const written = query.execute().catch((error: unknown) => {
-        throw onError(error);
-      });
-      // Handled by `settled`, which may come after the failure: not an unhandled rejection.
-      written.catch(() => {});
-      writes.push(written);
-    },
-    async settled() {
-      await allQueries(writes);
-    },
-  };
-}
 
 /**
  * Runs a use case in one Postgres transaction: its product rows and outbox rows commit
