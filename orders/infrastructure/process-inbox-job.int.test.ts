@@ -1,8 +1,9 @@
-import { afterAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { PRODUCT_CREATED_V1, type ProductCreatedIntegrationEvent } from "contracts";
 import { migrate } from "shared";
 import { captureLogger } from "../../shared/testing/silent-logger.ts";
 import { useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
+import type { HandlerContext, IntegrationEventHandler } from "../integration/handler.ts";
 import { integrationEventHandlers } from "../integration/handlers.ts";
 import { MIGRATIONS } from "../main.ts";
 import { productEvent, productSnapshot } from "../testing/orders-under-test.ts";
@@ -25,7 +26,14 @@ function received(data: ReturnType<typeof productSnapshot>, sequence: number) {
   };
 }
 
-test("a handler that throws mid-batch rolls back only its own message; the others commit in that batch", async () => {
+/**
+ * Stores three created events and applies them in one batch, the middle one's handler failing
+ * as `doom` makes it. Only that message must fail; the other two commit in that batch.
+ */
+async function applyWithOneFailing(
+  doom: (event: ProductCreatedIntegrationEvent, context: HandlerContext) => Promise<void>,
+) {
+  await db.sql`truncate orders.inbox_messages, orders.product_cache`;
   const [first, doomed, last] = [productSnapshot(), productSnapshot(), productSnapshot()];
   const stored = [first, doomed, last].map((data, index) => received(data, index + 1));
   await storeReceivedMessages(
@@ -43,31 +51,60 @@ test("a handler that throws mid-batch rolls back only its own message; the other
     maxAttempts: 5,
     handlers: {
       ...integrationEventHandlers,
-      [PRODUCT_CREATED_V1]: async (event: ProductCreatedIntegrationEvent, context) => {
-        await integrationEventHandlers[PRODUCT_CREATED_V1]?.(event, context);
-        if (event.data.productId === doomed.productId) throw new Error("fails after writing");
-      },
+      [PRODUCT_CREATED_V1]: (event: ProductCreatedIntegrationEvent, context) =>
+        event.data.productId === doomed.productId
+          ? doom(event, context)
+          : createdHandler(event, context),
     },
   });
-  afterAll(() => job.stop());
+  try {
+    const statuses = async () =>
+      Object.fromEntries(
+        (
+          await db.sql<{ id: string; status: string; attempts: number }[]>`
+          select id, status, attempts from orders.inbox_messages`
+        ).map((r) => [r.id, `${r.status}/${r.attempts}`]),
+      );
+    const [a, b, c] = stored.map((s) => s.event.id) as [string, string, string];
+    await waitFor(async () => (await statuses())[b] === "pending/1", {
+      message: "the failure recorded",
+    });
+    expect(await statuses()).toEqual({ [a]: "processed/0", [b]: "pending/1", [c]: "processed/0" });
 
-  const statuses = async () =>
-    Object.fromEntries(
-      (
-        await db.sql<{ id: string; status: string; attempts: number }[]>`
-        select id, status, attempts from orders.inbox_messages`
-      ).map((r) => [r.id, `${r.status}/${r.attempts}`]),
-    );
-  const [a, b, c] = stored.map((s) => s.event.id) as [string, string, string];
-  await waitFor(async () => (await statuses())[b] === "pending/1", {
-    message: "the failure recorded",
+    const cached = await db.sql<
+      { productId: string }[]
+    >`select product_id from orders.product_cache`;
+    expect(cached.map((r) => r.productId).sort()).toEqual([first.productId, last.productId].sort());
+    const applied = logs.lines
+      .filter((line) => line.msg === "event applied")
+      .map((line) => line.eventId);
+    expect(applied.sort()).toEqual([a, c].sort());
+    const [failure] = await db.sql<{ lastError: string }[]>`
+      select last_error from orders.inbox_messages where id = ${b}`;
+    return failure?.lastError;
+  } finally {
+    await job.stop();
+  }
+}
+
+const createdHandler = integrationEventHandlers[
+  PRODUCT_CREATED_V1
+] as IntegrationEventHandler<ProductCreatedIntegrationEvent>;
+
+test("a handler that throws mid-batch rolls back only its own message; the others commit in that batch", async () => {
+  const error = await applyWithOneFailing(async (event, context) => {
+    await createdHandler(event, context);
+    throw new Error("fails after writing");
   });
-  expect(await statuses()).toEqual({ [a]: "processed/0", [b]: "pending/1", [c]: "processed/0" });
+  expect(error).toBe("fails after writing");
+});
 
-  const cached = await db.sql<{ productId: string }[]>`select product_id from orders.product_cache`;
-  expect(cached.map((r) => r.productId).sort()).toEqual([first.productId, last.productId].sort());
-  const applied = logs.lines
-    .filter((line) => line.msg === "event applied")
-    .map((line) => line.eventId);
-  expect(applied.sort()).toEqual([a, c].sort());
+test("a write Postgres refuses mid-batch fails only its own message, though the writes went out together", async () => {
+  const error = await applyWithOneFailing((event, context) =>
+    createdHandler(
+      { ...event, data: { ...event.data, price: { amount: 1, currency: "EURO" } } },
+      context,
+    ),
+  );
+  expect(error).toContain("value too long for type character(3)");
 });

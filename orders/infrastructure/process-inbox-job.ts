@@ -4,6 +4,7 @@ import {
   type IntervalLoop,
   type Logger,
   listenForWakeUps,
+  pipelineWrites,
   retryDelayMs,
   type Sql,
   startIntervalLoop,
@@ -69,9 +70,10 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
   const retryDelay = options.retryDelay ?? ((attempts: number) => retryDelayMs(attempts));
 
   /**
-   * Most batches fail nowhere, so a batch is first applied without savepoints (one round trip
-   * per handler statement). If a handler throws, that attempt rolls back whole and the batch
-   * is applied again with a savepoint per message, so only the failing message's effects go.
+   * Most batches fail nowhere, so a batch is first applied without savepoints, the handlers'
+   * writes all sent together. If a handler or one of those writes fails, that attempt rolls
+   * back whole and the batch is applied again with a savepoint per message, so only the failing
+   * message's effects go.
    */
   async function processBatch(): Promise<ProcessedBatch> {
     try {
@@ -86,6 +88,7 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
     const started = performance.now();
     let dead = 0;
     const applied: { log: Logger; subject: string }[] = [];
+    const handled: { type: string; seconds: number; outcome: "processed" | "failed" }[] = [];
     const batch = await sql.begin(async (tx) => {
       const rows = await tx<PendingRow[]>`
         select id, type, payload, headers, attempts
@@ -97,6 +100,7 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
       const processed: string[] = [];
       const ignored: string[] = [];
       const failures: Failure[] = [];
+      const writes = pipelineWrites(tx);
 
       for (const row of rows) {
         const parsed = v.safeParse(IntegrationEvent, row.payload);
@@ -124,22 +128,32 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
         const handlerStarted = performance.now();
         try {
           if (isolated) {
-            await tx.savepoint((sp) =>
-              handle({ productCache: createProductCacheWriter(sp), log: eventLog }),
-            );
+            await tx.savepoint(async (sp) => {
+              const own = pipelineWrites(sp);
+              await handle({ productCache: createProductCacheWriter(own), log: eventLog });
+              await own.settled();
+            });
           } else {
-            await handle({ productCache: createProductCacheWriter(tx), log: eventLog }).catch(
+            await handle({ productCache: createProductCacheWriter(writes), log: eventLog }).catch(
               (error) => {
                 throw new HandlerFailed(error);
               },
             );
           }
-          options.metrics?.handled(event.type, secondsSince(handlerStarted), "processed");
+          handled.push({
+            type: event.type,
+            seconds: secondsSince(handlerStarted),
+            outcome: "processed",
+          });
           processed.push(row.id);
           applied.push({ log: eventLog, subject: event.subject });
         } catch (error) {
           if (error instanceof HandlerFailed) throw error;
-          options.metrics?.handled(event.type, secondsSince(handlerStarted), "failed");
+          handled.push({
+            type: event.type,
+            seconds: secondsSince(handlerStarted),
+            outcome: "failed",
+          });
           const attempts = row.attempts + 1;
           const final = attempts >= maxAttempts;
           failures.push({ id: row.id, error: errorMessage(error), attempts, final });
@@ -150,6 +164,10 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
         }
       }
 
+      // Whose write failed is not known here: the batch runs again, a savepoint per message.
+      await writes.settled().catch((error) => {
+        throw new HandlerFailed(error);
+      });
       if (processed.length > 0) {
         await tx`
           update orders.inbox_messages
@@ -179,6 +197,8 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
     });
     // Only now is it true: the handlers' effects and the "processed" marks have committed.
     for (const { log: eventLog, subject } of applied) eventLog.info({ subject }, "event applied");
+    for (const { type, seconds, outcome } of handled)
+      options.metrics?.handled(type, seconds, outcome);
     if (batch.claimed > 0)
       options.metrics?.batch({ ...batch, seconds: secondsSince(started), dead });
     return batch;

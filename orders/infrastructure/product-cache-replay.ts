@@ -30,11 +30,9 @@ export function createProductCacheReplay({
   let pending = new Map<string, Product>();
   // The version guard in memory: within a batch only the newest state of a product is kept.
   const productCache: ProductCacheWriter = {
-    async upsert(product) {
+    upsert(product) {
       const current = pending.get(product.id);
-      if (current && current.version >= product.version) return false;
-      pending.set(product.id, product);
-      return true;
+      if (!current || current.version < product.version) pending.set(product.id, product);
     },
   };
 

@@ -1,4 +1,4 @@
-import type { Queryable } from "shared";
+import type { PipelinedTransaction, Queryable } from "shared";
 import type { ProductCacheWriter } from "../application/product-cache-writer.ts";
 import type { Product } from "../domain/product.ts";
 
@@ -23,11 +23,14 @@ const toCachedProduct = (row: CacheRow): CachedProduct => ({
   updatedAt: row.updatedAt,
 });
 
-/** `orders.product_cache`, written inside the caller's transaction. */
-export function createProductCacheWriter(tx: Queryable): ProductCacheWriter {
+/** `orders.product_cache`, written inside the caller's transaction, its writes pipelined. */
+export function createProductCacheWriter({
+  sql: tx,
+  write,
+}: PipelinedTransaction): ProductCacheWriter {
   return {
-    async upsert(product) {
-      const result = await tx`
+    upsert(product) {
+      write(tx`
         insert into orders.product_cache
           (product_id, sku, name, price_amount, price_currency, version, updated_at)
         values (${product.id}, ${product.sku}, ${product.name}, ${product.price.amount},
@@ -36,8 +39,7 @@ export function createProductCacheWriter(tx: Queryable): ProductCacheWriter {
           set sku = excluded.sku, name = excluded.name, price_amount = excluded.price_amount,
               price_currency = excluded.price_currency, version = excluded.version,
               updated_at = excluded.updated_at
-          where orders.product_cache.version < excluded.version`;
-      return result.count === 1;
+          where orders.product_cache.version < excluded.version`);
     },
   };
 }

@@ -7,5 +7,5 @@ export async function ProductCreatedIntegrationEventHandler(
   event: ProductCreatedIntegrationEvent,
   { productCache }: HandlerContext,
 ): Promise<void> {
-  await productCache.upsert(toProduct(event.data));
+  productCache.upsert(toProduct(event.data));
 }

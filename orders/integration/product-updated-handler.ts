@@ -10,5 +10,5 @@ export async function ProductUpdatedIntegrationEventHandler(
   event: ProductUpdatedIntegrationEvent,
   { productCache }: HandlerContext,
 ): Promise<void> {
-  await productCache.upsert(toProduct(event.data));
+  productCache.upsert(toProduct(event.data));
 }
