@@ -126,6 +126,8 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
           traceId: traceIdOf(row.headers.traceparent),
         });
         const handlerStarted = performance.now();
+        const timed = (outcome: "processed" | "failed") =>
+          handled.push({ type: event.type, seconds: secondsSince(handlerStarted), outcome });
         try {
           if (isolated) {
             await tx.savepoint(async (sp) => {
@@ -140,20 +142,12 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
               },
             );
           }
-          handled.push({
-            type: event.type,
-            seconds: secondsSince(handlerStarted),
-            outcome: "processed",
-          });
+          timed("processed");
           processed.push(row.id);
           applied.push({ log: eventLog, subject: event.subject });
         } catch (error) {
           if (error instanceof HandlerFailed) throw error;
-          handled.push({
-            type: event.type,
-            seconds: secondsSince(handlerStarted),
-            outcome: "failed",
-          });
+          timed("failed");
           const attempts = row.attempts + 1;
           const final = attempts >= maxAttempts;
           failures.push({ id: row.id, error: errorMessage(error), attempts, final });
