@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { PRODUCT_CREATED_V1, SALES_STREAM, SALES_SUBJECTS } from "contracts";
+import { SALES_STREAM, SALES_SUBJECTS } from "contracts";
 import {
   connectNats,
   ensureStream,
@@ -22,6 +22,7 @@ import {
   waitFor,
 } from "../../shared/testing/test-environment.ts";
 import { MIGRATIONS, type SalesProcess } from "../main.ts";
+import { unsentProductCreated } from "../testing/integration-events.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 import { createOutboxEventBus } from "./outbox.ts";
 import { OUTBOX_CHANNEL, OUTBOX_MARKS_LOCK, startOutboxRelay } from "./outbox-relay.ts";
@@ -54,22 +55,7 @@ async function writeOutboxRows(
       headers: {},
     });
     for (let i = 0; i < count; i++) {
-      const productId = Bun.randomUUIDv7();
-      bus.publish({
-        specversion: "1.0",
-        source: "sales",
-        type: PRODUCT_CREATED_V1,
-        subject: productId,
-        time: new Date().toISOString(),
-        data: {
-          productId,
-          sku: `SKU-${i}`,
-          name: "Row",
-          description,
-          price: { amount: i, currency: "EUR" },
-          version: 1,
-        },
-      });
+      bus.publish(unsentProductCreated({ sku: `SKU-${i}`, description, amount: i }));
     }
     await writes.settled();
   });

@@ -9,6 +9,7 @@ import { captureLogger } from "../../shared/testing/silent-logger.ts";
 import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
 import { waitFor } from "../../shared/testing/test-environment.ts";
 import { SalesEnv } from "../env.ts";
+import { unsentProductCreated } from "../testing/integration-events.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 import { createOutboxEventBus } from "./outbox.ts";
 import { OUTBOX_MARKS_LOCK } from "./outbox-relay.ts";
@@ -172,23 +173,10 @@ test("a batch that records its acks while the check waits for it is not taken fo
     sales.stream.wake();
     await waitFor(async () => (await advisoryLocks()) > 1, { message: "the check waiting" });
     const id = Bun.randomUUIDv7();
-    const productId = Bun.randomUUIDv7();
     const writes = pipelineWrites(batch);
-    createOutboxEventBus(writes, { newEventId: () => id, headers: {} }).publish({
-      specversion: "1.0",
-      source: "sales",
-      type: PRODUCT_CREATED_V1,
-      subject: productId,
-      time: new Date().toISOString(),
-      data: {
-        productId,
-        sku: "LATE-1",
-        name: "Late",
-        description: null,
-        price: { amount: 1, currency: "EUR" },
-        version: 1,
-      },
-    });
+    createOutboxEventBus(writes, { newEventId: () => id, headers: {} }).publish(
+      unsentProductCreated({ sku: "LATE-1", name: "Late" }),
+    );
     await writes.settled();
     const ack = await jetstream(nc).publish(sales.names.subject(PRODUCT_CREATED_V1), "{}", {
       msgID: id,
