@@ -12,6 +12,16 @@ export const CloudEventEnvelope = v.object({
   subject: v.pipe(v.string(), v.minLength(1)),
   time: v.pipe(v.string(), v.isoTimestamp()),
   datacontenttype: v.optional(v.literal("application/json")),
+  // In the event as well as in the NATS headers, so a consumer carries on the trace from the
+  // event alone.
+  traceparent: v.optional(
+    v.pipe(
+      v.string(),
+      v.description(
+        "W3C trace context (`00-<trace id>-<span id>-<flags>`) of the request that raised the event (CloudEvents distributed tracing extension)",
+      ),
+    ),
+  ),
   data: v.unknown(),
 });
 export type CloudEventEnvelope = v.InferOutput<typeof CloudEventEnvelope>;

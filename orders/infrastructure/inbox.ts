@@ -7,7 +7,12 @@ export type ReceivedMessage = {
   subject: string;
   data: Uint8Array;
   streamSequence: number;
-  headers: Record<string, string>;
+  /**
+   * Read only for a message that gets parked: a valid event carries what Orders needs of them
+   * (its id, its trace context) itself, and decoding a NATS message's headers costs more than
+   * storing the message (measured), so the consumer decodes them on first read.
+   */
+  readonly headers: Record<string, string>;
 };
 
 export type InboxStatus = "pending" | "processed" | "ignored" | "parked" | "dead";
@@ -21,6 +26,7 @@ export type InboxRow = {
   payload: string | null;
   /** The raw body, base64; only for parked messages. */
   rawBody: string | null;
+  /** The NATS headers as JSON; only for parked messages (`{}` otherwise). */
   headers: string;
   streamSequence: number;
   status: Extract<InboxStatus, "pending" | "ignored" | "parked">;
@@ -30,13 +36,13 @@ export type InboxRow = {
 /**
  * Decides how a message is stored: a valid event Orders handles is `pending`; a valid envelope
  * of a type it does not handle is `ignored`; anything else is `parked` with its issues and raw
- * body. Keyed by the event id so redeliveries collapse; a message with no readable id is keyed
- * by a hash of its subject and bytes.
+ * body and headers. Keyed by the event id so redeliveries collapse; a message with no readable id
+ * is keyed by a hash of its subject and bytes.
  */
 export function toInboxRow(message: ReceivedMessage, handles: (type: string) => boolean): InboxRow {
   const base = {
     subject: toStorableText(message.subject),
-    headers: storableHeaders(message.headers),
+    headers: "{}",
     streamSequence: message.streamSequence,
   };
   const text = decodeUtf8(message.data);

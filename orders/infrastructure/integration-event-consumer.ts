@@ -150,7 +150,7 @@ export function startIntegrationEventConsumer(
     const message = await jsm.streams.getMessage(stream, { seq: acked });
     if (!message) return false;
     // Stored under its event id, or parked under the hash of its bytes if Postgres refused it.
-    const received = toReceived(message, message.header);
+    const received = toReceived(message, () => message.header);
     const ids = [toInboxRow(received, handles).id, parkedRow(received, "").id];
     const [stored] = await sql`select 1 from orders.inbox_messages where id = any(${ids}::uuid[])`;
     return stored === undefined;
@@ -249,7 +249,7 @@ export function startIntegrationEventConsumer(
     try {
       const stored = await storeReceivedMessages(
         sql,
-        batch.map((message) => toReceived(message, message.headers)),
+        batch.map((message) => toReceived(message, () => message.headers)),
         handles,
       );
       for (const message of batch) message.ack();
@@ -288,17 +288,22 @@ export function startIntegrationEventConsumer(
   };
 }
 
-/** A delivered (`JsMsg`) or looked-up (`StoredMsg`) message as the inbox takes it. */
+/**
+ * A delivered (`JsMsg`) or looked-up (`StoredMsg`) message as the inbox takes it. Its headers
+ * are decoded on first read, which only a message that gets parked needs.
+ */
 function toReceived(
   message: JsMsg | StoredMsg,
-  headers: Iterable<[string, string[]]> | undefined,
+  headers: () => Iterable<[string, string[]]> | undefined,
 ): ReceivedMessage {
-  const record: Record<string, string> = {};
-  for (const [key, values] of headers ?? []) record[key] = values.join(",");
   return {
     subject: message.subject,
     data: message.data,
     streamSequence: message.seq,
-    headers: record,
+    get headers() {
+      const record: Record<string, string> = {};
+      for (const [key, values] of headers() ?? []) record[key] = values.join(",");
+      return record;
+    },
   };
 }

@@ -48,7 +48,6 @@ type PendingRow = {
   id: string;
   type: string | null;
   payload: unknown;
-  headers: Record<string, string>;
   attempts: number;
 };
 
@@ -91,7 +90,7 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
     const handled: { type: string; seconds: number; outcome: "processed" | "failed" }[] = [];
     const batch = await sql.begin(async (tx) => {
       const rows = await tx<PendingRow[]>`
-        select id, type, payload, headers, attempts
+        select id, type, payload, attempts
         from orders.inbox_messages
         where status = 'pending' and next_attempt_at <= now()
         order by position
@@ -123,7 +122,7 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
         const eventLog = log.child({
           eventId: event.id,
           type: event.type,
-          traceId: traceIdOf(row.headers.traceparent),
+          traceId: traceIdOf(event.traceparent),
         });
         const handlerStarted = performance.now();
         const timed = (outcome: "processed" | "failed") =>

@@ -62,6 +62,8 @@ const pascal = (type: string) =>
  * headers, all generated from the contracts' valibot schemas. Every event of
  * `IntegrationEvent` is in it; a new event type appears without touching this file.
  */
+const EXAMPLE_TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
 export function asyncApiDocument() {
   const channels: Record<string, unknown> = {};
   const operations: Record<string, unknown> = {};
@@ -80,6 +82,7 @@ export function asyncApiDocument() {
       subject: EXAMPLE_PRODUCT.productId,
       time: "2026-11-27T10:00:00.000Z",
       datacontenttype: "application/json",
+      traceparent: EXAMPLE_TRACEPARENT,
       data: { ...EXAMPLE_PRODUCT, version },
     };
     messages[name] = {
@@ -92,7 +95,11 @@ export function asyncApiDocument() {
       examples: [
         {
           name: "example",
-          headers: { "Nats-Msg-Id": example.id, "Content-Type": "application/cloudevents+json" },
+          headers: {
+            "Nats-Msg-Id": example.id,
+            "Content-Type": "application/cloudevents+json",
+            traceparent: EXAMPLE_TRACEPARENT,
+          },
           payload: example,
         },
       ],

@@ -21,7 +21,12 @@ export function createOutboxEventBus(
     },
     publish(event) {
       const id = newEventId();
-      const payload = { ...event, id };
+      // The trace context travels in the event too, so Orders need not decode NATS headers.
+      const payload = {
+        ...event,
+        id,
+        ...(headers.traceparent && { traceparent: headers.traceparent }),
+      };
       // The NATS subject is the event type (DESIGN §3), not the CloudEvents `subject`.
       const natsSubject = event.type;
       write(tx`

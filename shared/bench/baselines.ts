@@ -60,8 +60,8 @@ export async function measureRawWrite({
     await inLanes(events, concurrency, async (n) => {
       const product = benchProduct(label, n);
       const now = new Date();
-      const event = productCreatedEvent(product, Bun.randomUUIDv7(), now);
       const headers = { traceparent: newTraceparent() };
+      const event = productCreatedEvent(product, Bun.randomUUIDv7(), now, headers.traceparent);
       await sql.begin((tx) => [
         tx`
           insert into sales.products
@@ -113,7 +113,7 @@ export async function measureRawPublish({
   try {
     const js = jetstream(nc, { timeout: 30_000 });
     const body = JSON.stringify(
-      productCreatedEvent(benchProduct("RAW", 0), Bun.randomUUIDv7(), new Date()),
+      productCreatedEvent(benchProduct("RAW", 0), Bun.randomUUIDv7(), new Date(), newTraceparent()),
     );
     const started = performance.now();
     await inLanes(events, window, async () => {

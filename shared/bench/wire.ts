@@ -31,7 +31,12 @@ export function createProductBody(product: BenchProduct): string {
 }
 
 /** The integration event Sales writes to its outbox when `product` is created. */
-export function productCreatedEvent(product: BenchProduct, eventId: string, time: Date) {
+export function productCreatedEvent(
+  product: BenchProduct,
+  eventId: string,
+  time: Date,
+  traceparent: string,
+) {
   return {
     specversion: "1.0",
     id: eventId,
@@ -40,6 +45,7 @@ export function productCreatedEvent(product: BenchProduct, eventId: string, time
     subject: product.id,
     time: time.toISOString(),
     datacontenttype: "application/json",
+    traceparent,
     data: {
       productId: product.id,
       sku: product.sku,

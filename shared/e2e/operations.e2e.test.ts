@@ -34,7 +34,7 @@ const appliedLine = (productId: string, version = 1) =>
 const scrape = async (url: string) => (await fetch(`${url}/metrics`)).text();
 
 describe("one trace from Sales' request to Orders' handler", () => {
-  test("a traceparent sent to Sales is on its request line, the outbox row, the NATS message, the inbox row and Orders' handler line", async () => {
+  test("a traceparent sent to Sales is on its request line, the outbox row, the NATS message (header and event), the inbox row and Orders' handler line", async () => {
     const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
     const traceparent = `00-${traceId}-00f067aa0ba902b7-01`;
     const product = await createProduct("TRACE-1", { traceparent });
@@ -46,17 +46,20 @@ describe("one trace from Sales' request to Orders' handler", () => {
     const applied = await appliedLine(product.id);
     expect(applied.traceId).toBe(traceId);
 
-    const [outbox] = await sql<{ headers: { traceparent: string } }[]>`
-      select headers from sales.outbox_messages where subject = 'sales.product.created.v1'
-        and payload->>'subject' = ${product.id}`;
+    const [outbox] = await sql<{ headers: { traceparent: string }; inEvent: string }[]>`
+      select headers, payload->>'traceparent' as in_event from sales.outbox_messages
+      where subject = 'sales.product.created.v1' and payload->>'subject' = ${product.id}`;
     expect(outbox?.headers.traceparent).toBe(traceparent);
+    expect(outbox?.inEvent).toBe(traceparent);
     const onStream = (await readStreamMessages(system.natsUrl, system.streamName)).find((m) =>
       m.body.includes(product.id),
     );
     expect(onStream?.headers.traceparent).toBe(traceparent);
-    const [inbox] = await sql<{ headers: { traceparent: string } }[]>`
-      select headers from orders.inbox_messages where payload->>'subject' = ${product.id}`;
-    expect(inbox?.headers.traceparent).toBe(traceparent);
+    expect(JSON.parse(onStream?.body ?? "{}").traceparent).toBe(traceparent);
+    const [inbox] = await sql<{ inEvent: string }[]>`
+      select payload->>'traceparent' as in_event from orders.inbox_messages
+      where payload->>'subject' = ${product.id}`;
+    expect(inbox?.inEvent).toBe(traceparent);
   });
 
   test("a request without a traceparent starts a trace, and Orders' handler logs the same trace id", async () => {
