@@ -87,6 +87,7 @@ describe("parseIntegrationEvent", () => {
     ["data.price.amount", (e) => (e.data.price.amount = "12.99" as never)],
     ["data.version", (e) => (e.data.version = "1" as never)],
     ["data.productId", (e) => (e.data.productId = "not-a-uuid")],
+    ["traceparent", (e) => (e.traceparent = 5)],
   ];
   test.each(wrongTypes)("reports a wrong type at %s", (path, change) => {
     expect(issuePaths(withChange(change as (event: Sample) => void))).toEqual([path]);
@@ -94,13 +95,19 @@ describe("parseIntegrationEvent", () => {
 
   test("tolerates unknown extra fields (tolerant reader)", () => {
     const event = withChange((e) => {
-      Object.assign(e, { traceparent: "00-abc", extension: { nested: true } });
+      Object.assign(e, { tracestate: "vendor=1", extension: { nested: true } });
       Object.assign(e.data, { color: "blue" });
       Object.assign(e.data.price, { taxIncluded: true });
     });
     const result = parse(event);
     expect(result.success).toBe(true);
     if (result.success) expect(result.event.data).toEqual(sample().data);
+  });
+
+  test("keeps the trace context an event carries", () => {
+    const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const result = parse({ ...sample(), traceparent });
+    expect(result.success && result.event.traceparent).toBe(traceparent);
   });
 
   const rejected: [string, string, (event: Sample) => void][] = [
