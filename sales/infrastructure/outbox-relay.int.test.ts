@@ -422,3 +422,70 @@ test("a batch that finds the stream check re-queueing is sent again rather than 
     await dispose();
   }
 });
+
+test("a full batch that fails to publish waits for the next poll, re-queued rows included", async () => {
+  let publishes = 0;
+  let connected = false; // until the rows are in place: the loop's first run must find nothing
+  const { database, relay, dispose } = await relayOnOwnStream((nc) => {
+    const refusing = new Proxy(nc, {
+      get(target, key) {
+        if (key === "request") {
+          return () => {
+            publishes++;
+            return Promise.reject(new Error("insufficient resources"));
+          };
+        }
+        const value = Reflect.get(target, key);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    return Object.defineProperty(linkTo(refusing), "isConnected", { get: () => connected });
+  });
+  try {
+    // A batch's worth of rows the stream check re-queued: they stay due when they fail.
+    const ids = await writeOutboxRows(database, 10);
+    await database.sql`
+      update sales.outbox_messages
+      set next_attempt_at = 'epoch'::timestamptz + stream_position * interval '1 microsecond'
+      from (select id, row_number() over (order by id) as stream_position
+            from sales.outbox_messages) as requeued
+      where outbox_messages.id = requeued.id`;
+    connected = true;
+    relay.wake();
+    await waitFor(async () => (await rowsById(database, ids)).every((row) => row.attempts >= 1), {
+      message: "the batch failed once",
+    });
+    // A loop that went again at once would have its next claim under way by now.
+    await database.sql`select 1`;
+    await database.sql`select 1`;
+    await relay.stop();
+    expect((await rowsById(database, ids)).map((row) => row.attempts)).toEqual(ids.map(() => 1));
+    expect(publishes).toBe(10);
+  } finally {
+    await dispose();
+  }
+});
+
+test("a batch whose acks cannot be recorded still records the rows that failed", async () => {
+  const { database, relay, dispose } = await relayOnOwnStream((nc) => linkTo(nc));
+  await relay.stop(); // relayOnce only
+  const check = await database.sql.reserve();
+  try {
+    const [sent] = (await writeOutboxRows(database, 1)) as [string];
+    const [huge] = (await writeOutboxRows(database, 1, "x".repeat(1_100_000))) as [string];
+    await check`begin`;
+    await check`select pg_advisory_xact_lock(hashtext(${OUTBOX_MARKS_LOCK}))`;
+    expect(await relay.relayOnce()).toBe(0);
+    await check`commit`;
+
+    const rows = new Map((await rowsById(database, [sent, huge])).map((row) => [row.id, row]));
+    expect(rows.get(sent)).toMatchObject({ publishedAt: null, attempts: 0 });
+    expect(rows.get(sent)?.lastError).toContain("re-queueing");
+    expect(rows.get(huge)).toMatchObject({ publishedAt: null, attempts: 1 });
+    expect(rows.get(huge)?.parkedAt).toBeInstanceOf(Date);
+    expect(rows.get(huge)?.lastError).toContain("max_payload");
+  } finally {
+    check.release();
+    await dispose();
+  }
+});

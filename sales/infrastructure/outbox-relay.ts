@@ -10,6 +10,7 @@ import {
   retryDelayMs,
   type Sql,
   startIntervalLoop,
+  type Transaction,
 } from "shared";
 import type { OutboxHeaders } from "./outbox.ts";
 
@@ -77,9 +78,8 @@ type DueRow = {
   attempts: number;
 };
 
-type Outcome =
-  | { row: DueRow; published: true; sequence: number; duplicate: boolean }
-  | { row: DueRow; published: false; error: string; park: boolean };
+type PublishedOutcome = { row: DueRow; published: true; sequence: number; duplicate: boolean };
+type Outcome = PublishedOutcome | { row: DueRow; published: false; error: string; park: boolean };
 
 export type OutboxRelay = IntervalLoop & {
   /** Publishes one batch now; resolves with the number of rows it published. For tests and tools. */
@@ -100,8 +100,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   async function relayBatch(): Promise<{ claimed: number; published: number }> {
     const started = performance.now();
-    // Acks count only from a connection whose stream the check had verified before this batch
-    // began, and which is still the connection when the batch records them (see below).
+    // What the connection was when the batch began: its acks count only if it is still the
+    // same, verified connection when they are recorded (see markPublished).
     const generation = nats.generation;
     const verified = nats.isConnected && isStreamReady();
     return sql.begin(async (tx) => {
@@ -117,35 +117,21 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       const outcomes = await publishAll(rows);
       const published = outcomes.filter((o) => o.published);
       const failed = outcomes.filter((o) => !o.published);
-      // Sent again without counting an attempt; JetStream drops the copies it already has.
-      const sendAgain = async (reason: string) => {
+      const refused =
+        published.length > 0
+          ? await markPublished(tx, published, { generation, verified })
+          : undefined;
+      if (refused) {
+        // Sent again without counting an attempt; JetStream drops the copies it already has.
         await tx`
           update sales.outbox_messages
           set next_attempt_at = least(next_attempt_at, now()),
-              last_error = ${`${reason}; sending it again`}
-          where id = any(${rows.map((row) => row.id)}::uuid[])`;
-        return { claimed: rows.length, published: 0 };
-      };
-      if (published.length > 0) {
-        // Acks count only if NATS stayed on the connection the stream check had verified (else
-        // they may come from a server that has lost its store since, or from a stream not
-        // checked yet), and not while the check is re-queueing (it would not see these marks):
-        // the marks take its lock shared, or are not written at all.
-        if (!verified || nats.generation !== generation) {
-          return sendAgain("NATS reconnected while this row was being published");
-        }
-        const marked = await tx`
-          with marks as (
-            select pg_try_advisory_xact_lock_shared(hashtext(${OUTBOX_MARKS_LOCK})) as allowed
-          )
-          update sales.outbox_messages as o
-          set published_at = now(), stream_sequence = p.sequence, last_error = null
-          from unnest(${published.map((o) => o.row.id)}::uuid[],
-                      ${published.map((o) => o.sequence)}::bigint[]) as p(id, sequence), marks
-          where o.id = p.id and marks.allowed`;
-        if (marked.count === 0) {
-          return sendAgain("the stream check was re-queueing while this row was being published");
-        }
+              last_error = ${`${refused}; sending it again`}
+          where id = any(${published.map((o) => o.row.id)}::uuid[])`;
+        log.info(
+          { count: published.length, reason: refused },
+          "events acked but not recorded; sending them again",
+        );
       }
       if (failed.length > 0) {
         await tx`
@@ -163,16 +149,46 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
                       ${tx.array(failed.map((o) => o.park))}::bool[]) as f(id, error, delay_ms, park)
           where o.id = f.id`;
       }
-      logOutcomes(outcomes);
+      const recorded = refused ? [] : published;
+      logOutcomes([...recorded, ...failed]);
       options.metrics?.batch({
         seconds: (performance.now() - started) / 1000,
-        published: published.length,
-        duplicates: published.filter((o) => o.published && o.duplicate).length,
+        published: recorded.length,
+        duplicates: recorded.filter((o) => o.published && o.duplicate).length,
         failed: failed.length,
         parked: failed.filter((o) => !o.published && o.park).length,
       });
-      return { claimed: rows.length, published: published.length };
+      return { claimed: rows.length, published: recorded.length };
     });
+  }
+
+  /**
+   * Records the batch's acks, or returns why it may not. Acks count only if NATS stayed on the
+   * connection the stream check had verified before the batch began (else they may come from a
+   * server that has lost its store since, or from a stream not checked yet), and not while the
+   * check is re-queueing (it would not see these marks): the marks take its lock shared, or are
+   * not written at all.
+   */
+  async function markPublished(
+    tx: Transaction,
+    published: PublishedOutcome[],
+    batch: { generation: number; verified: boolean },
+  ): Promise<string | undefined> {
+    if (!batch.verified || nats.generation !== batch.generation) {
+      return "NATS reconnected while this row was being published";
+    }
+    const marked = await tx`
+      with marks as (
+        select pg_try_advisory_xact_lock_shared(hashtext(${OUTBOX_MARKS_LOCK})) as allowed
+      )
+      update sales.outbox_messages as o
+      set published_at = now(), stream_sequence = p.sequence, last_error = null
+      from unnest(${published.map((o) => o.row.id)}::uuid[],
+                  ${published.map((o) => o.sequence)}::bigint[]) as p(id, sequence), marks
+      where o.id = p.id and marks.allowed`;
+    return marked.count === 0
+      ? "the stream check was re-queueing while this row was being published"
+      : undefined;
   }
 
   async function publishAll(rows: DueRow[]): Promise<Outcome[]> {
@@ -249,8 +265,10 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       // Nothing to do until NATS answers and the stream is checked on this connection (the
       // check wakes us): rows claimed meanwhile could only fail, losing their place in line.
       if (!nats.isConnected || !isStreamReady()) return false;
-      const { claimed } = await relayBatch();
-      return claimed === batchSize;
+      const { claimed, published } = await relayBatch();
+      // A full batch of failures waits for the next poll: rows the stream check re-queued stay
+      // due when they fail (see REQUEUED_BEFORE), and would otherwise be sent again at once.
+      return claimed === batchSize && published > 0;
     },
   });
 
