@@ -119,4 +119,47 @@ describe("bun run inbox:replay", async () => {
     expect(await statusOf(parkedId)).toBeUndefined();
     expect(await statusOf(garbageId)).toBe("parked");
   });
+
+  test("--all-ignored re-queues ignored rows of a type this version handles; --id says when it has no handler", async () => {
+    const product = productSnapshot();
+    const handled = {
+      specversion: "1.0",
+      id: Bun.randomUUIDv7(),
+      source: "sales",
+      type: PRODUCT_CREATED_V1,
+      subject: product.productId,
+      time: new Date().toISOString(),
+      data: product,
+    };
+    const unknown = { ...handled, id: Bun.randomUUIDv7(), type: "sales.product.discontinued.v1" };
+    // As an instance without a handler for these types (not yet upgraded) left them.
+    for (const [event, sequence] of [
+      [handled, 1001],
+      [unknown, 1002],
+    ] as const) {
+      await orders.sql`
+        insert into orders.inbox_messages (id, type, subject, payload, stream_sequence, status, last_error)
+        values (${event.id}, ${event.type}, ${`${sales.namespace}.${event.type}`}, ${orders.sql.json(event)},
+                ${sequence}, 'ignored', ${`no handler for ${event.type}`})`;
+    }
+
+    const all = await runReplay(orders.database.url, ["--all-ignored"]);
+    expect(all.code).toBe(0);
+    expect(all.stdout).toContain(`${handled.id}  requeued`);
+    expect(all.stdout).not.toContain(unknown.id);
+    await waitFor(async () => (await statusOf(handled.id)) === "processed", {
+      timeoutMs: 5_000,
+      message: "the re-queued event applied",
+    });
+    const [cached] = await orders.sql`
+      select version from orders.product_cache where product_id = ${product.productId}`;
+    expect(cached).toEqual({ version: product.version });
+
+    const byId = await runReplay(orders.database.url, ["--id", unknown.id]);
+    expect(byId.code).toBe(0);
+    expect(byId.stdout).toContain(
+      `${unknown.id}  no handler for sales.product.discontinued.v1 in this version: left ignored`,
+    );
+    expect(await statusOf(unknown.id)).toBe("ignored");
+  });
 });

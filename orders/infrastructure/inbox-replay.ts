@@ -1,4 +1,4 @@
-import type { Sql } from "shared";
+import type { Sql, Transaction } from "shared";
 import { type ReceivedMessage, storeInboxMessages, toInboxRow } from "./inbox.ts";
 import { INBOX_CHANNEL } from "./process-inbox-job.ts";
 
@@ -6,12 +6,14 @@ export type ReplayOutcome =
   | { id: string; outcome: "requeued" }
   | { id: string; outcome: "reread"; eventId: string; status: string }
   | { id: string; outcome: "still unreadable"; reason: string }
+  | { id: string; outcome: "still not handled"; type: string | null }
   | { id: string; outcome: "not replayable"; status: string }
   | { id: string; outcome: "not found" };
 
 type StoredRow = {
   id: string;
   status: string;
+  type: string | null;
   subject: string;
   payload: unknown;
   rawBody: Buffer | null;
@@ -20,22 +22,31 @@ type StoredRow = {
 };
 
 /**
- * Gives dead and parked inbox rows another chance, and wakes ProcessInboxJob. A dead row (its
- * handler kept failing) goes back to pending with its attempts reset. A parked row (unreadable
- * when it arrived) is read again as it was received: if this version of Orders can read it,
- * it is stored under its event id (pending, or ignored) and the parked copy removed.
+ * Gives dead, parked and ignored inbox rows another chance, and wakes ProcessInboxJob. A dead
+ * row (its handler kept failing) goes back to pending with its attempts reset. A parked row
+ * (unreadable when it arrived) is read again as it was received: if this version of Orders can
+ * read it, it is stored under its event id (pending, or ignored) and the parked copy removed. An
+ * ignored row (no handler for its type when it arrived, e.g. on an instance not yet upgraded)
+ * goes back to pending if this version handles its type.
  */
 export async function replayInboxRows(
   sql: Sql,
-  { ids = [], allDead = false }: { ids?: string[]; allDead?: boolean },
+  {
+    ids = [],
+    allDead = false,
+    allIgnored = false,
+  }: { ids?: string[]; allDead?: boolean; allIgnored?: boolean },
   handles: (type: string) => boolean,
 ): Promise<ReplayOutcome[]> {
   const outcomes = await sql.begin(async (tx) => {
     const rows = await tx<StoredRow[]>`
-      select id, status, subject, payload, raw_body, headers, stream_sequence
+      select id, status, type, subject, payload, raw_body, headers, stream_sequence
       from orders.inbox_messages
-      where id = any(${ids}::uuid[]) ${allDead ? tx`or status = 'dead'` : tx``}
+      where id = any(${ids}::uuid[])
+        ${allDead ? tx`or status = 'dead'` : tx``}
+        ${allIgnored ? tx`or status = 'ignored'` : tx``}
       for update`;
+    const asked = new Set(ids);
     const found = new Set(rows.map((row) => row.id));
     const results: ReplayOutcome[] = ids
       .filter((id) => !found.has(id))
@@ -43,11 +54,16 @@ export async function replayInboxRows(
 
     for (const row of rows) {
       if (row.status === "dead") {
-        await tx`
-          update orders.inbox_messages
-          set status = 'pending', attempts = 0, next_attempt_at = now()
-          where id = ${row.id}`;
+        await requeue(tx, row.id);
         results.push({ id: row.id, outcome: "requeued" });
+      } else if (row.status === "ignored") {
+        if (row.type !== null && handles(row.type)) {
+          await requeue(tx, row.id);
+          results.push({ id: row.id, outcome: "requeued" });
+        } else if (asked.has(row.id)) {
+          // Only rows asked for by id are reported: --all-ignored passes over the rest.
+          results.push({ id: row.id, outcome: "still not handled", type: row.type });
+        }
       } else if (row.status === "parked") {
         const message: ReceivedMessage = {
           subject: row.subject,
@@ -73,4 +89,11 @@ export async function replayInboxRows(
   });
   await sql.notify(INBOX_CHANNEL, "replay");
   return outcomes;
+}
+
+async function requeue(tx: Transaction, id: string) {
+  await tx`
+    update orders.inbox_messages
+    set status = 'pending', attempts = 0, last_error = null, next_attempt_at = now()
+    where id = ${id}`;
 }

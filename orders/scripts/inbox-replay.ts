@@ -6,21 +6,29 @@ import { integrationEventHandlers } from "../integration/handlers.ts";
 
 export const spec = {
   command: "bun run inbox:replay",
-  summary: "Gives dead or parked inbox rows another chance (orders.inbox_messages).",
-  options: { id: { type: "string", multiple: true }, "all-dead": { type: "boolean" } },
+  summary: "Gives dead, parked or ignored inbox rows another chance (orders.inbox_messages).",
+  options: {
+    id: { type: "string", multiple: true },
+    "all-dead": { type: "boolean" },
+    "all-ignored": { type: "boolean" },
+  },
   optionHelp: [
     "--id <uuid>        an inbox row id (repeatable; see bun run inbox:status)",
     "--all-dead         every dead row",
+    "--all-ignored      every ignored row of a type this version handles",
   ],
   schema: v.object({
     id: v.optional(v.array(v.pipe(v.string(), v.uuid("must be an inbox row id (a UUID)"))), []),
     "all-dead": v.optional(v.boolean(), false),
+    "all-ignored": v.optional(v.boolean(), false),
   }),
   notes: [
     "A dead row (its handler failed INBOX_MAX_ATTEMPTS times) goes back to pending, attempts 0.",
     "A parked row (unreadable when it arrived) is read again as received; if this version of",
     "Orders can read it, it is stored under its event id and handled like any other message.",
-    "Pending, processed and ignored rows are left alone. A running Orders is woken (NOTIFY).",
+    "An ignored row (no handler for its type when it arrived, e.g. on an instance not yet",
+    "upgraded) goes back to pending if this version handles its type.",
+    "Pending and processed rows are left alone. A running Orders is woken (NOTIFY).",
     "Exits 1 if an --id is not in the inbox. Reads DATABASE_URL and DATABASE_ROLE like Orders does.",
   ],
 } satisfies ScriptSpec<v.GenericSchema>;
@@ -31,6 +39,8 @@ function describe(outcome: ReplayOutcome): string {
       return `read again as event ${outcome.eventId} (${outcome.status})`;
     case "still unreadable":
       return `still unreadable: ${outcome.reason}`;
+    case "still not handled":
+      return `no handler for ${outcome.type ?? "its type"} in this version: left ignored`;
     case "not replayable":
       return `is ${outcome.status}: nothing to replay`;
     default:
@@ -41,7 +51,10 @@ function describe(outcome: ReplayOutcome): string {
 if (import.meta.main) {
   await runScript(spec, async ({ options, json }) => {
     const allDead = options["all-dead"];
-    if (options.id.length === 0 && !allDead) throw new UsageError("give --id or --all-dead");
+    const allIgnored = options["all-ignored"];
+    if (options.id.length === 0 && !allDead && !allIgnored) {
+      throw new UsageError("give --id, --all-dead or --all-ignored");
+    }
     const env = readOrdersEnv();
     const sql = createDatabase(env.DATABASE_URL, {
       name: "inbox-replay",
@@ -51,7 +64,7 @@ if (import.meta.main) {
     try {
       const outcomes = await replayInboxRows(
         sql,
-        { ids: options.id, allDead },
+        { ids: options.id, allDead, allIgnored },
         (type) => type in integrationEventHandlers,
       );
       if (json) {
