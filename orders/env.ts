@@ -27,7 +27,7 @@ export const OrdersEnv = v.object({
   INBOX_BATCH_SIZE: integerVariable(500, { min: 1, max: 10_000 }),
   /** Failed attempts after which an inbox row is dead (kept, no longer retried). */
   INBOX_MAX_ATTEMPTS: integerVariable(10, { min: 1 }),
-  /** How long processed and ignored inbox rows are kept; never less than the stream's max_age. */
+  /** How long processed and ignored inbox rows are kept; never less than the stream's max_age plus an hour. */
   INBOX_RETENTION_MS: integerVariable(30 * DAY_MS, { min: 60_000 }),
   /** How often the retention loop looks for rows to delete. */
   RETENTION_INTERVAL_MS: integerVariable(10 * 60_000, { min: 1_000 }),

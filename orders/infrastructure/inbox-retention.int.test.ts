@@ -38,10 +38,10 @@ test("deletes handled rows past retention in bounded batches, never pending, par
   await db.sql`delete from orders.inbox_messages`;
 });
 
-test("keeps handled rows as long as the stream keeps messages, even with a shorter retention", async () => {
+test("keeps handled rows an hour longer than the stream keeps messages, even with a shorter retention", async () => {
   const sales = await startFakeSales(); // its stream keeps messages for 60 minutes
-  await row("processed", 90);
-  await row("ignored", 30);
+  await row("processed", 150);
+  await row("ignored", 90);
   const nats = startNatsLink({ url: testEnv.NATS_URL, name: "retention-test", log: silentLogger });
   const retention = startInboxRetention({
     sql: db.sql,
@@ -56,7 +56,7 @@ test("keeps handled rows as long as the stream keeps messages, even with a short
     await nats.close();
   });
   await waitFor(async () => (await statusesLeft()).length === 1, {
-    message: "the 90-minute-old row deleted",
+    message: "the 150-minute-old row deleted",
   });
   expect(await statusesLeft()).toEqual(["ignored"]);
 });

@@ -28,10 +28,16 @@ export async function deleteHandledInboxRows(
 }
 
 /**
+ * NATS expires messages by its own clock and timer: rows are kept this much longer than the
+ * stream keeps their messages, so no row goes while its message may still be delivered.
+ */
+export const STREAM_EXPIRY_MARGIN_MS = 60 * 60_000;
+
+/**
  * Deletes handled inbox rows after `retentionMs`, but never sooner than the stream keeps its
- * messages (`max_age`): while the stream may still deliver a message again (a recreated
- * consumer, a replay), its inbox row must be there to recognise it as a duplicate. Without an
- * answer from NATS it waits for the next run rather than guess.
+ * messages (`max_age`, plus a margin): while the stream may still deliver a message again (a
+ * recreated consumer, a replay), its inbox row must be there to recognise it as a duplicate.
+ * Without an answer from NATS it waits for the next run rather than guess.
  */
 export function startInboxRetention({
   sql,
@@ -62,7 +68,7 @@ export function startInboxRetention({
       // max_age 0 means "keep forever": then so must the inbox.
       const keepMs = Math.max(
         retentionMs,
-        streamMaxAgeMs === 0 ? Number.POSITIVE_INFINITY : streamMaxAgeMs,
+        streamMaxAgeMs === 0 ? Number.POSITIVE_INFINITY : streamMaxAgeMs + STREAM_EXPIRY_MARGIN_MS,
       );
       if (!Number.isFinite(keepMs)) return false;
       const deleted = await deleteHandledInboxRows(sql, { retentionMs: keepMs, batchSize });
