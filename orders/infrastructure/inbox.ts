@@ -122,7 +122,7 @@ export function parkedRow(message: ReceivedMessage, reason: string): InboxRow {
 }
 
 /** A UUID (version 8) from the SHA-256 of subject and body: the same bytes get the same id. */
-function contentId(message: ReceivedMessage): string {
+export function contentId(message: Pick<ReceivedMessage, "subject" | "data">): string {
   const hex = createHash("sha256")
     .update(message.subject)
     .update("\n")

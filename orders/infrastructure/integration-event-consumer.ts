@@ -9,7 +9,6 @@ import {
   type JsMsg,
   jetstream,
   jetstreamManager,
-  type StoredMsg,
 } from "@nats-io/jetstream";
 import { type NatsConnection, nanos } from "@nats-io/nats-core";
 import { SALES_STREAM, SALES_SUBJECTS } from "contracts";
@@ -24,7 +23,7 @@ import {
   startIntervalLoop,
 } from "shared";
 import {
-  parkedRow,
+  contentId,
   type ReceivedMessage,
   type StoredBatch,
   storeReceivedMessages,
@@ -36,6 +35,12 @@ const RETRY_MS = 1_000;
 
 /** The durable consumer's name: `nats consumer info SALES orders`. */
 export const CONSUMER_NAME = "orders";
+
+/**
+ * The key under which a parked message's headers are replaced by why they could not be decoded.
+ * No readable header has this name: a header name cannot hold a space.
+ */
+export const UNREADABLE_HEADERS = "(unreadable headers)";
 
 /** Batches being stored at once. */
 const FLUSHES_IN_FLIGHT = 2;
@@ -149,9 +154,10 @@ export function startIntegrationEventConsumer(
     if (state.last_seq < acked) return true;
     const message = await jsm.streams.getMessage(stream, { seq: acked });
     if (!message) return false;
-    // Stored under its event id, or parked under the hash of its bytes if Postgres refused it.
-    const received = toReceived(message, () => message.header);
-    const ids = [toInboxRow(received, handles).id, parkedRow(received, "").id];
+    // Stored under its event id, or parked under the hash of its bytes. Neither id depends on
+    // the headers, left undecoded: a malformed one must not keep the consumer from starting.
+    const received = { subject: message.subject, data: message.data, streamSequence: message.seq };
+    const ids = [toInboxRow({ ...received, headers: {} }, handles).id, contentId(received)];
     const [stored] = await sql`select 1 from orders.inbox_messages where id = any(${ids}::uuid[])`;
     return stored === undefined;
   }
@@ -230,11 +236,12 @@ export function startIntegrationEventConsumer(
     while (buffer.length > 0 && flushing.size < FLUSHES_IN_FLIGHT) {
       const batch = buffer.splice(0, batchSize);
       const flushed: Promise<void> = flush(batch)
-        // Only a nak can fail here (e.g. on a closed connection): the server redelivers anyway.
+        // Only an ack or a nak can fail here (e.g. on a closed connection): the server
+        // redelivers anyway, and the inbox drops what it already stored.
         .catch((error) =>
           log.error(
             { err: errorMessage(error), messages: batch.length },
-            "cannot nak messages; they will be redelivered after the ack wait",
+            "cannot ack or nak messages; they will be redelivered after the ack wait",
           ),
         )
         .finally(() => {
@@ -246,15 +253,9 @@ export function startIntegrationEventConsumer(
   }
 
   async function flush(batch: JsMsg[]) {
+    let stored: StoredBatch;
     try {
-      const stored = await storeReceivedMessages(
-        sql,
-        batch.map((message) => toReceived(message, () => message.headers)),
-        handles,
-      );
-      for (const message of batch) message.ack();
-      options.metrics?.stored({ received: batch.length, inserted: stored.inserted });
-      onStored(stored);
+      stored = await storeReceivedMessages(sql, batch.map(toReceived), handles);
     } catch (error) {
       log.warn(
         { err: errorMessage(error), messages: batch.length },
@@ -264,7 +265,11 @@ export function startIntegrationEventConsumer(
         capMs: 10_000,
       });
       for (const message of batch) message.nak(delay);
+      return;
     }
+    for (const message of batch) message.ack();
+    options.metrics?.stored({ received: batch.length, inserted: stored.inserted });
+    onStored(stored);
   }
 
   const guard = startIntervalLoop({
@@ -289,21 +294,30 @@ export function startIntegrationEventConsumer(
 }
 
 /**
- * A delivered (`JsMsg`) or looked-up (`StoredMsg`) message as the inbox takes it. Its headers
- * are decoded on first read, which only a message that gets parked needs.
+ * A delivered message as the inbox takes it. Its headers are decoded on first read, which only
+ * a message that gets parked needs.
  */
-function toReceived(
-  message: JsMsg | StoredMsg,
-  headers: () => Iterable<[string, string[]]> | undefined,
-): ReceivedMessage {
+function toReceived(message: JsMsg): ReceivedMessage {
   return {
     subject: message.subject,
     data: message.data,
     streamSequence: message.seq,
     get headers() {
-      const record: Record<string, string> = {};
-      for (const [key, values] of headers() ?? []) record[key] = values.join(",");
-      return record;
+      return readHeaders(message);
     },
   };
+}
+
+/**
+ * The message's headers; or, when nats.js cannot decode them (it refuses a name with a space,
+ * say, which the server lets through), why not, under `UNREADABLE_HEADERS`.
+ */
+function readHeaders(message: JsMsg): Record<string, string> {
+  try {
+    const record: Record<string, string> = {};
+    for (const [key, values] of message.headers ?? []) record[key] = values.join(",");
+    return record;
+  } catch (error) {
+    return { [UNREADABLE_HEADERS]: errorMessage(error) };
+  }
 }

@@ -5,6 +5,7 @@ import { captureLogger } from "../../shared/testing/silent-logger.ts";
 import { useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
 import type { HandlerContext, IntegrationEventHandler } from "../integration/handler.ts";
 import { integrationEventHandlers } from "../integration/handlers.ts";
+import { toProduct } from "../integration/product-snapshot.ts";
 import { MIGRATIONS } from "../main.ts";
 import { productEvent, productSnapshot } from "../testing/orders-under-test.ts";
 import { storeReceivedMessages } from "./inbox.ts";
@@ -107,4 +108,44 @@ test("a write Postgres refuses mid-batch fails only its own message, though the 
     ),
   );
   expect(error).toContain("value too long for type character(3)");
+});
+
+test("a handler that throws synchronously after a write rolls back only its own message too", async () => {
+  const error = await applyWithOneFailing((event, context) => {
+    context.productCache.upsert(toProduct(event.data));
+    throw new Error("fails synchronously after writing");
+  });
+  expect(error).toBe("fails synchronously after writing");
+});
+
+test("a stored payload that is not a valid event goes dead, and the log says why", async () => {
+  const id = Bun.randomUUIDv7();
+  const payload = { specversion: "1.0", id, type: PRODUCT_CREATED_V1, data: {} };
+  await db.sql`
+    insert into orders.inbox_messages (id, type, subject, payload, stream_sequence)
+    values (${id}, ${PRODUCT_CREATED_V1}, ${PRODUCT_CREATED_V1}, ${db.sql.json(payload)}, 1)`;
+
+  const logs = captureLogger("orders");
+  const job = startProcessInboxJob({
+    sql: db.sql,
+    log: logs.log,
+    pollMs: 60_000,
+    batchSize: 10,
+    maxAttempts: 5,
+    handlers: integrationEventHandlers,
+  });
+  try {
+    await waitFor(
+      async () =>
+        (await db.sql`select 1 from orders.inbox_messages where id = ${id} and status = 'dead'`)
+          .length === 1,
+      { message: "the row dead" },
+    );
+    const [line] = logs.lines.filter((l) => l.eventId === id);
+    expect(line).toMatchObject({ level: "error", msg: "event dead" });
+    expect(line?.err).toContain("not a valid event");
+    expect(line?.err).toContain("data.productId");
+  } finally {
+    await job.stop();
+  }
 });

@@ -87,6 +87,7 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
     const started = performance.now();
     let dead = 0;
     const applied: { log: Logger; subject: string }[] = [];
+    const invalid: { id: string; type: string | null; error: string }[] = [];
     const handled: { type: string; seconds: number; outcome: "processed" | "failed" }[] = [];
     const batch = await sql.begin(async (tx) => {
       const rows = await tx<PendingRow[]>`
@@ -105,12 +106,9 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
         const parsed = v.safeParse(IntegrationEvent, row.payload);
         if (!parsed.success) {
           const issues = toIssues(parsed.issues).map((i) => `${i.path}: ${i.message}`);
-          failures.push({
-            id: row.id,
-            error: `not a valid event: ${issues.join("; ")}`,
-            attempts: row.attempts + 1,
-            final: true,
-          });
+          const error = `not a valid event: ${issues.join("; ")}`;
+          failures.push({ id: row.id, error, attempts: row.attempts + 1, final: true });
+          invalid.push({ id: row.id, type: row.type, error });
           continue;
         }
         const event = parsed.output;
@@ -135,11 +133,12 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
               await own.settled();
             });
           } else {
-            await handle({ productCache: createProductCacheWriter(writes), log: eventLog }).catch(
-              (error) => {
-                throw new HandlerFailed(error);
-              },
-            );
+            // A handler that throws before returning its promise fails the batch all the same.
+            try {
+              await handle({ productCache: createProductCacheWriter(writes), log: eventLog });
+            } catch (error) {
+              throw new HandlerFailed(error);
+            }
           }
           timed("processed");
           processed.push(row.id);
@@ -190,6 +189,9 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
     });
     // Only now is it true: the handlers' effects and the "processed" marks have committed.
     for (const { log: eventLog, subject } of applied) eventLog.info({ subject }, "event applied");
+    // Not in the loop: a batch that fails runs again, isolated, and would log these twice.
+    for (const { id, type, error } of invalid)
+      log.error({ eventId: id, type, err: error }, "event dead");
     for (const { type, seconds, outcome } of handled)
       options.metrics?.handled(type, seconds, outcome);
     if (batch.claimed > 0)

@@ -1,0 +1,157 @@
+import { describe, expect, test } from "bun:test";
+import { migrate, natsNames, type Sql, startNatsLink } from "shared";
+import { afterTests } from "../../shared/testing/cleanup.ts";
+import { silentLogger } from "../../shared/testing/silent-logger.ts";
+import { testEnv, useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
+import { MIGRATIONS } from "../main.ts";
+import {
+  type FakeSales,
+  productEvent,
+  productSnapshot,
+  startFakeSales,
+  startOrdersUnderTest,
+} from "../testing/orders-under-test.ts";
+import {
+  CONSUMER_NAME,
+  type IntegrationEventConsumerOptions,
+  startIntegrationEventConsumer,
+  UNREADABLE_HEADERS,
+} from "./integration-event-consumer.ts";
+
+/** Header bytes nats.js cannot decode (a space in a name) but the server stores as they are. */
+const MALFORMED_HEADERS = "NATS/1.0\r\nBad Key: x\r\n\r\n";
+
+/**
+ * Publishes `body` with `headerBlock` as its headers over a plain socket, as a client that does
+ * not validate headers would: nats.js refuses to send such headers.
+ */
+async function publishWithRawHeaders(subject: string, headerBlock: string, body: string) {
+  const { hostname, port } = new URL(testEnv.NATS_URL);
+  const headerBytes = Buffer.byteLength(headerBlock);
+  const totalBytes = headerBytes + Buffer.byteLength(body);
+  const answered = Promise.withResolvers<void>();
+  let received = "";
+  const socket = await Bun.connect({
+    hostname,
+    port: Number(port),
+    socket: {
+      data(_socket, data) {
+        received += data.toString();
+        if (received.includes("-ERR")) answered.reject(new Error(received));
+        else if (received.includes("PONG")) answered.resolve();
+      },
+      error: (_socket, error) => answered.reject(error),
+      close: () => answered.reject(new Error(`closed before PONG: ${received}`)),
+    },
+  });
+  socket.write(
+    `CONNECT {"verbose":false,"headers":true,"no_responders":true}\r\n` +
+      `HPUB ${subject} ${headerBytes} ${totalBytes}\r\n${headerBlock}${body}\r\nPING\r\n`,
+  );
+  // The server answers PING after it has taken the HPUB before it.
+  await answered.promise;
+  socket.end();
+}
+
+/** The consumer alone, on the fake Sales' stream; stopped after the tests if not before. */
+function startConsumer(
+  sales: FakeSales,
+  sql: Sql,
+  options: Partial<IntegrationEventConsumerOptions> = {},
+) {
+  const log = options.log ?? silentLogger;
+  const nats = startNatsLink({
+    url: testEnv.NATS_URL,
+    name: "orders-test",
+    log,
+    retryMs: 50,
+    onConnect: () => consumer.wake(),
+  });
+  const consumer = startIntegrationEventConsumer({
+    sql,
+    nats,
+    names: natsNames(sales.namespace),
+    log,
+    handles: () => true,
+    onStored: () => {},
+    batchSize: 10,
+    ackWaitMs: 30_000,
+    maxAckPending: 100,
+    ...options,
+  });
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= consumer.stop().then(() => nats.close());
+    return stopped;
+  };
+  afterTests(stop);
+  return { stop };
+}
+
+const consumerInfo = (sales: FakeSales) => sales.jsm.consumers.info(sales.stream, CONSUMER_NAME);
+
+describe("a message with malformed headers", async () => {
+  const sales = await startFakeSales();
+  const orders = await startOrdersUnderTest(sales);
+
+  test("is parked, saying its headers could not be read, and the messages after it still flow", async () => {
+    await publishWithRawHeaders(
+      `${sales.namespace}.sales.product.created.v1`,
+      MALFORMED_HEADERS,
+      "not an event",
+    );
+    const after = await sales.publishProduct("created", productSnapshot());
+
+    const parked = await waitFor(
+      async () =>
+        (
+          await orders.sql<
+            { status: string; headers: Record<string, string>; rawBody: Buffer }[]
+          >`select status, headers, raw_body from orders.inbox_messages where stream_sequence = 1`
+        )[0],
+      { message: "the malformed message stored" },
+    );
+    expect(parked.status).toBe("parked");
+    expect(Object.keys(parked.headers)).toEqual([UNREADABLE_HEADERS]);
+    expect(parked.headers[UNREADABLE_HEADERS]).not.toBe("");
+    expect(parked.rawBody.toString()).toBe("not an event");
+    await waitFor(
+      async () =>
+        (
+          await orders.sql`
+          select 1 from orders.inbox_messages where id = ${after.id} and status = 'processed'`
+        ).length === 1,
+      { message: "the next message processed" },
+    );
+  });
+});
+
+describe("a consumer whose last acked message has malformed headers", async () => {
+  const sales = await startFakeSales();
+  const database = await useTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+
+  test("still starts consuming", async () => {
+    const event = productEvent("created", productSnapshot());
+    await publishWithRawHeaders(
+      `${sales.namespace}.${event.type}`,
+      MALFORMED_HEADERS,
+      JSON.stringify(event),
+    );
+    const first = startConsumer(sales, database.sql);
+    await waitFor(async () => (await consumerInfo(sales)).ack_floor.stream_seq === 1, {
+      message: "the message stored and acked",
+    });
+    await first.stop();
+
+    const second = startConsumer(sales, database.sql);
+    const next = await sales.publishProduct("created", productSnapshot());
+    await waitFor(
+      async () =>
+        (await database.sql`select 1 from orders.inbox_messages where id = ${next.id}`).length ===
+        1,
+      { message: "the next message stored by the restarted consumer" },
+    );
+    await second.stop();
+  });
+});
