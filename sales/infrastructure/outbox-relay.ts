@@ -26,8 +26,10 @@ export const OUTBOX_CHANNEL = "sales_outbox";
 export const OUTBOX_MARKS_LOCK = "sales:outbox-marks";
 
 /**
- * Rows the stream check re-queued are due from 1970 on, one microsecond per old sequence, so they
- * go out before every other row and in their old order; a failed publish leaves them there.
+ * Rows the stream check re-queued are due from 1970 on, one microsecond per old sequence, so a
+ * relay claims them before every other waiting row and in their old order; a failed publish
+ * leaves them there. That keeps their order only while one relay publishes them without a
+ * failure; nothing keeps their old sequences.
  */
 export const REQUEUED_BEFORE = "1971-01-01T00:00:00Z";
 

@@ -1,14 +1,23 @@
 import { afterAll, expect, test } from "bun:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { PRODUCT_CREATED_V1 } from "contracts";
-import { connectNats, ensureStream, type NatsLink, pipelineWrites } from "shared";
+import { PRODUCT_CREATED_V1, SALES_STREAM, SALES_SUBJECTS } from "contracts";
+import {
+  connectNats,
+  ensureStream,
+  migrate,
+  type NatsLink,
+  natsNames,
+  pipelineWrites,
+} from "shared";
 import * as v from "valibot";
 import { startNatsServer } from "../../shared/processes/nats-server.ts";
-import { captureLogger } from "../../shared/testing/silent-logger.ts";
+import { afterTests } from "../../shared/testing/cleanup.ts";
+import { captureLogger, silentLogger } from "../../shared/testing/silent-logger.ts";
 import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
-import { waitFor } from "../../shared/testing/test-environment.ts";
+import { createTestDatabase, uniqueId, waitFor } from "../../shared/testing/test-environment.ts";
 import { SalesEnv } from "../env.ts";
+import { MIGRATIONS } from "../main.ts";
 import { unsentProductCreated } from "../testing/integration-events.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 import { createOutboxEventBus } from "./outbox.ts";
@@ -47,6 +56,118 @@ async function outboxIds() {
   return (await sales.sql<{ id: string }[]>`select id from sales.outbox_messages`)
     .map((r) => r.id)
     .sort();
+}
+
+/** A link that is always connected on `connection`, for a stream check started by the test. */
+function linkTo(connection: NatsConnection): NatsLink {
+  return {
+    connection,
+    isConnected: true,
+    generation: 1,
+    connected: Promise.resolve(connection),
+    close: async () => {},
+  };
+}
+
+/** `connection`, running `before` ahead of each message lookup (`STREAM.MSG.GET`) it sends. */
+function beforeLookups(connection: NatsConnection, before: () => Promise<unknown>) {
+  return new Proxy(connection, {
+    get(target, key) {
+      if (key === "request") {
+        return async (subject: string, ...rest: Parameters<NatsConnection["request"]>[1][]) => {
+          if (subject.includes(".STREAM.MSG.GET.")) await before();
+          return target.request(subject, ...rest);
+        };
+      }
+      const value = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 60 * MINUTE_MS;
+
+/**
+ * An outbox and a stream of their own, with no relay: the test writes what the stream holds and
+ * what the outbox recorded, then `check()` runs one stream check and returns the rows it left
+ * unpublished (none of which anything publishes again).
+ */
+async function useOwnOutbox({ maxAgeMs = HOUR_MS } = {}) {
+  const database = await createTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+  const names = natsNames(`t${uniqueId()}`);
+  const spec = {
+    name: names.stream(SALES_STREAM),
+    subjects: [names.subject(SALES_SUBJECTS)],
+    maxAgeMs,
+    duplicateWindowMs: DUPLICATE_WINDOW_MS,
+  };
+  const nc = await connectNats(server.url);
+  afterTests(async () => {
+    await nc.close();
+    await database.drop();
+  });
+  const jsm = await jetstreamManager(nc);
+  await ensureStream(jsm, spec);
+
+  /** Records a row as published `ageMs` ago at `sequence`; returns its id. */
+  async function record(sequence: number, { ageMs = 0, id = Bun.randomUUIDv7() } = {}) {
+    await database.sql`
+      insert into sales.outbox_messages (id, type, subject, payload, published_at, stream_sequence)
+      values (${id}, ${PRODUCT_CREATED_V1}, ${PRODUCT_CREATED_V1}, '{}',
+              now() - ${ageMs} * interval '1 millisecond', ${sequence})`;
+    return id;
+  }
+
+  return {
+    sql: database.sql,
+    connection: nc,
+    record,
+    /** Publishes `count` events and records each at the sequence JetStream gave it. */
+    async publish(count: number, { ageMs = 0 } = {}) {
+      const ids: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const id = Bun.randomUUIDv7();
+        const ack = await jetstream(nc).publish(names.subject(PRODUCT_CREATED_V1), "{}", {
+          msgID: id,
+        });
+        ids.push(await record(ack.seq, { ageMs, id }));
+      }
+      return ids;
+    },
+    /** Deletes the stream and adds it again, empty, as `nats stream rm` and `add` would. */
+    async recreateStream() {
+      await jsm.streams.delete(spec.name);
+      await ensureStream(jsm, spec);
+    },
+    /** Empties the stream, keeping its last sequence: as if every message had expired. */
+    async purgeStream() {
+      await jsm.streams.purge(spec.name);
+    },
+    /** Removes the message at `sequence`, as if it had expired. */
+    async expire(sequence: number) {
+      await jsm.streams.deleteMessage(spec.name, sequence);
+    },
+    async check({ connection = nc } = {}) {
+      const check = startSalesStream({
+        sql: database.sql,
+        nats: linkTo(connection),
+        names,
+        log: silentLogger,
+        maxAgeMs,
+        onVerified: () => {},
+      });
+      try {
+        await waitFor(() => check.isReady, { message: "the stream checked" });
+      } finally {
+        await check.stop();
+      }
+      const rows = await database.sql<{ id: string }[]>`
+        select id from sales.outbox_messages where published_at is null`;
+      return rows.map((row) => row.id).sort();
+    },
+  };
 }
 
 test("when NATS comes back with an empty store, Sales publishes everything again", async () => {
@@ -195,25 +316,7 @@ test("a batch that records its acks while the check waits for it is not taken fo
 test("a stream check whose message lookups fail queues nothing again and tries again", async () => {
   await waitFor(allPublished, { message: "everything published before the check" });
   const nc = await connectNats(server.url);
-  const lookupsFail = new Proxy(nc, {
-    get(target, key) {
-      if (key === "request") {
-        return (subject: string, ...rest: Parameters<NatsConnection["request"]>[1][]) =>
-          subject.includes(".STREAM.MSG.GET.")
-            ? Promise.reject(new Error("TIMEOUT (injected)"))
-            : target.request(subject, ...rest);
-      }
-      const value = Reflect.get(target, key);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  const link: NatsLink = {
-    connection: lookupsFail,
-    isConnected: true,
-    generation: 1,
-    connected: Promise.resolve(lookupsFail),
-    close: async () => {},
-  };
+  const lookupsFail = beforeLookups(nc, () => Promise.reject(new Error("TIMEOUT (injected)")));
   const checkLogs = captureLogger("sales-check");
   const failedChecks = () =>
     checkLogs.lines.filter((line) => line.msg === "cannot ensure stream").length;
@@ -221,7 +324,7 @@ test("a stream check whose message lookups fail queues nothing again and tries a
     checkLogs.lines.some((line) => line.msg?.startsWith("the stream lost messages"));
   const check = startSalesStream({
     sql: sales.sql,
-    nats: link,
+    nats: linkTo(lookupsFail),
     names: sales.names,
     log: checkLogs.log,
     maxAgeMs: sales.stream.spec.maxAgeMs,
@@ -238,6 +341,44 @@ test("a stream check whose message lookups fail queues nothing again and tries a
   expect(check.isReady).toBe(false);
   expect(await allPublished()).toBe(true);
   expect(requeued()).toBe(false);
+});
+
+test("a re-created stream given more new messages than the outbox has old ones is not taken for ours", async () => {
+  const outbox = await useOwnOutbox();
+  const [, ...old] = await outbox.publish(3, { ageMs: MINUTE_MS });
+  // Retention (shorter than the stream's max age) deleted the oldest row: no old row shares the
+  // new stream's first sequence.
+  await outbox.sql`delete from sales.outbox_messages where stream_sequence = 1`;
+  await outbox.recreateStream();
+  const fresh = await outbox.publish(5);
+  // At sequences 2 and 3 the stream holds new messages, not the old rows': the old ones are lost.
+  expect(await outbox.check()).toEqual([...old, ...fresh].sort());
+});
+
+test("a re-created stream given fewer new messages than the outbox has old ones is not taken for ours", async () => {
+  const outbox = await useOwnOutbox();
+  const old = await outbox.publish(5, { ageMs: MINUTE_MS });
+  await outbox.recreateStream();
+  const fresh = await outbox.publish(3);
+  expect(await outbox.check()).toEqual([...old, ...fresh].sort());
+});
+
+test("after the stream expired the older rows, losing its newest messages re-queues only those", async () => {
+  const outbox = await useOwnOutbox({ maxAgeMs: HOUR_MS });
+  await outbox.publish(3, { ageMs: 2 * HOUR_MS });
+  await outbox.purgeStream(); // they expired: the stream is empty, its last sequence 3
+  // Published since, then lost by the broker: recorded past the stream's last sequence.
+  const lost = [await outbox.record(4), await outbox.record(5)];
+  expect(await outbox.check()).toEqual(lost.sort());
+});
+
+test("the oldest message expiring while the check looks is not taken for another stream's", async () => {
+  const outbox = await useOwnOutbox();
+  await outbox.publish(3);
+  // Gone after the check read the stream's first sequence, before it looked the message up.
+  let expiry: Promise<void> | undefined;
+  const expiring = beforeLookups(outbox.connection, () => (expiry ??= outbox.expire(1)));
+  expect(await outbox.check({ connection: expiring })).toEqual([]);
 });
 
 test("the shortest stream max age Sales' settings accept is one JetStream takes", async () => {

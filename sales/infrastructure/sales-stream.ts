@@ -73,29 +73,56 @@ export function startSalesStream({
     return manager.jsm;
   }
 
+  /** Rows published within the stream's max age: the ones it should still hold. */
+  const withinMaxAge = (tx: Transaction) =>
+    tx`published_at > now() - ${maxAgeMs} * interval '1 millisecond'`;
+
   /**
    * The row at the highest sequence the outbox says the stream holds, or nothing to check. By
    * sequence, not by `published_at`: a batch's rows share one, and a row sent again inside the
-   * duplicate window gets a new one but keeps its old sequence.
+   * duplicate window gets a new one but keeps its old sequence. Of two rows at one sequence
+   * (the stream was deleted and added again), the earlier-published one is from the old stream.
    */
   async function newestPublished(tx: Transaction): Promise<PublishedRow | undefined> {
     const [row] = await tx<PublishedRow[]>`
       select id, stream_sequence from sales.outbox_messages
-      where stream_sequence is not null
-        and published_at > now() - ${maxAgeMs} * interval '1 millisecond'
-      order by stream_sequence desc
+      where stream_sequence is not null and ${withinMaxAge(tx)}
+      order by stream_sequence desc, published_at
       limit 1`;
     return row;
   }
 
   /**
-   * Whether the stream holds the row's message at its recorded sequence. Only a definite "no
-   * message there" (null) counts as lost; a failed lookup (a timeout, a dropped connection)
-   * fails the whole check, which runs again soon, rather than re-sending the outbox's history.
+   * The earliest-published row the stream should still hold (at or past its first sequence,
+   * within its max age). A stream deleted and added again numbers its messages from 1 again:
+   * this row is then the old stream's, at (or near) the lowest sequence its rows recorded, the
+   * first that new messages reach. By `published_at`, not by sequence: retention may have
+   * deleted the old stream's lowest rows, leaving the lowest sequences to the new stream's.
    */
-  async function holds(jsm: JetStreamManager, row: PublishedRow): Promise<boolean> {
+  async function oldestPublished(
+    tx: Transaction,
+    firstSequence: number,
+  ): Promise<PublishedRow | undefined> {
+    const [row] = await tx<PublishedRow[]>`
+      select id, stream_sequence from sales.outbox_messages
+      where stream_sequence >= ${firstSequence} and ${withinMaxAge(tx)}
+      order by published_at, stream_sequence
+      limit 1`;
+    return row;
+  }
+
+  /**
+   * What the stream holds at the row's recorded sequence: its message, no message, or another
+   * one. A failed lookup (a timeout, a dropped connection) fails the whole check, which runs
+   * again soon, rather than re-sending the outbox's history.
+   */
+  async function lookUp(
+    jsm: JetStreamManager,
+    row: PublishedRow,
+  ): Promise<"held" | "none" | "other"> {
     const message = await jsm.streams.getMessage(spec.name, { seq: row.streamSequence });
-    return message?.header?.get("Nats-Msg-Id") === row.id;
+    if (!message) return "none";
+    return message.header?.get("Nats-Msg-Id") === row.id ? "held" : "other";
   }
 
   /**
@@ -112,25 +139,35 @@ export function startSalesStream({
       const newest = await newestPublished(tx);
       if (!newest) return 0;
       // Read under the lock: a batch that recorded its acks before this looked is on it.
-      const lastSequence = (await jsm.streams.info(spec.name)).state.last_seq;
-      if (newest.streamSequence <= lastSequence && (await holds(jsm, newest))) return 0;
+      const { first_seq: firstSequence, last_seq: lastSequence } = (
+        await jsm.streams.info(spec.name)
+      ).state;
+      // Another message where the oldest row should be: the stream is not the one the outbox
+      // published to. No message there tells nothing here: it may have expired since the read
+      // above, or be past the stream's end (the tail, below).
+      const oldest = await oldestPublished(tx, firstSequence);
+      const ours = !oldest || (await lookUp(jsm, oldest)) !== "other";
+      if (ours && (await lookUp(jsm, newest)) === "held") return 0;
 
-      // The tail past the stream's last sequence is gone. If the stream still holds the message
-      // just before that tail, only the tail is missing; otherwise its history is not ours.
+      // Something is gone. If the stream is ours and still holds the newest row at or below its
+      // last sequence that it should (rows older than max age tell nothing: it may have dropped
+      // them), or should hold none there, only the tail past that sequence is missing;
+      // otherwise its history is not ours. Either way, only rows it should hold are queued.
       const [boundary] = await tx<PublishedRow[]>`
         select id, stream_sequence from sales.outbox_messages
-        where stream_sequence <= ${lastSequence}
-        order by stream_sequence desc
+        where stream_sequence <= ${lastSequence} and ${withinMaxAge(tx)}
+        order by stream_sequence desc, published_at
         limit 1`;
-      const onlyTailLost = boundary !== undefined && (await holds(jsm, boundary));
-      // Due before every waiting row, in their old order: the stream gets the lost messages
-      // back at the sequences consumers saw them at, and new ones after, so a consumer already
-      // past those sequences skips nothing it has not stored.
+      const onlyTailLost = ours && (!boundary || (await lookUp(jsm, boundary)) === "held");
+      // Due before every waiting row, in their old order: a relay claims them first, and one
+      // relay publishing them without a failure puts them back on the stream in that order.
+      // That is all: newer rows can take sequences the lost ones had, e.g. from a second Sales
+      // instance, or when a re-queued row fails while the rest of its batch is published.
       const requeued = await tx`
         update sales.outbox_messages
         set published_at = null, stream_sequence = null,
             next_attempt_at = 'epoch'::timestamptz + coalesce(stream_sequence, 0) * interval '1 microsecond'
-        where published_at is not null
+        where ${withinMaxAge(tx)}
           ${onlyTailLost ? tx`and stream_sequence > ${lastSequence}` : tx``}`;
       log.warn(
         {
