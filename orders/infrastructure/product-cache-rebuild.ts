@@ -64,6 +64,7 @@ export type RebuildOptions = {
 /** The rebuild holds this advisory lock for its whole run: one at a time. */
 const REBUILD_LOCK = "orders:rebuild-cache";
 const SWAP_ATTEMPTS = 3;
+const UNLOCK_WAIT_MS = 1_000;
 
 /** A second rebuild while one runs; exit without touching anything. */
 export class RebuildRunningError extends Error {
@@ -89,9 +90,10 @@ export async function rebuildProductCache(options: RebuildOptions): Promise<Rebu
   const batchSize = options.batchSize ?? 500;
   const lock = await sql.reserve();
   try {
-    const [held] = await lock<{ locked: boolean }[]>`
-      select pg_try_advisory_lock(hashtext(${REBUILD_LOCK})) as locked`;
+    const [held] = await lock<{ locked: boolean; pid: number }[]>`
+      select pg_try_advisory_lock(hashtext(${REBUILD_LOCK})) as locked, pg_backend_pid() as pid`;
     if (!held?.locked) throw new RebuildRunningError("another cache rebuild is running");
+    const lockHolder = held.pid;
     try {
       await sql`delete from orders.product_cache_rebuild`;
       const info = await (await js.streams.get(stream)).info();
@@ -116,7 +118,7 @@ export async function rebuildProductCache(options: RebuildOptions): Promise<Rebu
       let swapped: Omit<RebuildResult, keyof ReturnType<ProductCacheReplay["counts"]>> | undefined;
       for (let attempt = 1; !swapped; attempt++) {
         try {
-          swapped = await swap(sql, replay, firstSeq, options);
+          swapped = await swap(sql, replay, { firstSeq, lockHolder }, options);
         } catch (error) {
           if ((error as { code?: string }).code !== "55P03" || attempt >= SWAP_ATTEMPTS)
             throw error;
@@ -126,8 +128,14 @@ export async function rebuildProductCache(options: RebuildOptions): Promise<Rebu
       await sql`delete from orders.product_cache_rebuild`;
       return { ...swapped, ...replay.counts() };
     } finally {
-      // If the session died, Postgres released the lock with it; keep the error that matters.
-      await lock`select pg_advisory_unlock(hashtext(${REBUILD_LOCK}))`.catch(() => {});
+      // If the session died, Postgres released the lock with it, and postgres.js 3.4.9 may never
+      // answer a query on that connection: wait a moment at most, and keep the error that matters.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        lock`select pg_advisory_unlock(hashtext(${REBUILD_LOCK}))`.catch(() => {}),
+        new Promise((resolve) => (timer = setTimeout(resolve, UNLOCK_WAIT_MS))),
+      ]);
+      clearTimeout(timer);
     }
   } finally {
     lock.release();
@@ -137,7 +145,7 @@ export async function rebuildProductCache(options: RebuildOptions): Promise<Rebu
 async function swap(
   sql: Sql,
   replay: ProductCacheReplay,
-  firstSeq: number,
+  { firstSeq, lockHolder }: { firstSeq: number; lockHolder: number },
   options: RebuildOptions,
 ) {
   const lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
@@ -172,6 +180,19 @@ async function swap(
     const complete =
       info.state.messages > 0 && info.state.first_seq <= 1 && (info.state.num_deleted ?? 0) === 0;
     await options.whileLocked?.();
+    // The session holding the rebuild's lock must still be there. If it went (Postgres
+    // restarted, say), the rebuild table may have lost rows (it is unlogged: a crash empties
+    // it) or another rebuild may be writing to it, and a merge (a prune above all) would go
+    // by what it does not hold.
+    const [own] = await tx<{ held: boolean }[]>`
+      select exists (
+        select 1 from pg_locks where locktype = 'advisory' and granted and pid = ${lockHolder}
+      ) as held`;
+    if (!own?.held) {
+      throw new Error(
+        "the rebuild lost its session to Postgres (a restart?), so its table may be incomplete; nothing was changed: run it again",
+      );
+    }
 
     const [diff] = await tx<
       { products: number; added: number; replaced: number; newerKept: number }[]

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { jetstream } from "@nats-io/jetstream";
 import type { ProductSnapshot } from "contracts";
-import { connectNats } from "shared";
+import { closeDatabase, connectNats, createDatabase } from "shared";
 import { runScriptProcess } from "../../shared/testing/script-process.ts";
 import { captureLogger, silentLogger } from "../../shared/testing/silent-logger.ts";
 import { testEnv, waitFor } from "../../shared/testing/test-environment.ts";
@@ -224,6 +224,35 @@ describe("bun run orders:rebuild-cache", () => {
     expect(result.products).toBeGreaterThanOrEqual(5);
     await settled();
     expect(await cache()).toEqual(expected());
+  });
+
+  test("a rebuild whose session Postgres ended changes nothing, even with --prune", async () => {
+    const before = await cache();
+    // A pool of its own: postgres.js 3.4.9 hands a reserved connection Postgres ended back to
+    // its pool, where later reservations hang (the script exits after a failed rebuild).
+    const pool = createDatabase(orders.database.url, { name: "rebuild-test", max: 2 });
+    try {
+      await expect(
+        rebuild({
+          sql: pool,
+          prune: true,
+          // As a Postgres restart would: the session holding the lock ends, the unlogged
+          // rebuild table comes back empty, and the replay carries on from where it was.
+          beforeSwap: async () => {
+            await orders.database.sql`
+              select pg_terminate_backend(pid) from pg_locks
+              where locktype = 'advisory' and granted and database = (
+                select oid from pg_database where datname = current_database())`;
+            await orders.sql`delete from orders.product_cache_rebuild`;
+          },
+        }),
+      ).rejects.toThrow(/lost its session to Postgres/);
+    } finally {
+      await closeDatabase(pool, 1);
+    }
+    expect(await cache()).toEqual(before);
+    expect(await rebuild({ prune: true })).toMatchObject({ complete: true, removed: 0 });
+    expect(await cache()).toEqual(before);
   });
 
   test("with messages gone from the stream, products it no longer mentions are kept", async () => {
