@@ -279,6 +279,15 @@ export function createHttpApp({
     if (isDatabaseUnavailable(error)) {
       databaseDownUntil = Date.now() + DATABASE_RETRY_AFTER_MS;
       log.warn({ err: errorMessage(error), path: c.req.path }, "database unavailable");
+      // Lost while committing: Postgres may have committed before the connection went.
+      if (c.get("deadline")?.committing) {
+        return errorResponse(
+          c,
+          503,
+          "outcome_unknown",
+          "The database connection was lost while saving; whether it took effect is unknown: check (e.g. GET what it changed) before retrying",
+        );
+      }
       return errorResponse(c, 503, "unavailable", "The database is unavailable; try again shortly");
     }
     if (isLockTimeout(error)) {

@@ -109,6 +109,24 @@ describe("createHttpApp", () => {
     expect(error.message).toContain("whether it took effect is unknown");
   });
 
+  test("a connection lost while committing says the outcome is unknown; before, to try again", async () => {
+    // A new app for each: the first failure trips the circuit breaker of its app.
+    const codeWhenLost = async ({ committing }: { committing: boolean }) => {
+      const app = createHttpApp({ log: captureLogger().log, readiness: {} });
+      app.get("/save", (c) => {
+        c.get("deadline").committing = committing;
+        throw Object.assign(new Error("write CONNECTION_CLOSED 127.0.0.1:5432"), {
+          code: "CONNECTION_CLOSED",
+        });
+      });
+      const response = await app.request("/save");
+      expect(response.status).toBe(503);
+      return ((await response.json()) as { error: { code: string } }).error.code;
+    };
+    expect(await codeWhenLost({ committing: true })).toBe("outcome_unknown");
+    expect(await codeWhenLost({ committing: false })).toBe("unavailable");
+  });
+
   test("a request within the time limit keeps its deadline's signal unaborted", async () => {
     const { app, deadlines } = appWithSlowThings({ committing: false });
     expect((await app.request("/fast")).status).toBe(200);
