@@ -17,7 +17,8 @@ export const PlaceOrderBody = v.strictObject({
   lines: v.pipe(
     v.array(
       v.strictObject({
-        productId: v.pipe(v.string(), v.uuid("must be a product id")),
+        // Lower case, as Postgres writes a uuid: the order's lines are matched by this text.
+        productId: v.pipe(v.string(), v.uuid("must be a product id"), v.toLowerCase()),
         quantity: v.pipe(
           v.number(),
           v.integer("must be a whole number"),
