@@ -55,7 +55,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     role: env.DATABASE_ROLE || undefined,
   });
 
-  const metrics = createMetricsRegistry();
+  const metrics = createMetricsRegistry({ log });
   const inboxMetrics = createInboxMetrics(metrics, sql);
   const names = natsNames(env.NATS_NAMESPACE);
   const nats = startNatsLink({
@@ -135,6 +135,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
 
   return {
     app,
+    log,
     server,
     sql,
     nats,
@@ -159,5 +160,5 @@ export type OrdersProcess = Awaited<ReturnType<typeof startOrders>>;
 
 if (import.meta.main) {
   const orders = await startOrders(readOrdersEnv());
-  stopOnSignals("orders", orders.stop);
+  stopOnSignals("orders", orders.stop, { log: orders.log });
 }

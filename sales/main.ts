@@ -55,7 +55,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     lockTimeoutMs: requestTimeoutMs,
   });
 
-  const metrics = createMetricsRegistry();
+  const metrics = createMetricsRegistry({ log });
   const names = natsNames(env.NATS_NAMESPACE);
   const nats = startNatsLink({
     url: env.NATS_URL,
@@ -139,6 +139,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
 
   return {
     app,
+    log,
     server,
     sql,
     nats,
@@ -163,5 +164,5 @@ export type SalesProcess = Awaited<ReturnType<typeof startSales>>;
 
 if (import.meta.main) {
   const sales = await startSales(readSalesEnv());
-  stopOnSignals("sales", sales.stop);
+  stopOnSignals("sales", sales.stop, { log: sales.log });
 }

@@ -1,20 +1,67 @@
+import { errorMessage } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+
 /**
- * On SIGTERM or SIGINT, runs `stop` once and exits 0 (1 if stopping failed). A second signal
- * while stopping is ignored: the first shutdown is already finishing the work in hand.
+ * Each step of a stop has a limit of its own (a request 5 s, the NATS drain 5 s, Postgres 5 s);
+ * this one catches a step that hangs anyway. Under compose's `stop_grace_period` (15 s), so
+ * the process says why it exits before the SIGKILL.
  */
-export function stopOnSignals(name: string, stop: () => Promise<void>): void {
+export const SHUTDOWN_TIME_LIMIT_MS = 12_000;
+
+export type SignalSource = {
+  on(signal: "SIGTERM" | "SIGINT", listener: () => void): unknown;
+};
+
+export type StopOnSignalsOptions = {
+  log: Pick<Logger, "info" | "warn" | "error">;
+  timeLimitMs?: number;
+  /** For tests: where the signals come from and how the process exits. */
+  signals?: SignalSource;
+  exit?: (code: number) => void;
+};
+
+/**
+ * On SIGTERM or SIGINT, runs `stop` once and exits 0; 1 when stopping failed or took longer
+ * than the time limit. While stopping, a SIGINT (a second Ctrl-C) exits 1 at once, and a SIGTERM
+ * is ignored: `bun run dev` passes on the Ctrl-C that the terminal also sent.
+ *
+ * Cutting a stop short loses nothing: an event stays in the outbox until JetStream has it, and
+ * JetStream delivers again what Orders did not ack; the cost is work done twice, which the inbox
+ * makes harmless.
+ */
+export function stopOnSignals(
+  name: string,
+  stop: () => Promise<void>,
+  {
+    log,
+    timeLimitMs = SHUTDOWN_TIME_LIMIT_MS,
+    signals = process,
+    exit = (code) => process.exit(code),
+  }: StopOnSignalsOptions,
+): void {
   let stopping = false;
-  const shutdown = async (signal: NodeJS.Signals) => {
-    if (stopping) return;
+  const shutdown = async (signal: "SIGTERM" | "SIGINT") => {
+    if (stopping) {
+      if (signal === "SIGTERM") return;
+      log.warn({ signal }, `${name}: interrupted again, exiting without finishing the stop`);
+      return exit(1);
+    }
     stopping = true;
+    log.info({ signal }, `${name}: stopping`);
+    const timer = setTimeout(() => {
+      log.error({ timeLimitMs }, `${name}: stop took longer than its time limit, exiting`);
+      exit(1);
+    }, timeLimitMs);
     try {
       await stop();
-      process.exit(0);
+      exit(0);
     } catch (error) {
-      console.error(`${name}: shutdown after ${signal} failed:`, error);
-      process.exit(1);
+      log.error({ signal, err: errorMessage(error) }, `${name}: stop failed`);
+      exit(1);
+    } finally {
+      clearTimeout(timer);
     }
   };
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
+  signals.on("SIGTERM", () => void shutdown("SIGTERM"));
+  signals.on("SIGINT", () => void shutdown("SIGINT"));
 }
