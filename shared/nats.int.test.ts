@@ -108,3 +108,66 @@ test("a NATS link whose connection the client closed for good connects afresh", 
   }
   expect(link.connection?.isClosed()).toBe(true);
 });
+
+test("a NATS link notices a server that stopped answering, and reconnects when it answers", async () => {
+  const server = await startNatsServer();
+  const link = startNatsLink({
+    url: server.url,
+    name: "frozen",
+    log: silentLogger,
+    retryMs: 10,
+    pingIntervalMs: 100,
+  });
+  try {
+    await link.connected;
+    server.freeze();
+    await waitFor(() => !link.isConnected, { message: "the link to see the connection is dead" });
+    server.thaw();
+    await waitFor(() => link.isConnected, { message: "the link to reconnect" });
+  } finally {
+    await link.close();
+    await server.dispose();
+  }
+});
+
+test("closing a NATS link does not wait on a server that stopped answering", async () => {
+  const server = await startNatsServer();
+  const link = startNatsLink({
+    url: server.url,
+    name: "frozen-close",
+    log: silentLogger,
+    drainTimeLimitMs: 100,
+  });
+  try {
+    const connection = await link.connected;
+    server.freeze();
+    // The default pings would take 20 s or more to see that the server is gone.
+    await link.close();
+    expect(connection.isClosed()).toBe(true);
+  } finally {
+    await server.dispose();
+  }
+});
+
+test("a NATS link whose onConnect throws logs it and keeps its one connection", async () => {
+  const logs = captureLogger("link");
+  const link = startNatsLink({
+    url: testEnv.NATS_URL,
+    name: "throwing-on-connect",
+    log: logs.log,
+    retryMs: 10,
+    onConnect: () => {
+      throw new Error("wake-up failed");
+    },
+  });
+  try {
+    await link.connected;
+    expect(logs.lines.find((line) => line.msg === "nats onConnect failed")?.err).toBe(
+      "wake-up failed",
+    );
+    expect(link.generation).toBe(1);
+    expect(logs.lines.some((line) => line.msg === "nats unreachable, retrying")).toBe(false);
+  } finally {
+    await link.close();
+  }
+});

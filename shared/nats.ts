@@ -30,6 +30,9 @@ export type NatsLink = {
   close(): Promise<void>;
 };
 
+/** A connection that missed this many pings in a row is dead; the client then reconnects. */
+const MAX_PINGS_OUT = 2;
+
 export type NatsLinkOptions = {
   url: string;
   name: string;
@@ -37,6 +40,10 @@ export type NatsLinkOptions = {
   /** Runs after the first connect and after every reconnect (e.g. to wake a loop). */
   onConnect?: (connection: NatsConnection) => void;
   retryMs?: number;
+  /** The default ping every 2 minutes would leave a dead connection looking up for minutes. */
+  pingIntervalMs?: number;
+  /** How long `close()` lets the drain take before it closes the connection. */
+  drainTimeLimitMs?: number;
 };
 
 export function startNatsLink({
@@ -45,6 +52,8 @@ export function startNatsLink({
   log,
   onConnect,
   retryMs = 1000,
+  pingIntervalMs = 10_000,
+  drainTimeLimitMs = 5_000,
 }: NatsLinkOptions): NatsLink {
   let connection: NatsConnection | undefined;
   let isConnected = false;
@@ -62,6 +71,8 @@ export function startNatsLink({
         name,
         maxReconnectAttempts: -1,
         reconnectTimeWait: retryMs,
+        pingInterval: pingIntervalMs,
+        maxPingOut: MAX_PINGS_OUT,
       });
       if (closing) return void (await nc.close());
       connection = nc;
@@ -71,10 +82,18 @@ export function startNatsLink({
       watchStatus(nc);
       void nc.closed().then((error) => connectAfresh(nc, error || undefined));
       settleConnected(nc);
-      onConnect?.(nc);
+      notifyConnected(nc);
     } catch (error) {
       if (failures === 0) log.warn({ err: errorMessage(error), url }, "nats unreachable, retrying");
       retryTimer = setTimeout(() => void attempt(failures + 1), retryMs);
+    }
+  }
+
+  function notifyConnected(nc: NatsConnection) {
+    try {
+      onConnect?.(nc);
+    } catch (error) {
+      log.error({ err: errorMessage(error) }, "nats onConnect failed");
     }
   }
 
@@ -101,7 +120,7 @@ export function startNatsLink({
         isConnected = true;
         generation++;
         log.info({ server: status.server }, "nats reconnected");
-        onConnect?.(nc);
+        notifyConnected(nc);
       }
     }
   }
@@ -124,11 +143,24 @@ export function startNatsLink({
       clearTimeout(retryTimer);
       if (connection && !connection.isClosed()) {
         // drain() waits for the server; when it is unreachable, closing is all we can do.
-        if (isConnected) await connection.drain().catch(() => connection?.close());
+        if (isConnected) await drainWithin(connection, drainTimeLimitMs);
         else await connection.close();
       }
     },
   };
+}
+
+/** Drains `nc`, or closes it when the drain fails or takes longer than `limitMs`. */
+async function drainWithin(nc: NatsConnection, limitMs: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const drained = nc.drain().then(
+    () => true,
+    () => false,
+  );
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), limitMs)));
+  const inTime = await Promise.race([drained, late]);
+  clearTimeout(timer);
+  if (!inTime && !nc.isClosed()) await nc.close();
 }
 
 /** A plain connection that fails at once when the server does not answer: for tools and tests. */

@@ -12,6 +12,10 @@ export type LocalNatsServer = {
   stop(signal?: "SIGTERM" | "SIGKILL"): Promise<void>;
   /** Starts it again on the same port and store (or on an empty store, to simulate data loss). */
   start(options?: { emptyStore?: boolean }): Promise<void>;
+  /** Suspends it (SIGSTOP): connections stay open but nothing answers, as in a partition. */
+  freeze(): void;
+  /** Lets a frozen server run again (SIGCONT). */
+  thaw(): void;
   /** Stops it and deletes its store (unless the store was given by the caller). */
   dispose(): Promise<void>;
 };
@@ -21,7 +25,14 @@ export type LocalNatsServer = {
  * `storeDir` (a new temporary folder by default). Never the machine's shared server.
  */
 export async function startNatsServer(
-  options: { port?: number; storeDir?: string; binary?: string; log?: string } = {},
+  options: {
+    port?: number;
+    storeDir?: string;
+    binary?: string;
+    log?: string;
+    /** In a session of its own, so a Ctrl-C reaches only whoever started it, who stops it. */
+    detached?: boolean;
+  } = {},
 ): Promise<LocalNatsServer> {
   const port = options.port ?? (await freePort());
   const ownsStore = options.storeDir === undefined;
@@ -36,7 +47,11 @@ export async function startNatsServer(
     }
     const args = [binary, "-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir];
     if (options.log) args.push("-l", options.log);
-    process = Bun.spawn(args, { stdout: "ignore", stderr: "ignore" });
+    process = Bun.spawn(args, {
+      stdout: "ignore",
+      stderr: "ignore",
+      detached: options.detached ?? false,
+    });
     await waitForPort(port);
   }
 
@@ -55,7 +70,10 @@ export async function startNatsServer(
     },
     stop,
     start,
+    freeze: () => process?.kill("SIGSTOP"),
+    thaw: () => process?.kill("SIGCONT"),
     async dispose() {
+      process?.kill("SIGCONT");
       await stop("SIGKILL");
       if (ownsStore) await rm(storeDir, { recursive: true, force: true });
     },
