@@ -2,6 +2,7 @@ import {
   databaseRoleVariable,
   databaseUrlVariable,
   integerVariable,
+  intervalVariable,
   loadEnv,
   logLevelVariable,
   natsNamespaceVariable,
@@ -23,14 +24,14 @@ export const OrdersEnv = v.object({
   NATS_NAMESPACE: natsNamespaceVariable,
   LOG_LEVEL: logLevelVariable,
   /** How often ProcessInboxJob looks for due rows when nothing woke it. */
-  INBOX_POLL_MS: integerVariable(1000, { min: 1 }),
+  INBOX_POLL_MS: intervalVariable(1000, { min: 1 }),
   INBOX_BATCH_SIZE: integerVariable(500, { min: 1, max: 10_000 }),
   /** Failed attempts after which an inbox row is dead (kept, no longer retried). */
   INBOX_MAX_ATTEMPTS: integerVariable(10, { min: 1 }),
   /** How long processed and ignored inbox rows are kept; never less than the stream's max_age plus an hour. */
   INBOX_RETENTION_MS: integerVariable(30 * DAY_MS, { min: 60_000 }),
   /** How often the retention loop looks for rows to delete. */
-  RETENTION_INTERVAL_MS: integerVariable(10 * 60_000, { min: 1_000 }),
+  RETENTION_INTERVAL_MS: intervalVariable(10 * 60_000, { min: 1_000 }),
   /** How long the server waits for an ack before redelivering. */
   CONSUMER_ACK_WAIT_MS: integerVariable(30_000, { min: 1_000 }),
   /**

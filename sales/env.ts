@@ -2,6 +2,7 @@ import {
   databaseRoleVariable,
   databaseUrlVariable,
   integerVariable,
+  intervalVariable,
   loadEnv,
   logLevelVariable,
   natsNamespaceVariable,
@@ -23,12 +24,12 @@ export const SalesEnv = v.object({
   NATS_NAMESPACE: natsNamespaceVariable,
   LOG_LEVEL: logLevelVariable,
   /** How often the relay looks for due outbox rows when nothing woke it. */
-  OUTBOX_POLL_MS: integerVariable(1000, { min: 1 }),
+  OUTBOX_POLL_MS: intervalVariable(1000, { min: 1 }),
   OUTBOX_BATCH_SIZE: integerVariable(500, { min: 1, max: 10_000 }),
   /** How long published outbox rows are kept (to refill a broker that lost data), then deleted. */
   OUTBOX_RETENTION_MS: integerVariable(7 * DAY_MS, { min: 60_000 }),
   /** How often the retention loop looks for rows to delete. */
-  RETENTION_INTERVAL_MS: integerVariable(10 * 60_000, { min: 1_000 }),
+  RETENTION_INTERVAL_MS: intervalVariable(10 * 60_000, { min: 1_000 }),
   /** How long the stream keeps messages (`max_age`); JetStream wants at least the 2-min duplicate window. */
   STREAM_MAX_AGE_MS: integerVariable(30 * DAY_MS, { min: 2 * 60_000 }),
   /** `/health/messaging` is degraded, then unhealthy, once the oldest pending outbox row is this old. */

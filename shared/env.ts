@@ -14,6 +14,13 @@ export function integerVariable(fallback: number, { min = 0, max = Number.MAX_SA
   );
 }
 
+/** The longest delay a timer can hold (about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** How long a loop waits between runs, in milliseconds: no longer than a timer can hold. */
+export const intervalVariable = (fallback: number, { min = 1 } = {}) =>
+  integerVariable(fallback, { min, max: MAX_TIMER_MS });
+
 /** A TCP port; 0 asks the OS for a free one. */
 export const portVariable = (fallback: number) => integerVariable(fallback, { min: 0, max: 65535 });
 
@@ -29,7 +36,11 @@ export const databaseUrlVariable = v.optional(
 export const natsUrlVariable = v.optional(
   v.pipe(
     v.string(),
-    v.regex(/^(nats|tls|wss?):\/\/\S+(,\s*(nats|tls|wss?):\/\/\S+)*$/, "must be a nats:// URL"),
+    // The Node transport speaks the NATS protocol over TCP only, not over WebSocket (ws://).
+    v.regex(
+      /^(nats|tls):\/\/[^\s,]+(,\s*(nats|tls):\/\/[^\s,]+)*$/,
+      "must be nats:// or tls:// URLs, separated by commas",
+    ),
   ),
   "nats://127.0.0.1:4222",
 );

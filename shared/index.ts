@@ -26,6 +26,7 @@ export {
   databaseUrlVariable,
   EnvError,
   integerVariable,
+  intervalVariable,
   loadEnv,
   logLevelVariable,
   natsNamespaceVariable,

@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from "./env.ts";
 import { errorMessage } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 
@@ -46,7 +47,7 @@ export function startIntervalLoop({
   function schedule(delayMs: number) {
     cancel();
     if (delayMs === 0) immediate = setImmediate(tick);
-    else timer = setTimeout(tick, delayMs);
+    else timer = setTimeout(tick, Math.min(delayMs, MAX_TIMER_MS));
   }
 
   async function tick() {

@@ -117,3 +117,24 @@ test("a run can ask for its next run sooner than the interval", async () => {
   await loop.stop();
   expect(runs).toBe(3);
 });
+
+test("an interval longer than a timer can hold waits as long as a timer can, not 1 ms", async () => {
+  let runs = 0;
+  const loop = startIntervalLoop({
+    name: "very-long",
+    intervalMs: 2 ** 31 + 1_000,
+    log: silentLogger,
+    run: async () => void runs++,
+  });
+  let ticks = 0;
+  const clock = startIntervalLoop({
+    name: "clock",
+    intervalMs: 5,
+    log: silentLogger,
+    run: async () => void ticks++,
+  });
+  await waitFor(() => ticks >= 20, { message: "20 runs of a 5 ms loop" });
+  await clock.stop();
+  await loop.stop();
+  expect(runs).toBe(1);
+});

@@ -1,0 +1,35 @@
+import { describe, expect, test } from "bun:test";
+import * as v from "valibot";
+import { EnvError, intervalVariable, MAX_TIMER_MS, natsUrlVariable, parseEnv } from "./env.ts";
+
+describe("natsUrlVariable", () => {
+  const schema = v.object({ NATS_URL: natsUrlVariable });
+  const parse = (url: string) => parseEnv(schema, { NATS_URL: url }).NATS_URL;
+
+  test("takes nats:// and tls:// URLs, one or several", () => {
+    expect(parse("nats://nats:4222")).toBe("nats://nats:4222");
+    expect(parse("tls://a:4222, nats://b:4222")).toBe("tls://a:4222, nats://b:4222");
+  });
+
+  test("refuses WebSocket URLs, which the Node transport cannot open", () => {
+    expect(() => parse("ws://nats:8080")).toThrow(EnvError);
+    expect(() => parse("nats://a:4222,wss://b:443")).toThrow(
+      'Invalid environment variable NATS_URL: must be nats:// or tls:// URLs, separated by commas (got "nats://a:4222,wss://b:443")',
+    );
+  });
+});
+
+describe("intervalVariable", () => {
+  const schema = v.object({ POLL_MS: intervalVariable(1000) });
+
+  test("takes up to the longest delay a timer can hold", () => {
+    expect(parseEnv(schema, {}).POLL_MS).toBe(1000);
+    expect(parseEnv(schema, { POLL_MS: String(MAX_TIMER_MS) }).POLL_MS).toBe(MAX_TIMER_MS);
+  });
+
+  test("refuses a longer one, which a timer would fire after 1 ms", () => {
+    expect(() => parseEnv(schema, { POLL_MS: String(MAX_TIMER_MS + 1) })).toThrow(
+      `must be at most ${MAX_TIMER_MS}`,
+    );
+  });
+});
