@@ -1,3 +1,6 @@
+import { errorMessage } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+
 /** Label values of one series, by label name. */
 export type Labels = Record<string, string>;
 
@@ -52,7 +55,12 @@ const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
  * An in-memory metrics registry: counters and histograms are plain numbers updated in place
  * (cheap enough for every message), gauges are set at scrape time by `onScrape` collectors.
  */
-export function createMetricsRegistry(): MetricsRegistry {
+export function createMetricsRegistry({
+  log,
+}: {
+  /** Where a failing collector is reported, besides `metrics_collector_failures_total`. */
+  log?: Pick<Logger, "warn">;
+} = {}): MetricsRegistry {
   const families = new Map<string, Family>();
   const collectors: { name: string; collect: () => Promise<void> | void }[] = [];
   const gauges: Map<string, { labels: Labels; value: number }>[] = [];
@@ -161,8 +169,9 @@ export function createMetricsRegistry(): MetricsRegistry {
         collectors.map(async ({ name, collect }) => {
           try {
             await collect();
-          } catch {
+          } catch (error) {
             collectorFailures.inc({ collector: name });
+            log?.warn({ collector: name, err: errorMessage(error) }, "metrics collector failed");
           }
         }),
       );

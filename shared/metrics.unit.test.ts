@@ -34,7 +34,10 @@ describe("createMetricsRegistry", () => {
   });
 
   test("gauges are set by collectors at each scrape; a failing collector leaves its gauges out", async () => {
-    const metrics = createMetricsRegistry();
+    const warnings: unknown[] = [];
+    const metrics = createMetricsRegistry({
+      log: { warn: (details: object) => void warnings.push(details) } as never,
+    });
     const pending = metrics.gauge("pending", "Pending rows.");
     let rows: number | Error = 7;
     metrics.onScrape("database", () => {
@@ -51,6 +54,7 @@ describe("createMetricsRegistry", () => {
     expect(metricValue(failed, "metrics_collector_failures_total", { collector: "database" })).toBe(
       1,
     );
+    expect(warnings).toEqual([{ collector: "database", err: "database down" }]);
   });
 
   test("escapes label values so any text round-trips", async () => {
