@@ -64,6 +64,7 @@ async function composeUp(service: string, root: string): Promise<StartedService>
     cwd: root,
     stdout: "inherit",
     stderr: "inherit",
+    detached: true, // a Ctrl-C lets it finish, then stops what it started
   });
   if ((await up.exited) !== 0) throw new Error(`docker compose up ${service} failed`);
   return {
@@ -96,7 +97,7 @@ export async function ensurePostgres(
   if (binDir) {
     const dataDir = join(dataRoot, "postgres");
     await mkdir(dataDir, { recursive: true });
-    const server = await startPostgresServer({ port, dataDir, binDir });
+    const server = await startPostgresServer({ port, dataDir, binDir, detached: true });
     return { name: `postgres (local, ${dataDir})`, stop: () => server.stop("fast") };
   }
   if (await dockerEngineRuns()) return composeUp("postgres", root);
@@ -122,6 +123,7 @@ export async function ensureNats(
       port,
       storeDir,
       log: join(dataRoot, "nats-server.log"),
+      detached: true,
     });
     return { name: `nats-server (local, ${storeDir})`, stop: () => server.stop("SIGTERM") };
   }

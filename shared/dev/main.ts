@@ -28,12 +28,15 @@ const env = loadEnv(
 
 const started: StartedService[] = [];
 const services: ServiceProcess[] = [];
+/** The start in hand: a Ctrl-C waits for it to finish, then stops what it started. */
+let starting: Promise<unknown> | undefined;
 let stopping = false;
 
 async function stopAll(code: number) {
   if (stopping) return;
   stopping = true;
   console.log("\ndev    | stopping…");
+  await starting?.catch(() => {});
   await Promise.all(services.map((service) => service.stop("SIGTERM")));
   for (const service of started.reverse()) {
     await service
@@ -50,32 +53,44 @@ try {
     () => ensurePostgres(env.DATABASE_URL, DATA, ROOT),
     () => ensureNats(env.NATS_URL, DATA, ROOT),
   ]) {
-    const service = await ensure();
-    if (service) {
+    if (stopping) break;
+    starting = ensure().then((service) => {
+      if (!service) return;
       started.push(service);
       console.log(`dev    | started ${service.name}`);
-    }
+    });
+    await starting;
   }
-  await ensureDatabaseExists(env.DATABASE_URL);
+  if (!stopping) await ensureDatabaseExists(env.DATABASE_URL);
 
   const common = { DATABASE_URL: env.DATABASE_URL, NATS_URL: env.NATS_URL };
   // One at a time, each kept as soon as it runs: if Orders cannot start, Sales is stopped too.
+  // They share this terminal's process group, so a Ctrl-C reaches them too, and each stops itself.
   for (const [name, port] of [
     ["sales", env.SALES_PORT],
     ["orders", env.ORDERS_PORT],
   ] as const) {
-    services.push(
-      await startServiceProcess({ name, entry: `${name}/main.ts`, env: common, port, echo: true }),
-    );
+    if (stopping) break;
+    starting = startServiceProcess({
+      name,
+      entry: `${name}/main.ts`,
+      env: common,
+      port,
+      echo: true,
+    }).then((service) => void services.push(service));
+    await starting;
   }
-  console.log(
-    `dev    | Sales  on http://127.0.0.1:${env.SALES_PORT}   (POST /products, PATCH /products/:id)`,
-  );
-  console.log(
-    `dev    | Orders on http://127.0.0.1:${env.ORDERS_PORT}   (GET /products/:id, POST /orders)`,
-  );
-  console.log("dev    | Ctrl-C stops everything this command started.");
+  if (!stopping) {
+    console.log(
+      `dev    | Sales  on http://127.0.0.1:${env.SALES_PORT}   (POST /products, PATCH /products/:id)`,
+    );
+    console.log(
+      `dev    | Orders on http://127.0.0.1:${env.ORDERS_PORT}   (GET /products/:id, POST /orders)`,
+    );
+    console.log("dev    | Ctrl-C stops everything this command started.");
+  }
 } catch (error) {
-  console.error(`dev    | ${error instanceof Error ? error.message : String(error)}`);
+  if (!stopping)
+    console.error(`dev    | ${error instanceof Error ? error.message : String(error)}`);
   await stopAll(1);
 }

@@ -20,7 +20,13 @@ export type LocalPostgresServer = {
  * the `postgres` user, since Postgres refuses to run as root. Never the machine's shared server.
  */
 export async function startPostgresServer(
-  options: { port?: number; dataDir?: string; binDir?: string } = {},
+  options: {
+    port?: number;
+    dataDir?: string;
+    binDir?: string;
+    /** Run `initdb` and `pg_ctl` in a session of their own, so a Ctrl-C does not cut them short. */
+    detached?: boolean;
+  } = {},
 ): Promise<LocalPostgresServer> {
   const port = options.port ?? (await freePort());
   const ownsData = options.dataDir === undefined;
@@ -31,7 +37,11 @@ export async function startPostgresServer(
     asRoot ? ["runuser", "-u", "postgres", "--", ...command] : command;
 
   async function run(command: string[]) {
-    const child = Bun.spawn(asOwner(command), { stdout: "pipe", stderr: "pipe" });
+    const child = Bun.spawn(asOwner(command), {
+      stdout: "pipe",
+      stderr: "pipe",
+      detached: options.detached ?? false,
+    });
     const [code, stdout, stderr] = await Promise.all([
       child.exited,
       new Response(child.stdout).text(),
