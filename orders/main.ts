@@ -23,7 +23,7 @@ import { createInboxMetrics } from "./infrastructure/inbox-metrics.ts";
 import { startInboxRetention } from "./infrastructure/inbox-retention.ts";
 import { readInboxBacklog } from "./infrastructure/inbox-status.ts";
 import { startIntegrationEventConsumer } from "./infrastructure/integration-event-consumer.ts";
-import { saveOrder } from "./infrastructure/order-repository.ts";
+import { findOrderByIdempotencyKey, saveOrder } from "./infrastructure/order-repository.ts";
 import { startProcessInboxJob } from "./infrastructure/process-inbox-job.ts";
 import { cachedProductsByIds } from "./infrastructure/product-cache.ts";
 import type { IntegrationEventHandlers } from "./integration/handler.ts";
@@ -124,7 +124,8 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
       sql,
       placeOrder: placeOrderUseCase({
         productsByIds: (ids) => cachedProductsByIds(sql, ids),
-        saveOrder: (order, deadline) => saveOrder(sql, order, deadline),
+        saveOrder: (order, options) => saveOrder(sql, order, options),
+        orderByIdempotencyKey: (key) => findOrderByIdempotencyKey(sql, key),
         newId,
         now,
       }),

@@ -35,6 +35,10 @@ declare module "hono" {
   }
 }
 
+/** What a 503 `outcome_unknown` tells the client to do. */
+const OUTCOME_UNKNOWN_ADVICE =
+  "whether it took effect is unknown: send it again with the same Idempotency-Key where the endpoint takes one, or check (e.g. GET what it changed) before retrying";
+
 /**
  * A request's time limit as the work it starts sees it. When the limit passes, the request is
  * answered 503 and `signal` is aborted with that error: work not yet committed must roll back.
@@ -285,7 +289,7 @@ export function createHttpApp({
           c,
           503,
           "outcome_unknown",
-          "The database connection was lost while saving; whether it took effect is unknown: check (e.g. GET what it changed) before retrying",
+          `The database connection was lost while saving; ${OUTCOME_UNKNOWN_ADVICE}`,
         );
       }
       return errorResponse(c, 503, "unavailable", "The database is unavailable; try again shortly");
@@ -319,7 +323,7 @@ function timeLimit(ms: number): MiddlewareHandler {
       timer = setTimeout(() => {
         const error = deadline.committing
           ? new OutcomeUnknownError(
-              `The request took longer than ${ms} ms while saving; whether it took effect is unknown: check (e.g. GET what it changed) before retrying`,
+              `The request took longer than ${ms} ms while saving; ${OUTCOME_UNKNOWN_ADVICE}`,
             )
           : new UnavailableError(`The request took longer than ${ms} ms; try again shortly`);
         controller.abort(error);
@@ -374,6 +378,18 @@ export function jsonBody<S extends v.GenericSchema>(schema: S) {
 export function pathParams<S extends v.GenericSchema>(schema: S) {
   const middleware = validator("param", (value) => parseOrThrow(schema, value) as v.InferOutput<S>);
   return withRequestSchema(middleware, "param", schema);
+}
+
+/**
+ * Validates request headers; read them with `c.req.valid("header")`. Hono hands the validator
+ * every header with its name in lower case, so the schema's keys are lower case too.
+ */
+export function requestHeaders<S extends v.GenericSchema>(schema: S) {
+  const middleware = validator(
+    "header",
+    (value) => parseOrThrow(schema, value) as v.InferOutput<S>,
+  );
+  return withRequestSchema(middleware, "header", schema);
 }
 
 /** Validates the query string; read it with `c.req.valid("query")`. */

@@ -51,6 +51,7 @@ export {
   jsonBody,
   pathParams,
   queryParams,
+  requestHeaders,
 } from "./http.ts";
 export type { IntervalLoop } from "./interval-loop.ts";
 export { startIntervalLoop } from "./interval-loop.ts";
@@ -91,4 +92,4 @@ export {
   progressBar,
 } from "./report-text.ts";
 export { continueTrace, newTraceparent, traceIdOf } from "./trace.ts";
-export { IdParam, PageQuery, parseOrThrow, toIssues } from "./validation.ts";
+export { IdempotencyKeyHeader, IdParam, PageQuery, parseOrThrow, toIssues } from "./validation.ts";

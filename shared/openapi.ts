@@ -2,8 +2,10 @@ import { type ConversionConfig, toJsonSchema } from "@valibot/to-json-schema";
 import type { Hono, MiddlewareHandler } from "hono";
 import * as v from "valibot";
 
-/** Where in a request a validator looks: the JSON body, the path parameters, the query. */
-export type RequestPart = "json" | "param" | "query";
+/** Where in a request a validator looks: the JSON body, the path parameters, the query, headers. */
+export type RequestPart = "json" | "param" | "query" | "header";
+
+const PARAMETER_LOCATION = { param: "path", query: "query", header: "header" } as const;
 
 export type RouteResponse = {
   description: string;
@@ -20,7 +22,12 @@ export type RouteDoc = {
   tags?: string[];
   responses: Record<number, RouteResponse>;
   /** A request that should go through validation: shown in the docs, checked by the tests. */
-  example?: { json?: unknown; param?: Record<string, string>; query?: Record<string, string> };
+  example?: {
+    json?: unknown;
+    param?: Record<string, string>;
+    query?: Record<string, string>;
+    header?: Record<string, string>;
+  };
 };
 
 type JsonSchema = Record<string, unknown>;
@@ -123,16 +130,17 @@ function operation(
 ) {
   const parameters: Record<string, unknown>[] = [];
   const documented = new Set<string>();
-  for (const { part, schema } of schemas.filter((s) => s.part !== "json")) {
+  for (const { part, schema } of schemas) {
+    if (part === "json") continue;
     const json = jsonSchemaOf(schema);
     const required = new Set((json.required as string[] | undefined) ?? []);
     const properties = (json.properties ?? {}) as Record<string, JsonSchema>;
     for (const [name, property] of Object.entries(properties)) {
       documented.add(`${part}:${name}`);
-      const example = doc?.example?.[part as "param" | "query"]?.[name];
+      const example = doc?.example?.[part]?.[name];
       parameters.push({
         name,
-        in: part === "param" ? "path" : "query",
+        in: PARAMETER_LOCATION[part],
         required: part === "param" || required.has(name),
         schema: property,
         ...(example === undefined ? {} : { example }),

@@ -37,3 +37,17 @@ export const PageQuery = v.object({
   ),
   after: v.optional(v.pipe(v.string(), v.uuid("must be the last id of the previous page"))),
 });
+
+/**
+ * An optional `Idempotency-Key` header: a client that repeats a request with the same key (say,
+ * after a 503 `outcome_unknown`) gets what the first one did instead of doing it twice.
+ */
+export const IdempotencyKeyHeader = v.object({
+  "idempotency-key": v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^[\x21-\x7e]{1,255}$/, "must be 1-255 visible ASCII characters"),
+      v.description("Repeat a request with the same key to get its outcome, not a second one"),
+    ),
+  ),
+});

@@ -61,6 +61,12 @@ describe("Orders' OpenAPI document", () => {
     });
   });
 
+  test("documents the optional Idempotency-Key header of POST /orders", () => {
+    expect(dig(document, "paths", "/orders", "post", "parameters")).toEqual([
+      expect.objectContaining({ name: "idempotency-key", in: "header", required: false }),
+    ]);
+  });
+
   test("its examples match its schemas", () => {
     expect(examplesNotMatchingSchemas(document)).toEqual([]);
   });

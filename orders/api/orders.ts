@@ -2,10 +2,12 @@ import { Hono } from "hono";
 import {
   describeRoute,
   ErrorResponse,
+  IdempotencyKeyHeader,
   IdParam,
   jsonBody,
   NotFoundError,
   pathParams,
+  requestHeaders,
   type Sql,
 } from "shared";
 import * as v from "valibot";
@@ -73,11 +75,14 @@ export function createOrdersApi({ sql, placeOrder }: { sql: Sql; placeOrder: Pla
       "/",
       describeRoute({
         summary: "Place an order, priced from Orders' copy of the products",
+        description:
+          "With an `Idempotency-Key` header, the same request again (e.g. after a 503 `outcome_unknown`) answers with the order the first one placed, and header `Idempotent-Replayed: true`, instead of placing a second one.",
         tags: ["orders"],
         responses: {
           201: { description: "The order", schema: OrderResponse },
           422: {
-            description: "A product is not known to Orders (yet), or currencies differ",
+            description:
+              "A product is not known to Orders (yet), currencies differ, or the Idempotency-Key placed an order with other lines",
             schema: ErrorResponse,
           },
         },
@@ -85,10 +90,19 @@ export function createOrdersApi({ sql, placeOrder }: { sql: Sql; placeOrder: Pla
           json: { lines: [{ productId: "0193a5c2-7a0f-7b4e-9d11-2f6c1d3e5b77", quantity: 2 }] },
         },
       }),
+      requestHeaders(IdempotencyKeyHeader),
       jsonBody(PlaceOrderBody),
       async (c) => {
-        const order = await placeOrder(c.req.valid("json").lines, c.get("deadline"));
-        return c.json(orderJson(order), 201, { Location: `/orders/${order.id}` });
+        const { order, replayed } = await placeOrder(c.req.valid("json").lines, {
+          deadline: c.get("deadline"),
+          idempotencyKey: c.req.valid("header")["idempotency-key"],
+        });
+        // A repeated request gets the same answer, marked as such (as Stripe's API does).
+        const headers = {
+          Location: `/orders/${order.id}`,
+          "Idempotent-Replayed": String(replayed),
+        };
+        return c.json(orderJson(order), 201, headers);
       },
     )
     .get(

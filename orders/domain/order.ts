@@ -87,3 +87,14 @@ export function placeOrder({
   }
   return { id, currency: [...currencies][0] ?? "", total, lines: priced, createdAt: now };
 }
+
+/** True when `order` has exactly the requested lines, in the same order: a repeated request. */
+export function isOrderFor(order: Order, lines: RequestedLine[]): boolean {
+  return (
+    order.lines.length === lines.length &&
+    order.lines.every(
+      (line, index) =>
+        line.productId === lines[index]?.productId && line.quantity === lines[index]?.quantity,
+    )
+  );
+}

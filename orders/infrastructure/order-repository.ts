@@ -13,12 +13,24 @@ type LineRow = {
   lineTotalAmount: number;
 };
 
-/** Stores the order and its lines in one transaction, unless the request's time limit passed. */
-export async function saveOrder(sql: Sql, order: Order, deadline?: RequestDeadline): Promise<void> {
-  await sql.begin(async (tx) => {
-    await tx`
-      insert into orders.orders (id, currency, total_amount, created_at)
-      values (${order.id}, ${order.currency}, ${order.total}, ${order.createdAt})`;
+/**
+ * Stores the order and its lines in one transaction, unless the request's time limit passed.
+ * With an idempotency key that an order already holds, stores nothing and returns false.
+ */
+export async function saveOrder(
+  sql: Sql,
+  order: Order,
+  { deadline, idempotencyKey }: { deadline?: RequestDeadline; idempotencyKey?: string } = {},
+): Promise<boolean> {
+  return sql.begin(async (tx) => {
+    const inserted = await tx`
+      insert into orders.orders (id, currency, total_amount, created_at, idempotency_key)
+      values (
+        ${order.id}, ${order.currency}, ${order.total}, ${order.createdAt}, ${idempotencyKey ?? null}
+      )
+      on conflict (idempotency_key) where idempotency_key is not null do nothing
+      returning id`;
+    if (inserted.length === 0) return false;
     const lines = order.lines.map((line) => ({
       orderId: order.id,
       lineNumber: line.lineNumber,
@@ -32,7 +44,17 @@ export async function saveOrder(sql: Sql, order: Order, deadline?: RequestDeadli
     }));
     await tx`insert into orders.order_lines ${tx(lines)}`;
     commitInTime(deadline);
+    return true;
   });
+}
+
+export async function findOrderByIdempotencyKey(
+  sql: Queryable,
+  idempotencyKey: string,
+): Promise<Order | undefined> {
+  const [order] = await sql<{ id: string }[]>`
+    select id from orders.orders where idempotency_key = ${idempotencyKey}`;
+  return order ? findOrder(sql, order.id) : undefined;
 }
 
 export async function findOrder(sql: Queryable, id: string): Promise<Order | undefined> {
