@@ -72,3 +72,28 @@ test("refuses two files with the same number", async () => {
   const directory = await migrationsFolder({ "0001_a.sql": "", "0001_b.sql": "" });
   await expect(migrate(db.sql, { schema: "dupes", directory })).rejects.toThrow(/share version 1/);
 });
+
+test("a file that waits on a table lock gives up, tries again, and then says what holds it up", async () => {
+  const first = await migrationsFolder({ "0001_table.sql": "create table locked.items (id int);" });
+  await migrate(db.sql, { schema: "locked", directory: first });
+  const second = await migrationsFolder({
+    "0001_table.sql": "create table locked.items (id int);",
+    "0002_column.sql": "alter table locked.items add column label text;",
+  });
+
+  const reader = await db.sql.reserve();
+  try {
+    await reader`begin`;
+    await reader`select * from locked.items`; // holds a lock the alter table waits for
+    await expect(
+      migrate(db.sql, { schema: "locked", directory: second }, { lockTimeoutMs: 50, attempts: 2 }),
+    ).rejects.toThrow(
+      "Migration 0002_column.sql waited over 50 ms for a lock, 2 times: a long transaction holds a table it changes",
+    );
+  } finally {
+    await reader`rollback`;
+    reader.release();
+  }
+  const done = await migrate(db.sql, { schema: "locked", directory: second });
+  expect(done.applied).toEqual(["0002_column.sql"]);
+});
