@@ -106,6 +106,8 @@ export async function closeDatabase(sql: Sql, timeoutSeconds = 5): Promise<void>
 /** Postgres error codes the code base reacts to. */
 export const PG_UNIQUE_VIOLATION = "23505";
 export const PG_LOCK_NOT_AVAILABLE = "55P03";
+export const PG_DEADLOCK_DETECTED = "40P01";
+export const PG_SERIALIZATION_FAILURE = "40001";
 
 export function isUniqueViolation(error: unknown, constraint?: string): boolean {
   return (
@@ -113,6 +115,15 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
     error.code === PG_UNIQUE_VIOLATION &&
     (constraint === undefined || error.constraint_name === constraint)
   );
+}
+
+/**
+ * True when Postgres ended a statement for what other transactions did at the same time (a
+ * deadlock, a serialization failure), not for what it does: the same work succeeds again.
+ */
+export function isTransactionConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === PG_DEADLOCK_DETECTED || code === PG_SERIALIZATION_FAILURE;
 }
 
 /** True when a statement gave up waiting for a lock (`lock_timeout`). */

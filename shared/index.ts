@@ -17,6 +17,7 @@ export {
   isDatabaseReachable,
   isDatabaseUnavailable,
   isLockTimeout,
+  isTransactionConflict,
   isUniqueViolation,
   listenForWakeUps,
   pipelineWrites,

@@ -149,3 +149,49 @@ test("a stored payload that is not a valid event goes dead, and the log says why
     await job.stop();
   }
 });
+
+test("a deadlock with another instance's batch is retried without counting as an attempt", async () => {
+  await db.sql`truncate orders.inbox_messages, orders.product_cache`;
+  const data = productSnapshot();
+  const { event, message } = received(data, 1);
+  await storeReceivedMessages(db.sql, [message], () => true);
+
+  let calls = 0;
+  const logs = captureLogger("orders");
+  const job = startProcessInboxJob({
+    sql: db.sql,
+    log: logs.log,
+    pollMs: 60_000,
+    batchSize: 10,
+    maxAttempts: 1, // one counted failure would make the row dead
+    retryDelay: () => 0,
+    handlers: {
+      ...integrationEventHandlers,
+      [PRODUCT_CREATED_V1]: async (created: ProductCreatedIntegrationEvent, context) => {
+        // Both passes of the first run meet the deadlock, as Postgres reports it (40P01).
+        if (++calls <= 2) throw Object.assign(new Error("deadlock detected"), { code: "40P01" });
+        await createdHandler(created, context);
+      },
+    },
+  });
+  try {
+    await waitFor(
+      async () => {
+        job.wake();
+        const [row] = await db.sql<{ status: string }[]>`
+          select status from orders.inbox_messages where id = ${event.id}`;
+        return row?.status === "processed";
+      },
+      { message: "the row processed on a later run" },
+    );
+    const [row] = await db.sql<{ attempts: number }[]>`
+      select attempts from orders.inbox_messages where id = ${event.id}`;
+    expect(row?.attempts).toBe(0);
+    expect(logs.lines.some((line) => line.msg === "event dead")).toBe(false);
+    expect(logs.lines.find((line) => line.eventId === event.id && line.level === "warn")?.msg).toBe(
+      "event met a concurrent transaction, will retry (not counted as an attempt)",
+    );
+  } finally {
+    await job.stop();
+  }
+});

@@ -2,6 +2,7 @@ import { IntegrationEvent } from "contracts";
 import {
   errorMessage,
   type IntervalLoop,
+  isTransactionConflict,
   type Logger,
   listenForWakeUps,
   pipelineWrites,
@@ -146,12 +147,18 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
         } catch (error) {
           if (error instanceof HandlerFailed) throw error;
           timed("failed");
-          const attempts = row.attempts + 1;
+          // A deadlock with another Orders instance's batch is not the message's fault.
+          const conflict = isTransactionConflict(error);
+          const attempts = conflict ? row.attempts : row.attempts + 1;
           const final = attempts >= maxAttempts;
           failures.push({ id: row.id, error: errorMessage(error), attempts, final });
           eventLog[final ? "error" : "warn"](
             { attempts, err: errorMessage(error) },
-            final ? "event dead" : "event failed, will retry",
+            final
+              ? "event dead"
+              : conflict
+                ? "event met a concurrent transaction, will retry (not counted as an attempt)"
+                : "event failed, will retry",
           );
         }
       }
