@@ -73,6 +73,8 @@ export function createProductsApi({ sql }: { sql: Sql }) {
       "/",
       describeRoute({
         summary: "Orders' copy of the products, by id, a page at a time",
+        description:
+          "A listing, not a change feed: a product that reaches the cache while you page can land before your `after` and not be shown.",
         tags: ["products"],
         responses: { 200: { description: "One page", schema: CachedProductPage } },
         example: { query: { limit: "20" } },

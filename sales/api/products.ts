@@ -147,6 +147,8 @@ export function createProductsApi({
       "/",
       describeRoute({
         summary: "Products in creation order, a page at a time",
+        description:
+          "A listing, not a change feed: ids come from the clock of the process that created the product, so one created while you page can land before your `after` and not be shown. To follow every product, consume Sales' events (see /asyncapi.json).",
         tags: ["products"],
         responses: { 200: { description: "One page", schema: ProductPage } },
         example: { query: { limit: "20" } },
