@@ -20,6 +20,8 @@ export const SalesEnv = v.object({
   /** The runtime connection acts as this role, which reaches only the sales schema. */
   DATABASE_ROLE: databaseRoleVariable("sales"),
   DATABASE_POOL_SIZE: integerVariable(20, { min: 1, max: 200 }),
+  /** Most write transactions at once; requests that arrive meanwhile share the next one. */
+  WRITE_TRANSACTIONS: integerVariable(4, { min: 1, max: 200 }),
   NATS_URL: natsUrlVariable,
   NATS_NAMESPACE: natsNamespaceVariable,
   LOG_LEVEL: logLevelVariable,

@@ -104,6 +104,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     sql,
     newEventId: newId,
     onEventsCommitted: relay.wake,
+    transactionsInFlight: env.WRITE_TRANSACTIONS,
   });
   const thresholds = messagingHealthThresholds(env);
   const app = createHttpApp({

@@ -26,7 +26,8 @@ export type RequestContext = {
 
 /**
  * Runs `work` in one transaction: all its writes commit together, or none does. Resolves with
- * what `work` returned once the transaction has committed; rejects if any write failed.
+ * what `work` returned once the transaction has committed; rejects if any write failed. Other
+ * requests' work may share the transaction (group commit), never their failures.
  */
 export type RunInTransaction = <T>(
   work: (scope: TransactionScope) => Promise<T>,

@@ -1,6 +1,7 @@
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { ConflictError, migrate } from "shared";
 import { useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
+import type { RequestContext } from "../application/ports.ts";
 import { dispatchDomainEvents } from "../application/product-event-handlers.ts";
 import { createProduct, type Product, type ProductChange } from "../domain/product.ts";
 import { MIGRATIONS } from "../main.ts";
@@ -119,4 +120,147 @@ test("a transaction whose connection Postgres closes rejects, and the pool goes 
     expect(await rowsFor(next)).toEqual({ products: 1, events: 0 });
   }
   expect(await rowsFor(product)).toEqual({ products: 0, events: 0 });
+});
+
+describe("group commit", () => {
+  /** One transaction at a time, so use cases queued behind a held lock share the next one. */
+  const oneAtATime = createRunInTransaction({
+    sql: db.sql,
+    newEventId: () => Bun.randomUUIDv7(),
+    onEventsCommitted: () => {},
+    transactionsInFlight: 1,
+  });
+
+  const create = (change: ProductChange, context: RequestContext = {}) =>
+    oneAtATime(async ({ products, eventBus }) => {
+      products.add(change.product);
+      dispatchDomainEvents(change.events, eventBus);
+      return change.product.id;
+    }, context);
+
+  /** Holds the products table while `queue` is called, so what it queues waits together. */
+  async function behindALock<T>(queue: () => T): Promise<{ first: Promise<string>; queued: T }> {
+    const blocker = await db.sql.reserve();
+    await blocker`begin`;
+    await blocker`lock table sales.products in exclusive mode`;
+    try {
+      const first = create(newProduct());
+      await waitFor(
+        async () => {
+          const [row] = await db.sql<{ waiting: number }[]>`
+            select count(*)::int as waiting from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock'`;
+          return (row?.waiting ?? 0) > 0;
+        },
+        { message: "the first transaction waiting for the lock" },
+      );
+      return { first, queued: queue() };
+    } finally {
+      await blocker`rollback`;
+      blocker.release();
+    }
+  }
+
+  async function transactionIds(ids: string[]) {
+    const rows = await db.sql<{ xid: string }[]>`
+      select xmin::text as xid from sales.products where id = any(${ids}::uuid[])`;
+    return new Set(rows.map((row) => row.xid));
+  }
+
+  test("use cases that arrive while a transaction runs commit together in the next one", async () => {
+    const changes = [newProduct(), newProduct(), newProduct()];
+    const { first, queued } = await behindALock(() => changes.map((change) => create(change)));
+    const ids = await Promise.all(queued);
+    await first;
+    expect(ids).toEqual(changes.map((change) => change.product.id));
+    expect((await transactionIds(ids)).size).toBe(1);
+    for (const change of changes) {
+      expect(await rowsFor(change.product)).toEqual({ products: 1, events: 1 });
+    }
+  });
+
+  test("one that fails in a shared transaction fails alone; the others commit", async () => {
+    const { product: existing } = newProduct();
+    await inTransaction(async ({ products }) => products.add(existing), {});
+    const [before, duplicate, after] = [newProduct(), newProduct(existing.sku), newProduct()];
+    const { first, queued } = await behindALock(() =>
+      [before, duplicate, after].map((change) => create(change)),
+    );
+    const outcomes = await Promise.allSettled(queued);
+    await first;
+    expect(outcomes.map((outcome) => outcome.status)).toEqual([
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+    ]);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(ConflictError);
+    expect(await rowsFor(before.product)).toEqual({ products: 1, events: 1 });
+    expect(await rowsFor(duplicate.product)).toEqual({ products: 0, events: 0 });
+    expect(await rowsFor(after.product)).toEqual({ products: 1, events: 1 });
+  });
+
+  test("one whose request timed out while it waited is not committed; the others are", async () => {
+    const timedOut = new AbortController();
+    const deadline = { signal: timedOut.signal, committing: false };
+    const [late, onTime] = [newProduct(), newProduct()];
+    const { first, queued } = await behindALock(() => {
+      const outcomes = [create(late, { deadline }), create(onTime)];
+      timedOut.abort(new Error("answered 503"));
+      return outcomes;
+    });
+    const [lateOutcome, onTimeOutcome] = await Promise.allSettled(queued);
+    await first;
+    expect((lateOutcome as PromiseRejectedResult).reason).toEqual(new Error("answered 503"));
+    expect(deadline.committing).toBe(false);
+    expect(onTimeOutcome?.status).toBe("fulfilled");
+    expect(await rowsFor(late.product)).toEqual({ products: 0, events: 0 });
+    expect(await rowsFor(onTime.product)).toEqual({ products: 1, events: 1 });
+  });
+
+  test("a COMMIT that fails fails every use case it carried, and none runs again", async () => {
+    // A check deferred to COMMIT: the only way here to make a COMMIT itself fail.
+    await db.sql.unsafe(`
+      create function sales.refuse_at_commit() returns trigger language plpgsql as $$
+      begin
+        if new.sku like 'REFUSED-%' then raise exception 'refused at commit'; end if;
+        return new;
+      end $$;
+      create constraint trigger refuse_at_commit after insert on sales.products
+        deferrable initially deferred for each row execute function sales.refuse_at_commit();`);
+    try {
+      let runs = 0;
+      const [fine, refused] = [newProduct(), newProduct(`REFUSED-${skus}`)];
+      const deadlines = [fine, refused].map(() => ({
+        signal: new AbortController().signal,
+        committing: false,
+      }));
+      const { first, queued } = await behindALock(() => [
+        oneAtATime(
+          async ({ products }) => {
+            runs++;
+            products.add(fine.product);
+          },
+          { deadline: deadlines[0] },
+        ),
+        oneAtATime(
+          async ({ products }) => {
+            runs++;
+            products.add(refused.product);
+          },
+          { deadline: deadlines[1] },
+        ),
+      ]);
+      const outcomes = await Promise.allSettled(queued);
+      await first;
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(["rejected", "rejected"]);
+      expect(String((outcomes[0] as PromiseRejectedResult).reason)).toContain("refused at commit");
+      expect(runs).toBe(2);
+      expect(deadlines.map((deadline) => deadline.committing)).toEqual([true, true]);
+      expect(await rowsFor(fine.product)).toEqual({ products: 0, events: 0 });
+    } finally {
+      await db.sql.unsafe(`
+        drop trigger refuse_at_commit on sales.products;
+        drop function sales.refuse_at_commit();`);
+    }
+  });
 });
