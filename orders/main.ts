@@ -7,6 +7,7 @@ import {
   createHttpApp,
   createLogger,
   createMetricsRegistry,
+  exitOnUncaughtErrors,
   isDatabaseReachable,
   type Logger,
   messagingHealthThresholds,
@@ -161,5 +162,6 @@ export type OrdersProcess = Awaited<ReturnType<typeof startOrders>>;
 
 if (import.meta.main) {
   const orders = await startOrders(readOrdersEnv());
+  exitOnUncaughtErrors("orders", { log: orders.log });
   stopOnSignals("orders", orders.stop, { log: orders.log });
 }

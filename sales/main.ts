@@ -8,6 +8,7 @@ import {
   createMetricsRegistry,
   DEFAULT_REQUEST_TIMEOUT_MS,
   errorMessage,
+  exitOnUncaughtErrors,
   isDatabaseReachable,
   type Logger,
   messagingHealthThresholds,
@@ -165,5 +166,6 @@ export type SalesProcess = Awaited<ReturnType<typeof startSales>>;
 
 if (import.meta.main) {
   const sales = await startSales(readSalesEnv());
+  exitOnUncaughtErrors("sales", { log: sales.log });
   stopOnSignals("sales", sales.stop, { log: sales.log });
 }

@@ -65,3 +65,36 @@ export function stopOnSignals(
   signals.on("SIGTERM", () => void shutdown("SIGTERM"));
   signals.on("SIGINT", () => void shutdown("SIGINT"));
 }
+
+/**
+ * An error nothing caught (a rejected promise without a handler) leaves the process in a state
+ * nobody planned for: it is logged as one JSON line, with its stack, and the process exits 1 for
+ * its supervisor to start it again. Nothing is lost: the outbox and the inbox are in Postgres.
+ */
+export function exitOnUncaughtErrors(
+  name: string,
+  {
+    log,
+    errors = process,
+    exit = (code) => process.exit(code),
+  }: {
+    log: Pick<Logger, "fatal">;
+    errors?: {
+      on(
+        event: "uncaughtException" | "unhandledRejection",
+        listener: (error: unknown) => void,
+      ): unknown;
+    };
+    exit?: (code: number) => void;
+  },
+): void {
+  const fail = (kind: string) => (error: unknown) => {
+    log.fatal(
+      { err: error instanceof Error ? error.stack : String(error) },
+      `${name}: ${kind}, exiting`,
+    );
+    exit(1);
+  };
+  errors.on("uncaughtException", fail("uncaught exception"));
+  errors.on("unhandledRejection", fail("unhandled rejection"));
+}

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { EventEmitter } from "node:events";
-import { stopOnSignals } from "./process.ts";
+import { exitOnUncaughtErrors, stopOnSignals } from "./process.ts";
 
 function setUp(stop: () => Promise<void>, timeLimitMs = 1_000) {
   const signals = new EventEmitter();
@@ -68,5 +68,24 @@ describe("stopOnSignals", () => {
     signals.emit("SIGTERM");
     expect(await exitedOnce).toBe(1);
     expect(lines).toContain("svc: stop took longer than its time limit, exiting");
+  });
+});
+
+describe("exitOnUncaughtErrors", () => {
+  test("logs an unhandled rejection with its stack, then exits 1", () => {
+    const errors = new EventEmitter();
+    const lines: { details: { err?: string }; message: string }[] = [];
+    const exits: number[] = [];
+    exitOnUncaughtErrors("svc", {
+      log: {
+        fatal: (details: object, message: string) => void lines.push({ details, message }),
+      } as never,
+      errors: errors as never,
+      exit: (code) => void exits.push(code),
+    });
+    errors.emit("unhandledRejection", new Error("socket gone"));
+    expect(exits).toEqual([1]);
+    expect(lines[0]?.message).toBe("svc: unhandled rejection, exiting");
+    expect(lines[0]?.details.err).toContain("Error: socket gone\n    at ");
   });
 });
