@@ -54,6 +54,12 @@ describe("Sales' OpenAPI document", () => {
     ]);
   });
 
+  test("documents the optional Idempotency-Key header of POST /products", () => {
+    expect(dig(document, "paths", "/products", "post", "parameters")).toEqual([
+      expect.objectContaining({ name: "idempotency-key", in: "header", required: false }),
+    ]);
+  });
+
   test("its examples match its schemas", () => {
     expect(examplesNotMatchingSchemas(document)).toEqual([]);
   });

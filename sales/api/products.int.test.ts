@@ -132,6 +132,68 @@ describe("POST /products", () => {
   });
 });
 
+describe("POST /products with an Idempotency-Key", () => {
+  const mug = () => ({ sku: nextSku(), name: "Mug", price: { amount: 1299, currency: "EUR" } });
+  const withKey = (body: unknown, key: string) =>
+    request("POST", "/products", body, { "Idempotency-Key": key });
+  const eventsFor = async (productId: string) => {
+    const [row] = await sales.sql<{ count: number }[]>`
+      select count(*)::int as count from sales.outbox_messages
+      where payload->>'subject' = ${productId}`;
+    return row?.count;
+  };
+
+  test("repeated, it answers with the first product and writes no second event", async () => {
+    const body = mug();
+    const key = `create-${crypto.randomUUID()}`;
+    const first = await withKey(body, key);
+    expect(first.status).toBe(201);
+    expect(first.headers.get("Idempotent-Replayed")).toBe("false");
+    const created = (await first.json()) as { id: string };
+
+    const again = await withKey(body, key);
+    expect(again.status).toBe(201);
+    expect(again.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(await again.json()).toEqual(created);
+    expect(await eventsFor(created.id)).toBe(1);
+  });
+
+  test("copies racing with the same key create one product, and all get it", async () => {
+    const body = mug();
+    const key = `race-${crypto.randomUUID()}`;
+    const responses = await Promise.all(Array.from({ length: 8 }, () => withKey(body, key)));
+    expect(responses.map((response) => response.status)).toEqual(Array(8).fill(201));
+    const ids = await Promise.all(
+      responses.map(async (response) => ((await response.json()) as { id: string }).id),
+    );
+    expect(new Set(ids).size).toBe(1);
+    const fresh = responses.filter((r) => r.headers.get("Idempotent-Replayed") === "false");
+    expect(fresh).toHaveLength(1);
+    expect(await eventsFor(ids[0] as string)).toBe(1);
+  });
+
+  test("the same key for another sku is a 422; another key for the same sku is a 409", async () => {
+    const body = mug();
+    const key = `other-${crypto.randomUUID()}`;
+    const created = (await (await withKey(body, key)).json()) as { id: string };
+
+    const otherSku = await withKey({ ...body, sku: nextSku() }, key);
+    expect(otherSku.status).toBe(422);
+    expect(await otherSku.json()).toMatchObject({
+      error: {
+        issues: [
+          {
+            path: "Idempotency-Key",
+            message: `already created product ${created.id}, sku ${body.sku}`,
+          },
+        ],
+      },
+    });
+    expect((await withKey(body, `${key}-2`)).status).toBe(409);
+    expect((await request("POST", "/products", body)).status).toBe(409);
+  });
+});
+
 describe("PATCH /products/:id", () => {
   test("a change adds one updated event with version 2; a no-op change adds none", async () => {
     const product = await createMug();

@@ -2,12 +2,14 @@ import { Hono } from "hono";
 import {
   describeRoute,
   ErrorResponse,
+  IdempotencyKeyHeader,
   IdParam,
   jsonBody,
   NotFoundError,
   PageQuery,
   pathParams,
   queryParams,
+  requestHeaders,
   type Sql,
 } from "shared";
 import * as v from "valibot";
@@ -80,10 +82,16 @@ export function createProductsApi({
       "/",
       describeRoute({
         summary: "Create a product (and publish sales.product.created.v1)",
+        description:
+          "With an `Idempotency-Key` header, the same request again (e.g. after a 503 `outcome_unknown`) answers with the product the first one created, as it is now, and header `Idempotent-Replayed: true`, instead of a 409.",
         tags: ["products"],
         responses: {
           201: { description: "The product, at version 1", schema: ProductResponse },
           409: { description: "A product with this sku exists", schema: ErrorResponse },
+          422: {
+            description: "The Idempotency-Key created a product with another sku",
+            schema: ErrorResponse,
+          },
         },
         example: {
           json: {
@@ -94,13 +102,20 @@ export function createProductsApi({
           },
         },
       }),
+      requestHeaders(IdempotencyKeyHeader),
       jsonBody(CreateProductBody),
       async (c) => {
-        const product = await createProduct(c.req.valid("json"), {
+        const { product, replayed } = await createProduct(c.req.valid("json"), {
           traceparent: c.get("traceparent"),
           deadline: c.get("deadline"),
+          idempotencyKey: c.req.valid("header")["idempotency-key"],
         });
-        return c.json(productJson(product), 201, { Location: `/products/${product.id}` });
+        // A repeated request gets the same answer, marked as such (as Stripe's API does).
+        const headers = {
+          Location: `/products/${product.id}`,
+          "Idempotent-Replayed": String(replayed),
+        };
+        return c.json(productJson(product), 201, headers);
       },
     )
     .patch(

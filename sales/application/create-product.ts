@@ -1,8 +1,20 @@
+import { ConflictError, UnprocessableError } from "shared";
 import { createProduct, type NewProduct, type Product } from "../domain/product.ts";
 import type { RequestContext, RunInTransaction } from "./ports.ts";
 import { dispatchDomainEvents } from "./product-event-handlers.ts";
 
-export type CreateProduct = (input: NewProduct, context?: RequestContext) => Promise<Product>;
+export type CreateProductContext = RequestContext & {
+  /** The client's `Idempotency-Key`: the same key again gets the product it created. */
+  idempotencyKey?: string | undefined;
+};
+
+/** The product, and whether an earlier request with the same idempotency key created it. */
+export type CreatedProduct = { product: Product; replayed: boolean };
+
+export type CreateProduct = (
+  input: NewProduct,
+  context?: CreateProductContext,
+) => Promise<CreatedProduct>;
 
 /** Creates a product and its `created` event in one transaction. */
 export function createProductUseCase(deps: {
@@ -10,11 +22,38 @@ export function createProductUseCase(deps: {
   newId: () => string;
   now: () => Date;
 }): CreateProduct {
-  return (input, context = {}) =>
-    deps.inTransaction(async ({ products, eventBus }) => {
+  const attempt = (input: NewProduct, context: CreateProductContext) =>
+    deps.inTransaction(async ({ products, eventBus }): Promise<CreatedProduct> => {
+      const { idempotencyKey } = context;
+      if (idempotencyKey !== undefined) {
+        const earlier = await products.findByIdempotencyKey(idempotencyKey);
+        if (earlier) return { product: sameRequest(earlier, input), replayed: true };
+      }
       const { product, events } = createProduct(input, { id: deps.newId(), now: deps.now() });
-      products.add(product);
+      products.add(product, idempotencyKey);
       dispatchDomainEvents(events, eventBus);
-      return product;
+      return { product, replayed: false };
     }, context);
+
+  return async (input, context = {}) => {
+    try {
+      return await attempt(input, context);
+    } catch (error) {
+      // A copy of this request, with the same key, may have committed first: its product is
+      // the answer. Without one, the second attempt fails as the first did.
+      if (context.idempotencyKey === undefined || !(error instanceof ConflictError)) throw error;
+      return attempt(input, context);
+    }
+  };
+}
+
+/** The product a repeated request gets, if the request is the same (the same sku). */
+function sameRequest(earlier: Product, input: NewProduct): Product {
+  if (earlier.sku === input.sku) return earlier;
+  throw new UnprocessableError("The Idempotency-Key was used for a different product", [
+    {
+      path: "Idempotency-Key",
+      message: `already created product ${earlier.id}, sku ${earlier.sku}`,
+    },
+  ]);
 }

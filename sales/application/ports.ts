@@ -8,7 +8,10 @@ import type { EventBus } from "./event-bus.ts";
  * fails the whole transaction (a duplicate sku as `ConflictError`).
  */
 export type ProductRepository = {
-  add(product: Product): void;
+  /** With the client's idempotency key, which no other product may hold (`ConflictError`). */
+  add(product: Product, idempotencyKey?: string): void;
+  /** The product created with this idempotency key, if any. */
+  findByIdempotencyKey(idempotencyKey: string): Promise<Product | undefined>;
   /** The product, locked until the transaction ends; undefined when there is none. */
   getForUpdate(id: string): Promise<Product | undefined>;
   save(product: Product): void;

@@ -37,21 +37,34 @@ export function createProductRepository({
   write,
 }: PipelinedTransaction): ProductRepository {
   return {
-    add(product) {
+    add(product, idempotencyKey) {
       write(
         tx`
           insert into sales.products
-            (id, sku, name, description, price_amount, price_currency, version, created_at, updated_at)
+            (id, sku, name, description, price_amount, price_currency, version, created_at,
+             updated_at, idempotency_key)
           values (${product.id}, ${product.sku}, ${product.name}, ${product.description},
                   ${product.price.amount}, ${product.price.currency}, ${product.version},
-                  ${product.createdAt}, ${product.updatedAt})`,
-        (error) =>
-          isUniqueViolation(error, "products_sku_unique")
-            ? new ConflictError(`A product with sku ${product.sku} already exists`, {
-                cause: error,
-              })
-            : error,
+                  ${product.createdAt}, ${product.updatedAt}, ${idempotencyKey ?? null})`,
+        (error) => {
+          if (isUniqueViolation(error, "products_sku_unique")) {
+            return new ConflictError(`A product with sku ${product.sku} already exists`, {
+              cause: error,
+            });
+          }
+          if (isUniqueViolation(error, "products_idempotency_key")) {
+            return new ConflictError("Another product was created with this Idempotency-Key", {
+              cause: error,
+            });
+          }
+          return error;
+        },
       );
+    },
+    async findByIdempotencyKey(idempotencyKey) {
+      const [row] = await tx<ProductRow[]>`
+        select * from sales.products where idempotency_key = ${idempotencyKey}`;
+      return row && toProduct(row);
     },
     async getForUpdate(id) {
       const [row] = await tx<
