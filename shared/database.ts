@@ -126,6 +126,14 @@ export function isTransactionConflict(error: unknown): boolean {
   return code === PG_DEADLOCK_DETECTED || code === PG_SERIALIZATION_FAILURE;
 }
 
+/**
+ * True when Postgres itself answered with an error: the statement (a COMMIT too) did not take
+ * effect. A lost connection is not one: then whether a COMMIT took effect is unknown.
+ */
+export function isPostgresError(error: unknown): boolean {
+  return error instanceof postgres.PostgresError;
+}
+
 /** True when a statement gave up waiting for a lock (`lock_timeout`). */
 export function isLockTimeout(error: unknown): boolean {
   return error instanceof postgres.PostgresError && error.code === PG_LOCK_NOT_AVAILABLE;

@@ -17,6 +17,7 @@ export {
   isDatabaseReachable,
   isDatabaseUnavailable,
   isLockTimeout,
+  isPostgresError,
   isTransactionConflict,
   isUniqueViolation,
   listenForWakeUps,

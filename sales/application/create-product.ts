@@ -23,17 +23,23 @@ export function createProductUseCase(deps: {
   now: () => Date;
 }): CreateProduct {
   const attempt = (input: NewProduct, context: CreateProductContext) =>
-    deps.inTransaction(async ({ products, eventBus }): Promise<CreatedProduct> => {
-      const { idempotencyKey } = context;
-      if (idempotencyKey !== undefined) {
-        const earlier = await products.findByIdempotencyKey(idempotencyKey);
-        if (earlier) return { product: sameRequest(earlier, input), replayed: true };
-      }
-      const { product, events } = createProduct(input, { id: deps.newId(), now: deps.now() });
-      products.add(product, idempotencyKey);
-      dispatchDomainEvents(events, eventBus);
-      return { product, replayed: false };
-    }, context);
+    deps.inTransaction(
+      async ({ products, eventBus }): Promise<CreatedProduct> => {
+        const { product, events } = createProduct(input, { id: deps.newId(), now: deps.now() });
+        const { idempotencyKey: key } = context;
+        const idempotency = key === undefined ? undefined : { key, request: requestOf(product) };
+        if (idempotency) {
+          const earlier = await products.findByIdempotencyKey(idempotency.key);
+          if (earlier)
+            return { product: sameRequest(earlier, idempotency.request), replayed: true };
+        }
+        products.add(product, idempotency);
+        dispatchDomainEvents(events, eventBus);
+        return { product, replayed: false };
+      },
+      context,
+      { shared: true },
+    );
 
   return async (input, context = {}) => {
     try {
@@ -47,13 +53,18 @@ export function createProductUseCase(deps: {
   };
 }
 
-/** The product a repeated request gets, if the request is the same (the same sku). */
-function sameRequest(earlier: Product, input: NewProduct): Product {
-  if (earlier.sku === input.sku) return earlier;
+/** What a create request asked for, as its new product shows it (e.g. the name trimmed). */
+function requestOf({ sku, name, description, price }: Product): string {
+  return JSON.stringify({ sku, name, description, price });
+}
+
+/** The product a repeated request gets, if it asks for what the first one did. */
+function sameRequest(earlier: { product: Product; request: string }, request: string): Product {
+  if (earlier.request === request) return earlier.product;
   throw new UnprocessableError("The Idempotency-Key was used for a different product", [
     {
       path: "Idempotency-Key",
-      message: `already created product ${earlier.id}, sku ${earlier.sku}`,
+      message: `already created product ${earlier.product.id} from another request`,
     },
   ]);
 }

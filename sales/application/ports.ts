@@ -9,13 +9,16 @@ import type { EventBus } from "./event-bus.ts";
  */
 export type ProductRepository = {
   /** With the client's idempotency key, which no other product may hold (`ConflictError`). */
-  add(product: Product, idempotencyKey?: string): void;
-  /** The product created with this idempotency key, if any. */
-  findByIdempotencyKey(idempotencyKey: string): Promise<Product | undefined>;
+  add(product: Product, idempotency?: Idempotency): void;
+  /** The product created with this idempotency key, and the request that created it. */
+  findByIdempotencyKey(key: string): Promise<{ product: Product; request: string } | undefined>;
   /** The product, locked until the transaction ends; undefined when there is none. */
   getForUpdate(id: string): Promise<Product | undefined>;
   save(product: Product): void;
 };
+
+/** The client's `Idempotency-Key`, and its request in a form to compare it with a repeat. */
+export type Idempotency = { key: string; request: string };
 
 /** What a use case can touch within one transaction. */
 export type TransactionScope = { products: ProductRepository; eventBus: EventBus };
@@ -27,12 +30,20 @@ export type RequestContext = {
   deadline?: RequestDeadline | undefined;
 };
 
+export type TransactionOptions = {
+  /**
+   * The work only writes (it locks nothing it reads), so other requests' work may share its
+   * transaction (group commit), never their failures. Off by default.
+   */
+  shared?: boolean;
+};
+
 /**
  * Runs `work` in one transaction: all its writes commit together, or none does. Resolves with
- * what `work` returned once the transaction has committed; rejects if any write failed. Other
- * requests' work may share the transaction (group commit), never their failures.
+ * what `work` returned once the transaction has committed; rejects if any write failed.
  */
 export type RunInTransaction = <T>(
   work: (scope: TransactionScope) => Promise<T>,
   context: RequestContext,
+  options?: TransactionOptions,
 ) => Promise<T>;

@@ -37,15 +37,16 @@ export function createProductRepository({
   write,
 }: PipelinedTransaction): ProductRepository {
   return {
-    add(product, idempotencyKey) {
+    add(product, idempotency) {
       write(
         tx`
           insert into sales.products
             (id, sku, name, description, price_amount, price_currency, version, created_at,
-             updated_at, idempotency_key)
+             updated_at, idempotency_key, idempotency_request)
           values (${product.id}, ${product.sku}, ${product.name}, ${product.description},
                   ${product.price.amount}, ${product.price.currency}, ${product.version},
-                  ${product.createdAt}, ${product.updatedAt}, ${idempotencyKey ?? null})`,
+                  ${product.createdAt}, ${product.updatedAt}, ${idempotency?.key ?? null},
+                  ${idempotency?.request ?? null})`,
         (error) => {
           if (isUniqueViolation(error, "products_sku_unique")) {
             return new ConflictError(`A product with sku ${product.sku} already exists`, {
@@ -61,10 +62,10 @@ export function createProductRepository({
         },
       );
     },
-    async findByIdempotencyKey(idempotencyKey) {
-      const [row] = await tx<ProductRow[]>`
-        select * from sales.products where idempotency_key = ${idempotencyKey}`;
-      return row && toProduct(row);
+    async findByIdempotencyKey(key) {
+      const [row] = await tx<(ProductRow & { idempotencyRequest: string })[]>`
+        select * from sales.products where idempotency_key = ${key}`;
+      return row && { product: toProduct(row), request: row.idempotencyRequest };
     },
     async getForUpdate(id) {
       const [row] = await tx<

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { ConflictError, migrate } from "shared";
+import { ConflictError, migrate, NotFoundError } from "shared";
 import { useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
-import type { RequestContext } from "../application/ports.ts";
+import type { RequestContext, TransactionScope } from "../application/ports.ts";
 import { dispatchDomainEvents } from "../application/product-event-handlers.ts";
 import { createProduct, type Product, type ProductChange } from "../domain/product.ts";
 import { MIGRATIONS } from "../main.ts";
@@ -131,12 +131,22 @@ describe("group commit", () => {
     transactionsInFlight: 1,
   });
 
-  const create = (change: ProductChange, context: RequestContext = {}) =>
-    oneAtATime(async ({ products, eventBus }) => {
+  let running = 0;
+  let mostAtOnce = 0;
+  /** Work that creates `change`'s product, counting runs and how many run at once. */
+  const creating = (change: ProductChange, runs: { count: number } = { count: 0 }) => {
+    return async ({ products, eventBus }: TransactionScope) => {
+      runs.count++;
+      mostAtOnce = Math.max(mostAtOnce, ++running);
+      await Bun.sleep(0);
+      running--;
       products.add(change.product);
       dispatchDomainEvents(change.events, eventBus);
       return change.product.id;
-    }, context);
+    };
+  };
+  const create = (change: ProductChange, context: RequestContext = {}) =>
+    oneAtATime(creating(change), context, { shared: true });
 
   /** Holds the products table while `queue` is called, so what it queues waits together. */
   async function behindALock<T>(queue: () => T): Promise<{ first: Promise<string>; queued: T }> {
@@ -179,13 +189,30 @@ describe("group commit", () => {
     }
   });
 
-  test("one that fails in a shared transaction fails alone; the others commit", async () => {
-    const { product: existing } = newProduct();
-    await inTransaction(async ({ products }) => products.add(existing), {});
-    const [before, duplicate, after] = [newProduct(), newProduct(existing.sku), newProduct()];
-    const { first, queued } = await behindALock(() =>
-      [before, duplicate, after].map((change) => create(change)),
-    );
+  test("a use case that is not shared runs in a transaction of its own", async () => {
+    const [shared, own] = [newProduct(), newProduct()];
+    const { first, queued } = await behindALock(() => [
+      create(shared),
+      oneAtATime(creating(own), {}),
+    ]);
+    const ids = await Promise.all(queued);
+    await first;
+    expect((await transactionIds(ids)).size).toBe(2);
+  });
+
+  test("one that fails before it writes fails alone, in the same transaction as the others", async () => {
+    const [before, after] = [newProduct(), newProduct()];
+    const { first, queued } = await behindALock(() => [
+      create(before),
+      oneAtATime(
+        async () => {
+          throw new NotFoundError("Product x not found");
+        },
+        {},
+        { shared: true },
+      ),
+      create(after),
+    ]);
     const outcomes = await Promise.allSettled(queued);
     await first;
     expect(outcomes.map((outcome) => outcome.status)).toEqual([
@@ -193,74 +220,132 @@ describe("group commit", () => {
       "rejected",
       "fulfilled",
     ]);
-    expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(ConflictError);
-    expect(await rowsFor(before.product)).toEqual({ products: 1, events: 1 });
-    expect(await rowsFor(duplicate.product)).toEqual({ products: 0, events: 0 });
-    expect(await rowsFor(after.product)).toEqual({ products: 1, events: 1 });
+    expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(NotFoundError);
+    const ids = [before.product.id, after.product.id];
+    expect((await transactionIds(ids)).size).toBe(1);
   });
 
-  test("one whose request timed out while it waited is not committed; the others are", async () => {
+  test("one that fails after writing fails alone; the others run again alone, one at a time", async () => {
+    const { product: existing } = newProduct();
+    await inTransaction(async ({ products }) => products.add(existing), {});
+    const changes = [newProduct(), newProduct(existing.sku), newProduct(), newProduct()];
+    const runs = changes.map(() => ({ count: 0 }));
+    mostAtOnce = 0;
+    const { first, queued } = await behindALock(() =>
+      changes.map((change, index) =>
+        oneAtATime(creating(change, runs[index]), {}, { shared: true }),
+      ),
+    );
+    const outcomes = await Promise.allSettled(queued);
+    await first;
+    expect(outcomes.map((outcome) => outcome.status)).toEqual([
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+      "fulfilled",
+    ]);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(ConflictError);
+    expect(runs.map((run) => run.count)).toEqual([2, 2, 2, 2]);
+    expect(mostAtOnce).toBe(1); // never more transactions than allowed, retries included
+    for (const [index, change] of changes.entries()) {
+      const expected = index === 1 ? { products: 0, events: 0 } : { products: 1, events: 1 };
+      expect(await rowsFor(change.product)).toEqual(expected);
+    }
+  });
+
+  test("one answered 503 while it waited is not run at all; the others are", async () => {
     const timedOut = new AbortController();
     const deadline = { signal: timedOut.signal, committing: false };
     const [late, onTime] = [newProduct(), newProduct()];
+    const lateRuns = { count: 0 };
     const { first, queued } = await behindALock(() => {
-      const outcomes = [create(late, { deadline }), create(onTime)];
+      const outcomes = [
+        oneAtATime(creating(late, lateRuns), { deadline }, { shared: true }),
+        create(onTime),
+      ];
       timedOut.abort(new Error("answered 503"));
       return outcomes;
     });
     const [lateOutcome, onTimeOutcome] = await Promise.allSettled(queued);
     await first;
     expect((lateOutcome as PromiseRejectedResult).reason).toEqual(new Error("answered 503"));
+    expect(lateRuns.count).toBe(0);
     expect(deadline.committing).toBe(false);
     expect(onTimeOutcome?.status).toBe("fulfilled");
     expect(await rowsFor(late.product)).toEqual({ products: 0, events: 0 });
     expect(await rowsFor(onTime.product)).toEqual({ products: 1, events: 1 });
   });
 
-  test("a COMMIT that fails fails every use case it carried, and none runs again", async () => {
-    // A check deferred to COMMIT: the only way here to make a COMMIT itself fail.
+  /** A trigger deferred to COMMIT that runs `body` for the products whose sku starts with `prefix`. */
+  async function atCommit(prefix: string, body: string, test: () => Promise<void>) {
     await db.sql.unsafe(`
-      create function sales.refuse_at_commit() returns trigger language plpgsql as $$
+      create function sales.at_commit() returns trigger language plpgsql as $$
       begin
-        if new.sku like 'REFUSED-%' then raise exception 'refused at commit'; end if;
+        if new.sku like '${prefix}%' then ${body} end if;
         return new;
       end $$;
-      create constraint trigger refuse_at_commit after insert on sales.products
-        deferrable initially deferred for each row execute function sales.refuse_at_commit();`);
+      create constraint trigger at_commit after insert on sales.products
+        deferrable initially deferred for each row execute function sales.at_commit();`);
     try {
-      let runs = 0;
+      await test();
+    } finally {
+      await db.sql.unsafe(`
+        drop trigger at_commit on sales.products;
+        drop function sales.at_commit();`);
+    }
+  }
+
+  test("a COMMIT that Postgres refuses sends each use case again alone", async () => {
+    await atCommit("REFUSED-", "raise exception 'refused at commit';", async () => {
       const [fine, refused] = [newProduct(), newProduct(`REFUSED-${skus}`)];
-      const deadlines = [fine, refused].map(() => ({
+      const runs = [{ count: 0 }, { count: 0 }];
+      const { first, queued } = await behindALock(() =>
+        [fine, refused].map((change, index) =>
+          oneAtATime(creating(change, runs[index]), {}, { shared: true }),
+        ),
+      );
+      const outcomes = await Promise.allSettled(queued);
+      await first;
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(["fulfilled", "rejected"]);
+      expect(String((outcomes[1] as PromiseRejectedResult).reason)).toContain("refused at commit");
+      expect(runs.map((run) => run.count)).toEqual([2, 2]);
+      expect(await rowsFor(fine.product)).toEqual({ products: 1, events: 1 });
+    });
+  });
+
+  test("a COMMIT whose connection is lost fails every use case it carried, and none runs again", async () => {
+    await atCommit("SLOW-", "perform pg_sleep(30);", async () => {
+      const [fine, slow] = [newProduct(), newProduct(`SLOW-${skus}`)];
+      const runs = [{ count: 0 }, { count: 0 }];
+      const deadlines = [fine, slow].map(() => ({
         signal: new AbortController().signal,
         committing: false,
       }));
-      const { first, queued } = await behindALock(() => [
-        oneAtATime(
-          async ({ products }) => {
-            runs++;
-            products.add(fine.product);
-          },
-          { deadline: deadlines[0] },
+      const { first, queued } = await behindALock(() =>
+        [fine, slow].map((change, index) =>
+          oneAtATime(
+            creating(change, runs[index]),
+            { deadline: deadlines[index] },
+            { shared: true },
+          ),
         ),
-        oneAtATime(
-          async ({ products }) => {
-            runs++;
-            products.add(refused.product);
-          },
-          { deadline: deadlines[1] },
-        ),
-      ]);
-      const outcomes = await Promise.allSettled(queued);
+      );
       await first;
+      const sleeping = await waitFor(
+        async () => {
+          const [row] = await db.sql<{ pid: number }[]>`
+            select pid from pg_stat_activity
+            where datname = current_database() and wait_event = 'PgSleep'`;
+          return row?.pid;
+        },
+        { message: "the COMMIT running the slow trigger" },
+      );
+      await db.sql`select pg_terminate_backend(${sleeping})`;
+      const outcomes = await Promise.allSettled(queued);
       expect(outcomes.map((outcome) => outcome.status)).toEqual(["rejected", "rejected"]);
-      expect(String((outcomes[0] as PromiseRejectedResult).reason)).toContain("refused at commit");
-      expect(runs).toBe(2);
+      expect(runs.map((run) => run.count)).toEqual([1, 1]);
       expect(deadlines.map((deadline) => deadline.committing)).toEqual([true, true]);
       expect(await rowsFor(fine.product)).toEqual({ products: 0, events: 0 });
-    } finally {
-      await db.sql.unsafe(`
-        drop trigger refuse_at_commit on sales.products;
-        drop function sales.refuse_at_commit();`);
-    }
+    });
   });
 });

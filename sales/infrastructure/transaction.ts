@@ -1,5 +1,17 @@
-import { commitInTime, pipelineWrites, type Sql } from "shared";
-import type { RequestContext, RunInTransaction, TransactionScope } from "../application/ports.ts";
+import {
+  commitInTime,
+  isDatabaseUnavailable,
+  isPostgresError,
+  type PipelinedTransaction,
+  pipelineWrites,
+  type Sql,
+} from "shared";
+import type {
+  RequestContext,
+  RunInTransaction,
+  TransactionOptions,
+  TransactionScope,
+} from "../application/ports.ts";
 import { createOutboxEventBus } from "./outbox.ts";
 import { createProductRepository } from "./product-repository.ts";
 
@@ -9,6 +21,7 @@ const MAX_BATCH_SIZE = 64;
 type QueuedWork = {
   work: (scope: TransactionScope) => Promise<unknown>;
   context: RequestContext;
+  shared: boolean;
   resolve: (outcome: unknown) => void;
   reject: (error: unknown) => void;
 };
@@ -17,12 +30,16 @@ type QueuedWork = {
  * Runs use cases in Postgres transactions: a use case's product rows and outbox rows commit
  * together, and not at all once its request's time limit has passed (it was answered 503).
  *
- * Group commit: at most `transactionsInFlight` transactions run at once, and use cases that
- * arrive meanwhile wait, then share the next one. Alone, a use case starts at once; under load,
- * a BEGIN, a COMMIT and their round trips serve several requests. If anything in a shared
- * transaction fails before its COMMIT, it rolls back and each use case runs again in a
- * transaction of its own, so one request's error (a duplicate sku, a product not found, a time
- * limit) is its own. A COMMIT that fails fails them all: whether it took effect is unknown.
+ * Group commit: at most `transactionsInFlight` transactions run at once. Use cases that only
+ * write (`shared`) and arrive meanwhile wait, then share the next one, so that under load a
+ * BEGIN, a COMMIT and their round trips serve several requests; alone, a use case starts at
+ * once. One that reads and locks runs in a transaction of its own, so that no request waits on
+ * another's locks. In a shared transaction:
+ * - a use case that fails before it writes anything (e.g. a product not found) fails alone;
+ * - anything else that fails before COMMIT rolls it back, and each use case is queued again to
+ *   run alone, so that one request's error (a duplicate sku, a time limit) stays its own;
+ * - a COMMIT that Postgres refuses is handled the same way, but one whose connection is lost
+ *   fails them all: whether it took effect is unknown.
  *
  * A use case's writes go out together, and COMMIT once they have all succeeded. After a commit
  * that wrote events, `onEventsCommitted` wakes the relay.
@@ -43,15 +60,39 @@ export function createRunInTransaction({
 
   function startTransactions() {
     while (running < transactionsInFlight && queue.length > 0) {
+      const batch = takeBatch();
+      if (batch.length === 0) continue;
       running++;
-      void runTogether(queue.splice(0, MAX_BATCH_SIZE)).finally(() => {
+      void runTogether(batch).finally(() => {
         running--;
         startTransactions();
       });
     }
   }
 
+  /** The use cases at the head of the queue that can share a transaction, in arrival order. */
+  function takeBatch(): QueuedWork[] {
+    const batch: QueuedWork[] = [];
+    while (queue.length > 0 && batch.length < MAX_BATCH_SIZE) {
+      const next = queue[0] as QueuedWork;
+      const signal = next.context.deadline?.signal;
+      if (signal?.aborted) {
+        // Answered 503 while it waited: its work is not done at all.
+        queue.shift();
+        next.reject(signal.reason);
+      } else if (!next.shared) {
+        if (batch.length === 0) batch.push(queue.shift() as QueuedWork);
+        break;
+      } else {
+        batch.push(queue.shift() as QueuedWork);
+      }
+    }
+    return batch;
+  }
+
   async function runTogether(batch: QueuedWork[]): Promise<void> {
+    const done = new Map<QueuedWork, unknown>();
+    const failedAlone = new Map<QueuedWork, unknown>();
     let committing = false;
     let eventsWritten = 0;
     try {
@@ -59,15 +100,14 @@ export function createRunInTransaction({
       // round trip fewer): postgres.js 3.4.9 hands a reserved connection that Postgres closed
       // back to the pool, where later queries hang; a transaction rejects when its connection
       // closes.
-      const outcomes = await sql.begin(async (connection) => {
+      await sql.begin(async (connection) => {
         const tx = pipelineWrites(connection);
-        const results: unknown[] = [];
         try {
-          for (const { work, context } of batch) {
-            const headers = context.traceparent ? { traceparent: context.traceparent } : {};
-            const eventBus = createOutboxEventBus(tx, { newEventId, headers });
-            results.push(await work({ products: createProductRepository(tx), eventBus }));
-            eventsWritten += eventBus.written;
+          for (const queued of batch) {
+            const { outcome, failed, events } = await runOne(tx, queued);
+            if (failed) failedAlone.set(queued, outcome);
+            else done.set(queued, outcome);
+            eventsWritten += events;
           }
           await tx.settled();
         } catch (error) {
@@ -77,26 +117,58 @@ export function createRunInTransaction({
             (writeError: unknown) => writeError,
           );
         }
-        for (const { context } of batch) context.deadline?.signal.throwIfAborted();
-        for (const { context } of batch) commitInTime(context.deadline);
+        for (const { context } of done.keys()) context.deadline?.signal.throwIfAborted();
+        for (const { context } of done.keys()) commitInTime(context.deadline);
         committing = true;
-        return results;
       });
-      if (eventsWritten > 0) onEventsCommitted();
-      for (const [index, { resolve }] of batch.entries()) resolve(outcomes[index]);
     } catch (error) {
-      if (batch.length === 1 || committing) {
-        for (const { reject } of batch) reject(error);
+      for (const [{ reject }, own] of failedAlone) reject(own);
+      const others = batch.filter((queued) => !failedAlone.has(queued));
+      if (others.length === 1 || (committing && !isPostgresError(error))) {
+        for (const { reject } of others) reject(error);
         return;
       }
       // Nothing committed: each runs again alone, to fail (or succeed) on its own account.
-      await Promise.all(batch.map((work) => runTogether([work])));
+      for (const { context } of others) if (context.deadline) context.deadline.committing = false;
+      queue.unshift(...others.map((queued) => ({ ...queued, shared: false })));
+      return;
+    }
+    if (eventsWritten > 0) onEventsCommitted();
+    for (const [{ resolve }, outcome] of done) resolve(outcome);
+    for (const [{ reject }, error] of failedAlone) reject(error);
+  }
+
+  /**
+   * One use case's work in the transaction. It fails alone when it throws before it wrote
+   * anything, with an error of its own (not Postgres'): the transaction is then as it was.
+   */
+  async function runOne(tx: PipelinedTransaction, { work, context }: QueuedWork) {
+    let wrote = false;
+    const own: PipelinedTransaction = {
+      ...tx,
+      write(query, onError) {
+        wrote = true;
+        tx.write(query, onError);
+      },
+    };
+    const headers = context.traceparent ? { traceparent: context.traceparent } : {};
+    const eventBus = createOutboxEventBus(own, { newEventId, headers });
+    try {
+      const outcome = await work({ products: createProductRepository(own), eventBus });
+      return { outcome, failed: false, events: eventBus.written };
+    } catch (error) {
+      if (wrote || isPostgresError(error) || isDatabaseUnavailable(error)) throw error;
+      return { outcome: error, failed: true, events: 0 };
     }
   }
 
-  return <T>(work: (scope: TransactionScope) => Promise<T>, context: RequestContext) =>
+  return <T>(
+    work: (scope: TransactionScope) => Promise<T>,
+    context: RequestContext,
+    { shared = false }: TransactionOptions = {},
+  ) =>
     new Promise<T>((resolve, reject) => {
-      queue.push({ work, context, resolve: resolve as (outcome: unknown) => void, reject });
+      queue.push({ work, context, shared, resolve: resolve as (outcome: unknown) => void, reject });
       startTransactions();
     });
 }
