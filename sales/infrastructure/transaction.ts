@@ -124,7 +124,10 @@ export function createRunInTransaction({
     } catch (error) {
       for (const [{ reject }, own] of failedAlone) reject(own);
       const others = batch.filter((queued) => !failedAlone.has(queued));
-      if (others.length === 1 || (committing && !isPostgresError(error))) {
+      // Postgres answered the COMMIT with an error: it rolled back. Anything else (a lost
+      // connection, a server shutting down) leaves unknown whether it took effect.
+      const refused = isPostgresError(error) && !isDatabaseUnavailable(error);
+      if (others.length === 1 || (committing && !refused)) {
         for (const { reject } of others) reject(error);
         return;
       }
