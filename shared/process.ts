@@ -22,8 +22,9 @@ export type StopOnSignalsOptions = {
 
 /**
  * On SIGTERM or SIGINT, runs `stop` once and exits 0; 1 when stopping failed or took longer
- * than the time limit. While stopping, a SIGINT (a second Ctrl-C) exits 1 at once, and a SIGTERM
- * is ignored: `bun run dev` passes on the Ctrl-C that the terminal also sent.
+ * than the time limit. While stopping, a second SIGINT (Ctrl-C again) exits 1 at once; any other
+ * signal is ignored, e.g. the SIGTERM with which `bun run dev` passes on the Ctrl-C that the
+ * terminal also sent.
  *
  * Cutting a stop short loses nothing: an event stays in the outbox until JetStream has it, and
  * JetStream delivers again what Orders did not ack; the cost is work done twice, which the inbox
@@ -40,9 +41,11 @@ export function stopOnSignals(
   }: StopOnSignalsOptions,
 ): void {
   let stopping = false;
+  let interrupts = 0;
   const shutdown = async (signal: "SIGTERM" | "SIGINT") => {
+    if (signal === "SIGINT") interrupts++;
     if (stopping) {
-      if (signal === "SIGTERM") return;
+      if (interrupts < 2) return;
       log.warn({ signal }, `${name}: interrupted again, exiting without finishing the stop`);
       return exit(1);
     }

@@ -42,10 +42,20 @@ describe("stopOnSignals", () => {
 
   test("a second SIGINT exits 1 at once, without waiting for the stop", async () => {
     const { signals, exits, exitedOnce } = setUp(() => new Promise(() => {}));
+    signals.emit("SIGINT");
     signals.emit("SIGTERM");
+    expect(exits).toEqual([]);
     signals.emit("SIGINT");
     expect(await exitedOnce).toBe(1);
     expect(exits).toEqual([1]);
+  });
+
+  test("a SIGINT after a SIGTERM is ignored, as is a SIGTERM after a SIGINT", async () => {
+    const { signals, exits } = setUp(() => new Promise(() => {}));
+    signals.emit("SIGTERM");
+    signals.emit("SIGINT");
+    signals.emit("SIGTERM");
+    expect(exits).toEqual([]);
   });
 
   test("a SIGTERM while stopping is ignored: the stop goes on and exits 0", async () => {
