@@ -89,7 +89,7 @@ export function createProductsApi({
           201: { description: "The product, at version 1", schema: ProductResponse },
           409: { description: "A product with this sku exists", schema: ErrorResponse },
           422: {
-            description: "The Idempotency-Key created a product with another sku",
+            description: "The Idempotency-Key created a product from another request",
             schema: ErrorResponse,
           },
         },

@@ -200,6 +200,34 @@ describe("group commit", () => {
     expect((await transactionIds(ids)).size).toBe(2);
   });
 
+  test("a use case that is not shared does not wait for a transaction to be free", async () => {
+    const blocker = await db.sql.reserve();
+    await blocker`begin`;
+    await blocker`lock table sales.products in exclusive mode`;
+    const first = create(newProduct()); // holds the one transaction allowed, waiting for the lock
+    try {
+      await waitFor(
+        async () => {
+          const [row] = await db.sql<{ waiting: number }[]>`
+            select count(*)::int as waiting from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock'`;
+          return (row?.waiting ?? 0) > 0;
+        },
+        { message: "the shared transaction waiting for the lock" },
+      );
+      // Reading is allowed under that lock: this must answer while the lock is still held.
+      const found = await oneAtATime(
+        async ({ products }) => products.findByIdempotencyKey("-"),
+        {},
+      );
+      expect(found).toBeUndefined();
+    } finally {
+      await blocker`rollback`;
+      blocker.release();
+    }
+    await first;
+  });
+
   test("one that fails before it writes fails alone, in the same transaction as the others", async () => {
     const [before, after] = [newProduct(), newProduct()];
     const { first, queued } = await behindALock(() => [

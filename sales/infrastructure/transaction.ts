@@ -21,7 +21,8 @@ const MAX_BATCH_SIZE = 64;
 type QueuedWork = {
   work: (scope: TransactionScope) => Promise<unknown>;
   context: RequestContext;
-  shared: boolean;
+  /** Queued again after its shared transaction failed: it runs alone this time. */
+  alone: boolean;
   resolve: (outcome: unknown) => void;
   reject: (error: unknown) => void;
 };
@@ -30,11 +31,11 @@ type QueuedWork = {
  * Runs use cases in Postgres transactions: a use case's product rows and outbox rows commit
  * together, and not at all once its request's time limit has passed (it was answered 503).
  *
- * Group commit: at most `transactionsInFlight` transactions run at once. Use cases that only
- * write (`shared`) and arrive meanwhile wait, then share the next one, so that under load a
- * BEGIN, a COMMIT and their round trips serve several requests; alone, a use case starts at
- * once. One that reads and locks runs in a transaction of its own, so that no request waits on
- * another's locks. In a shared transaction:
+ * Group commit: use cases that only write (`shared`) run in at most `transactionsInFlight`
+ * transactions at once, and those that arrive meanwhile wait, then share the next one, so that
+ * under load a BEGIN, a COMMIT and their round trips serve several requests; alone, a use case
+ * starts at once. One that reads and locks starts at once in a transaction of its own, outside
+ * that limit, so that no request waits on another's locks. In a shared transaction:
  * - a use case that fails before it writes anything (e.g. a product not found) fails alone;
  * - anything else that fails before COMMIT rolls it back, and each use case is queued again to
  *   run alone, so that one request's error (a duplicate sku, a time limit) stays its own;
@@ -80,7 +81,7 @@ export function createRunInTransaction({
         // Answered 503 while it waited: its work is not done at all.
         queue.shift();
         next.reject(signal.reason);
-      } else if (!next.shared) {
+      } else if (next.alone) {
         if (batch.length === 0) batch.push(queue.shift() as QueuedWork);
         break;
       } else {
@@ -133,7 +134,7 @@ export function createRunInTransaction({
       }
       // Nothing committed: each runs again alone, to fail (or succeed) on its own account.
       for (const { context } of others) if (context.deadline) context.deadline.committing = false;
-      queue.unshift(...others.map((queued) => ({ ...queued, shared: false })));
+      queue.unshift(...others.map((queued) => ({ ...queued, alone: true })));
       return;
     }
     if (eventsWritten > 0) onEventsCommitted();
@@ -171,7 +172,9 @@ export function createRunInTransaction({
     { shared = false }: TransactionOptions = {},
   ) =>
     new Promise<T>((resolve, reject) => {
-      queue.push({ work, context, shared, resolve: resolve as (outcome: unknown) => void, reject });
+      const queued = { work, context, alone: !shared, resolve: resolve as never, reject };
+      if (!shared) return void runTogether([queued]);
+      queue.push(queued);
       startTransactions();
     });
 }
