@@ -22,6 +22,7 @@ import { createProductsApi } from "./api/products.ts";
 import { createProductUseCase } from "./application/create-product.ts";
 import { updateProductUseCase } from "./application/update-product.ts";
 import { readSalesEnv, type SalesEnv } from "./env.ts";
+import { createGroupCommitMetrics } from "./infrastructure/group-commit-metrics.ts";
 import { createOutboxMetrics } from "./infrastructure/outbox-metrics.ts";
 import { makePendingRowsDue, startOutboxRelay } from "./infrastructure/outbox-relay.ts";
 import { startOutboxRetention } from "./infrastructure/outbox-retention.ts";
@@ -106,6 +107,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     newEventId: newId,
     onEventsCommitted: relay.wake,
     transactionsInFlight: env.WRITE_TRANSACTIONS,
+    metrics: createGroupCommitMetrics(metrics),
   });
   const thresholds = messagingHealthThresholds(env);
   const app = createHttpApp({

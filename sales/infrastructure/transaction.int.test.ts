@@ -124,11 +124,17 @@ test("a transaction whose connection Postgres closes rejects, and the pool goes 
 
 describe("group commit", () => {
   /** One transaction at a time, so use cases queued behind a held lock share the next one. */
+  const committed: number[] = [];
+  const runAgain: number[] = [];
   const oneAtATime = createRunInTransaction({
     sql: db.sql,
     newEventId: () => Bun.randomUUIDv7(),
     onEventsCommitted: () => {},
     transactionsInFlight: 1,
+    metrics: {
+      committed: (useCases) => void committed.push(useCases),
+      runAgainAlone: (useCases) => void runAgain.push(useCases),
+    },
   });
 
   let running = 0;
@@ -184,6 +190,7 @@ describe("group commit", () => {
     await first;
     expect(ids).toEqual(changes.map((change) => change.product.id));
     expect((await transactionIds(ids)).size).toBe(1);
+    expect(committed.at(-1)).toBe(3);
     for (const change of changes) {
       expect(await rowsFor(change.product)).toEqual({ products: 1, events: 1 });
     }
@@ -274,6 +281,7 @@ describe("group commit", () => {
     ]);
     expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(ConflictError);
     expect(runs.map((run) => run.count)).toEqual([2, 2, 2, 2]);
+    expect(runAgain.at(-1)).toBe(4);
     expect(mostAtOnce).toBe(1); // never more transactions than allowed, retries included
     for (const [index, change] of changes.entries()) {
       const expected = index === 1 ? { products: 0, events: 0 } : { products: 1, events: 1 };

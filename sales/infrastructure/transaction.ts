@@ -18,6 +18,12 @@ import { createProductRepository } from "./product-repository.ts";
 /** Most use cases one transaction carries. */
 const MAX_BATCH_SIZE = 64;
 
+/** Told of every transaction that committed shared work, and of work run again alone. */
+export type GroupCommitMetrics = {
+  committed(useCases: number): void;
+  runAgainAlone(useCases: number): void;
+};
+
 type QueuedWork = {
   work: (scope: TransactionScope) => Promise<unknown>;
   context: RequestContext;
@@ -50,11 +56,13 @@ export function createRunInTransaction({
   newEventId,
   onEventsCommitted,
   transactionsInFlight = 4,
+  metrics,
 }: {
   sql: Sql;
   newEventId: () => string;
   onEventsCommitted: () => void;
   transactionsInFlight?: number;
+  metrics?: GroupCommitMetrics;
 }): RunInTransaction {
   const queue: QueuedWork[] = [];
   let running = 0;
@@ -135,9 +143,11 @@ export function createRunInTransaction({
       // Nothing committed: each runs again alone, to fail (or succeed) on its own account.
       for (const { context } of others) if (context.deadline) context.deadline.committing = false;
       queue.unshift(...others.map((queued) => ({ ...queued, alone: true })));
+      metrics?.runAgainAlone(others.length);
       return;
     }
     if (eventsWritten > 0) onEventsCommitted();
+    if (done.size > 0) metrics?.committed(done.size);
     for (const [{ resolve }, outcome] of done) resolve(outcome);
     for (const [{ reject }, error] of failedAlone) reject(error);
   }
