@@ -136,7 +136,7 @@ export function createRunInTransaction({
       // Postgres answered the COMMIT with an error: it rolled back. Anything else (a lost
       // connection, a server shutting down) leaves unknown whether it took effect.
       const refused = isPostgresError(error) && !isDatabaseUnavailable(error);
-      if (others.length === 1 || (committing && !refused)) {
+      if (others.length <= 1 || (committing && !refused)) {
         for (const { reject } of others) reject(error);
         return;
       }
