@@ -17,6 +17,19 @@ const inTransaction = createRunInTransaction({
   onEventsCommitted: () => wakeUps++,
 });
 
+/** A backend of this database waiting on a lock (`Lock`) or in `pg_sleep` (`Timeout`): its pid. */
+function backendWaiting(on: "Lock" | "Timeout", message: string): Promise<number> {
+  return waitFor(
+    async () => {
+      const [row] = await db.sql<{ pid: number }[]>`
+        select pid from pg_stat_activity
+        where datname = current_database() and wait_event_type = ${on}`;
+      return row?.pid;
+    },
+    { message },
+  );
+}
+
 let skus = 0;
 /** A new product and the domain events creating it raises. */
 function newProduct(sku = `TX-${++skus}`): ProductChange {
@@ -98,15 +111,7 @@ test("a transaction whose connection Postgres closes rejects, and the pool goes 
   await blocker`lock table sales.products in exclusive mode`;
   const cut = inTransaction(async ({ products }) => products.add(product), {});
   try {
-    const waiting = await waitFor(
-      async () => {
-        const [row] = await db.sql<{ pid: number }[]>`
-        select pid from pg_stat_activity
-        where datname = current_database() and wait_event_type = 'Lock'`;
-        return row?.pid;
-      },
-      { message: "the write waiting for the lock" },
-    );
+    const waiting = await backendWaiting("Lock", "the write waiting for the lock");
     await db.sql`select pg_terminate_backend(${waiting})`;
     await expect(cut).rejects.toThrow();
   } finally {
@@ -161,15 +166,7 @@ describe("group commit", () => {
     await blocker`lock table sales.products in exclusive mode`;
     try {
       const first = create(newProduct());
-      await waitFor(
-        async () => {
-          const [row] = await db.sql<{ waiting: number }[]>`
-            select count(*)::int as waiting from pg_stat_activity
-            where datname = current_database() and wait_event_type = 'Lock'`;
-          return (row?.waiting ?? 0) > 0;
-        },
-        { message: "the first transaction waiting for the lock" },
-      );
+      await backendWaiting("Lock", "the first transaction waiting for the lock");
       return { first, queued: queue() };
     } finally {
       await blocker`rollback`;
@@ -213,15 +210,7 @@ describe("group commit", () => {
     await blocker`lock table sales.products in exclusive mode`;
     const first = create(newProduct()); // holds the one transaction allowed, waiting for the lock
     try {
-      await waitFor(
-        async () => {
-          const [row] = await db.sql<{ waiting: number }[]>`
-            select count(*)::int as waiting from pg_stat_activity
-            where datname = current_database() and wait_event_type = 'Lock'`;
-          return (row?.waiting ?? 0) > 0;
-        },
-        { message: "the shared transaction waiting for the lock" },
-      );
+      await backendWaiting("Lock", "the shared transaction waiting for the lock");
       // Reading is allowed under that lock: this must answer while the lock is still held.
       const found = await oneAtATime(
         async ({ products }) => products.findByIdempotencyKey("-"),
@@ -367,15 +356,7 @@ describe("group commit", () => {
         ),
       );
       await first;
-      const sleeping = await waitFor(
-        async () => {
-          const [row] = await db.sql<{ pid: number }[]>`
-            select pid from pg_stat_activity
-            where datname = current_database() and wait_event = 'PgSleep'`;
-          return row?.pid;
-        },
-        { message: "the COMMIT running the slow trigger" },
-      );
+      const sleeping = await backendWaiting("Timeout", "the COMMIT running the slow trigger");
       await db.sql`select pg_terminate_backend(${sleeping})`;
       const outcomes = await Promise.allSettled(queued);
       expect(outcomes.map((outcome) => outcome.status)).toEqual(["rejected", "rejected"]);
