@@ -9,10 +9,25 @@ import { toProduct } from "../integration/product-snapshot.ts";
 import { MIGRATIONS } from "../main.ts";
 import { productEvent, productSnapshot } from "../testing/orders-under-test.ts";
 import { storeReceivedMessages } from "./inbox.ts";
-import { startProcessInboxJob } from "./process-inbox-job.ts";
+import { type ProcessInboxJobOptions, startProcessInboxJob } from "./process-inbox-job.ts";
 
 const db = await useTestDatabase();
 await migrate(db.sql, MIGRATIONS);
+
+/** ProcessInboxJob on the test database, running when woken (or a minute later), logs kept. */
+function startJob(options: Partial<ProcessInboxJobOptions> = {}) {
+  const logs = captureLogger("orders");
+  const job = startProcessInboxJob({
+    sql: db.sql,
+    log: logs.log,
+    pollMs: 60_000,
+    batchSize: 10,
+    maxAttempts: 5,
+    handlers: integrationEventHandlers,
+    ...options,
+  });
+  return { job, logs };
+}
 
 function received(data: ReturnType<typeof productSnapshot>, sequence: number) {
   const event = productEvent("created", data);
@@ -43,13 +58,7 @@ async function applyWithOneFailing(
     () => true,
   );
 
-  const logs = captureLogger("orders");
-  const job = startProcessInboxJob({
-    sql: db.sql,
-    log: logs.log,
-    pollMs: 60_000,
-    batchSize: 10,
-    maxAttempts: 5,
+  const { job, logs } = startJob({
     handlers: {
       ...integrationEventHandlers,
       [PRODUCT_CREATED_V1]: (event: ProductCreatedIntegrationEvent, context) =>
@@ -125,15 +134,7 @@ test("a stored payload that is not a valid event goes dead, and the log says why
     insert into orders.inbox_messages (id, type, subject, payload, stream_sequence)
     values (${id}, ${PRODUCT_CREATED_V1}, ${PRODUCT_CREATED_V1}, ${db.sql.json(payload)}, 1)`;
 
-  const logs = captureLogger("orders");
-  const job = startProcessInboxJob({
-    sql: db.sql,
-    log: logs.log,
-    pollMs: 60_000,
-    batchSize: 10,
-    maxAttempts: 5,
-    handlers: integrationEventHandlers,
-  });
+  const { job, logs } = startJob();
   try {
     await waitFor(
       async () =>
@@ -157,12 +158,7 @@ test("a deadlock with another instance's batch is retried without counting as an
   await storeReceivedMessages(db.sql, [message], () => true);
 
   let calls = 0;
-  const logs = captureLogger("orders");
-  const job = startProcessInboxJob({
-    sql: db.sql,
-    log: logs.log,
-    pollMs: 60_000,
-    batchSize: 10,
+  const { job, logs } = startJob({
     maxAttempts: 1, // one counted failure would make the row dead
     retryDelay: () => 0,
     handlers: {
