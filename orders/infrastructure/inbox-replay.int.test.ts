@@ -4,6 +4,7 @@ import { runScriptProcess } from "../../shared/testing/script-process.ts";
 import { waitFor } from "../../shared/testing/test-environment.ts";
 import { integrationEventHandlers } from "../integration/handlers.ts";
 import {
+  productEvent,
   productSnapshot,
   startFakeSales,
   startOrdersUnderTest,
@@ -72,15 +73,7 @@ describe("bun run inbox:replay", async () => {
 
   test("--id re-reads a parked row that this version can read, and says what it did", async () => {
     const product = productSnapshot();
-    const event = {
-      specversion: "1.0",
-      id: Bun.randomUUIDv7(),
-      source: "sales",
-      type: PRODUCT_CREATED_V1,
-      subject: product.productId,
-      time: new Date().toISOString(),
-      data: product,
-    };
+    const event = productEvent("created", product);
     // As an older Orders that could not read this event would have left it.
     const parkedId = Bun.randomUUIDv7();
     await orders.sql`
@@ -122,15 +115,7 @@ describe("bun run inbox:replay", async () => {
 
   test("--all-ignored re-queues ignored rows of a type this version handles; --id says when it has no handler", async () => {
     const product = productSnapshot();
-    const handled = {
-      specversion: "1.0",
-      id: Bun.randomUUIDv7(),
-      source: "sales",
-      type: PRODUCT_CREATED_V1,
-      subject: product.productId,
-      time: new Date().toISOString(),
-      data: product,
-    };
+    const handled = productEvent("created", product);
     const unknown = { ...handled, id: Bun.randomUUIDv7(), type: "sales.product.discontinued.v1" };
     // As an instance without a handler for these types (not yet upgraded) left them.
     for (const [event, sequence] of [
