@@ -73,6 +73,8 @@ test("bun run bench, tiny, prints a JSON line with every figure and cleans up", 
   );
   expect(report.e2e_cpu_us_per_event.sales).toBeGreaterThan(0);
   expect(report.e2e_machine_busy_pct).toBeGreaterThan(0);
+  // Read from Sales' /metrics: every committed write transaction carried at least one creation.
+  expect(report.e2e_use_cases_per_write_transaction).toBeGreaterThanOrEqual(1);
   expect(Object.keys(report.targets_met).sort()).toEqual(
     ["apply", "e2e", "intake", "lag", "latency", "relay", "rss"].sort(),
   );

@@ -160,6 +160,7 @@ export async function runBench(options: BenchOptions, system: BenchSystem): Prom
     e2e_drain_ms: sustained.drainMs,
     e2e_latency_ms: sustained.latencyMs,
     e2e_cpu_us_per_event: sustained.cpuUsPerEvent,
+    e2e_use_cases_per_write_transaction: sustained.useCasesPerWriteTransaction,
     e2e_machine_busy_pct: sustained.machineBusyPct,
     e2e_other_load_pct: sustained.otherLoadPct,
     relay_per_s: relay,

@@ -250,6 +250,8 @@ export type SustainedResult = {
   requests: number;
   /** CPU time per event written, by process group, while the writes ran. */
   cpuUsPerEvent: CpuGroups;
+  /** Product creations each of Sales' write transactions carried (group commit), on average. */
+  useCasesPerWriteTransaction: number;
   /** How busy the whole machine was meanwhile, and how much of that was other work. */
   machineBusyPct: number;
   otherLoadPct: number;
@@ -275,6 +277,7 @@ export async function measureSustained(
     }),
   });
   const startedAt = await databaseNow(sql);
+  const transactionsBefore = await writeTransactions(salesUrl);
   await meter.start();
   const load = await fullSpeedLoad({
     salesUrl,
@@ -283,6 +286,7 @@ export async function measureSustained(
     durationMs,
   });
   const cpu = await meter.stop();
+  const transactionsAfter = await writeTransactions(salesUrl);
   const writesEndedAt = await databaseNow(sql);
   failOnErrors("sustained load", load);
   await waitForEverythingApplied(sql, load.created);
@@ -304,6 +308,11 @@ export async function measureSustained(
     drainMs: round(lastApply - lastWrite, 1),
     latencyMs: percentiles(written.map((t) => (t.appliedAt ?? 0) - t.writtenAt)),
     requests: load.created,
+    useCasesPerWriteTransaction: round(
+      (transactionsAfter.useCases - transactionsBefore.useCases) /
+        Math.max(1, transactionsAfter.count - transactionsBefore.count),
+      2,
+    ),
     cpuUsPerEvent: mapValues(cpu.seconds, (used) => round((used * 1e6) / load.created, 0)),
     machineBusyPct: round((100 * cpu.machineBusy) / cpu.elapsed / cpus().length, 0),
     otherLoadPct: round(
@@ -316,6 +325,16 @@ export async function measureSustained(
 }
 
 const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
+
+/** Sales' write transactions so far, and the use cases they carried, from its `/metrics`. */
+async function writeTransactions(salesUrl: string): Promise<{ count: number; useCases: number }> {
+  const page = await (await fetch(`${salesUrl}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(page)?.[1] ?? 0);
+  return {
+    count: value("sales_write_transaction_use_cases_count"),
+    useCases: value("sales_write_transaction_use_cases_sum"),
+  };
+}
 
 function mapValues<K extends string>(
   record: Record<K, number>,

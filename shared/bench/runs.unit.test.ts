@@ -24,6 +24,7 @@ function report(figures: {
     e2e_drain_ms: 40,
     e2e_latency_ms: percentiles(35, 130),
     e2e_cpu_us_per_event: { sales: 700, orders: 280, postgres: 800, nats: 100, bench: 130 },
+    e2e_use_cases_per_write_transaction: 2.5,
     e2e_machine_busy_pct: 90,
     e2e_other_load_pct: 2,
     relay_per_s: 10_000,
