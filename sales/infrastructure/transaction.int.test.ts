@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { ConflictError, migrate, NotFoundError } from "shared";
 import { useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
+import { createProductUseCase } from "../application/create-product.ts";
 import type { RequestContext, TransactionScope } from "../application/ports.ts";
 import { dispatchDomainEvents } from "../application/product-event-handlers.ts";
 import { createProduct, type Product, type ProductChange } from "../domain/product.ts";
@@ -335,6 +336,36 @@ describe("group commit", () => {
       expect(String((outcomes[1] as PromiseRejectedResult).reason)).toContain("refused at commit");
       expect(runs.map((run) => run.count)).toEqual([2, 2]);
       expect(await rowsFor(fine.product)).toEqual({ products: 1, events: 1 });
+    });
+  });
+
+  test("one that failed before it writes runs again alone if the others do not commit", async () => {
+    // Creations with the same Idempotency-Key: the second reads the first's uncommitted product.
+    const createProductOnce = createProductUseCase({
+      inTransaction: oneAtATime,
+      newId: () => Bun.randomUUIDv7(),
+      now: () => new Date(),
+    });
+    const key = `KEY-${++skus}`;
+    const input = (sku: string) => ({
+      sku,
+      name: "Mug",
+      description: null,
+      price: { amount: 100, currency: "EUR" },
+    });
+    await atCommit("REFUSED-", "raise exception 'refused at commit';", async () => {
+      const { first, queued } = await behindALock(() => [
+        createProductOnce(input(`REFUSED-${skus}`), { idempotencyKey: key }),
+        createProductOnce(input(`OTHER-${skus}`), { idempotencyKey: key }),
+      ]);
+      const [refused, other] = await Promise.allSettled(queued);
+      await first;
+      expect(String((refused as PromiseRejectedResult).reason)).toContain("refused at commit");
+      // Not 422 for a key "already used" by a product that never existed.
+      expect(other).toMatchObject({ status: "fulfilled", value: { replayed: false } });
+      const [row] = await db.sql<{ sku: string }[]>`
+        select sku from sales.products where idempotency_key = ${key}`;
+      expect(row?.sku).toBe(`OTHER-${skus}`);
     });
   });
 

@@ -42,9 +42,11 @@ type QueuedWork = {
  * under load a BEGIN, a COMMIT and their round trips serve several requests; alone, a use case
  * starts at once. One that reads and locks starts at once in a transaction of its own, outside
  * that limit, so that no request waits on another's locks. In a shared transaction:
- * - a use case that fails before it writes anything (e.g. a product not found) fails alone;
+ * - a use case that fails before it writes anything (e.g. a product not found) fails alone,
+ *   once the others have committed;
  * - anything else that fails before COMMIT rolls it back, and each use case is queued again to
- *   run alone, so that one request's error (a duplicate sku, a time limit) stays its own;
+ *   run alone, so that one request's error (a duplicate sku, a time limit) stays its own (those
+ *   that failed before writing too: they may have failed on what the others wrote);
  * - a COMMIT that Postgres refuses is handled the same way, but one whose connection is lost
  *   fails them all: whether it took effect is unknown.
  *
@@ -131,19 +133,24 @@ export function createRunInTransaction({
         committing = true;
       });
     } catch (error) {
-      for (const [{ reject }, own] of failedAlone) reject(own);
       const others = batch.filter((queued) => !failedAlone.has(queued));
       // Postgres answered the COMMIT with an error: it rolled back. Anything else (a lost
       // connection, a server shutting down) leaves unknown whether it took effect.
       const refused = isPostgresError(error) && !isDatabaseUnavailable(error);
-      if (others.length <= 1 || (committing && !refused)) {
-        for (const { reject } of others) reject(error);
+      // The error is theirs: the only one that wrote, or all that did when the outcome is unknown.
+      const failing = others.length <= 1 || (committing && !refused) ? others : [];
+      for (const { reject } of failing) reject(error);
+      if (batch.length === 1) {
+        for (const [{ reject }, own] of failedAlone) reject(own);
         return;
       }
-      // Nothing committed: each runs again alone, to fail (or succeed) on its own account.
-      for (const { context } of others) if (context.deadline) context.deadline.committing = false;
-      queue.unshift(...others.map((queued) => ({ ...queued, alone: true })));
-      metrics?.runAgainAlone(others.length);
+      // The rest run again alone, to fail or succeed on their own account. So do those that
+      // failed before writing: they may have failed on what the others wrote (a key already
+      // used, say), which did not commit, or may not have.
+      const again = batch.filter((queued) => !failing.includes(queued));
+      for (const { context } of again) if (context.deadline) context.deadline.committing = false;
+      queue.unshift(...again.map((queued) => ({ ...queued, alone: true })));
+      if (again.length > 0) metrics?.runAgainAlone(again.length);
       return;
     }
     if (eventsWritten > 0) onEventsCommitted();
