@@ -78,6 +78,19 @@ export async function startServiceProcess({
     record(pending, stream);
   }
 
+  // A test that fails because a process died should say why: its exit and its last words.
+  const stopping = new WeakSet<Subprocess>();
+  async function reportUnexpectedExit(started: Subprocess, output: Promise<void>[]) {
+    const code = await started.exited;
+    await Promise.allSettled(output);
+    if (stopping.has(started)) return;
+    const lastLines = logs.slice(-15).map((line) => `  ${JSON.stringify(line)}`);
+    const where = logFile === undefined ? lastLines : [`  its log: ${logFile}`];
+    const exit = `code ${code}, signal ${started.signalCode}`;
+    const report = [`${name} (pid ${started.pid}) exited unexpectedly: ${exit}`, ...where];
+    process.stderr.write(`${report.join("\n")}\n`);
+  }
+
   const service: ServiceProcess = {
     name,
     port: servicePort,
@@ -96,8 +109,10 @@ export async function startServiceProcess({
         stderr: output,
       });
       if (typeof output === "number") closeSync(output);
-      if (child.stdout instanceof ReadableStream) void pump(child.stdout, "stdout");
-      if (child.stderr instanceof ReadableStream) void pump(child.stderr, "stderr");
+      const pumps: Promise<void>[] = [];
+      if (child.stdout instanceof ReadableStream) pumps.push(pump(child.stdout, "stdout"));
+      if (child.stderr instanceof ReadableStream) pumps.push(pump(child.stderr, "stderr"));
+      void reportUnexpectedExit(child, pumps);
       const started = child;
       const deadline = Date.now() + 20_000;
       while (Date.now() < deadline) {
@@ -115,6 +130,7 @@ export async function startServiceProcess({
     async stop(signal = "SIGTERM") {
       if (!child || child.exitCode !== null || child.signalCode !== null)
         return child?.exitCode ?? null;
+      stopping.add(child);
       child.kill(signal);
       await child.exited;
       return child.exitCode;
