@@ -4,7 +4,8 @@ import { afterTests } from "../../shared/testing/cleanup.ts";
 import { silentLogger } from "../../shared/testing/silent-logger.ts";
 import { testEnv, useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
 import { MIGRATIONS } from "../main.ts";
-import { startFakeSales } from "../testing/orders-under-test.ts";
+import { productEvent, productSnapshot, startFakeSales } from "../testing/orders-under-test.ts";
+import { storeReceivedMessages } from "./inbox.ts";
 import { deleteHandledInboxRows, startInboxRetention } from "./inbox-retention.ts";
 
 const db = await useTestDatabase();
@@ -36,6 +37,30 @@ test("deletes handled rows past retention in bounded batches, never pending, par
   expect(await deleteHandledInboxRows(db.sql, retention)).toBe(0);
   expect(await statusesLeft()).toEqual(["dead", "parked", "pending", "processed"]);
   await db.sql`delete from orders.inbox_messages`;
+});
+
+test("counts from the newest copy of a message: the stream keeps a copy sent again its max_age from then", async () => {
+  const event = productEvent("created", productSnapshot());
+  const message = {
+    subject: event.type,
+    data: new TextEncoder().encode(JSON.stringify(event)),
+    streamSequence: 1,
+    headers: {},
+  };
+  await storeReceivedMessages(db.sql, [message], () => true);
+  await db.sql`
+    update orders.inbox_messages
+    set status = 'processed', received_at = now() - interval '2 hours'
+    where id = ${event.id}`;
+  // Sent again past the duplicate window (say, by `outbox:republish`): a second copy arrives.
+  const copy = await storeReceivedMessages(db.sql, [{ ...message, streamSequence: 2 }], () => true);
+  expect(copy.inserted).toBe(0);
+
+  expect(await deleteHandledInboxRows(db.sql, { retentionMs: 60 * MINUTE, batchSize: 10 })).toBe(0);
+  await db.sql`
+    update orders.inbox_messages set last_received_at = now() - interval '90 minutes'
+    where id = ${event.id}`;
+  expect(await deleteHandledInboxRows(db.sql, { retentionMs: 60 * MINUTE, batchSize: 10 })).toBe(1);
 });
 
 test("keeps handled rows an hour longer than the stream keeps messages, even with a shorter retention", async () => {

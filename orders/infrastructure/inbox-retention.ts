@@ -9,8 +9,8 @@ import {
 } from "shared";
 
 /**
- * Deletes up to `batchSize` processed or ignored inbox rows received more than `retentionMs`
- * ago, in one short statement. Pending, parked and dead rows are never touched.
+ * Deletes up to `batchSize` processed or ignored inbox rows whose message last arrived more than
+ * `retentionMs` ago, in one short statement. Pending, parked and dead rows are never touched.
  */
 export async function deleteHandledInboxRows(
   sql: Queryable,
@@ -22,6 +22,8 @@ export async function deleteHandledInboxRows(
       select id from orders.inbox_messages
       where status in ('processed', 'ignored')
         and received_at < now() - ${retentionMs} * interval '1 millisecond'
+        and (last_received_at is null
+             or last_received_at < now() - ${retentionMs} * interval '1 millisecond')
       order by received_at
       limit ${batchSize})`;
   return result.count;

@@ -194,12 +194,30 @@ export async function storeReceivedMessages(
     if (!isRefusedValue(error)) throw error;
     insertedIds = await sql.begin((tx) => insertOneByOne(tx, messages, rows));
   }
+  await noteLaterCopies(sql, rows, insertedIds);
   return storedBatch(rows, insertedIds);
+}
+
+/**
+ * Rows already stored: the stream delivered their message again, and may keep this copy its
+ * `max_age` from now, so retention counts from now (see `0011_inbox_last_received.sql`). A copy
+ * that arrives as retention deletes its row is acked all the same: it was applied.
+ */
+async function noteLaterCopies(sql: Sql, rows: InboxRow[], insertedIds: string[]) {
+  const inserted = new Set(insertedIds);
+  const copies = rows.map((row) => row.id).filter((id) => !inserted.has(id.toLowerCase()));
+  if (copies.length === 0) return;
+  await sql`
+    update orders.inbox_messages set last_received_at = now()
+    where id = any(${copies}::uuid[])`;
 }
 
 function storedBatch(rows: InboxRow[], insertedIds: string[]): StoredBatch {
   const inserted = new Set(insertedIds);
-  const pending = rows.filter((row) => row.status === "pending" && inserted.has(row.id)).length;
+  // Postgres returns a uuid in lower case, whatever case the event's id came in.
+  const pending = rows.filter(
+    (row) => row.status === "pending" && inserted.has(row.id.toLowerCase()),
+  ).length;
   return { inserted: inserted.size, pending };
 }
 

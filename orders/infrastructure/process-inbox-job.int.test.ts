@@ -191,3 +191,21 @@ test("a deadlock with another instance's batch is retried without counting as an
     await job.stop();
   }
 });
+
+test("an event whose id comes in upper case is counted as pending, so the job is woken for it", async () => {
+  const { event } = received(productSnapshot(), 1);
+  const upper = { ...event, id: event.id.toUpperCase() };
+  const stored = await storeReceivedMessages(
+    db.sql,
+    [
+      {
+        subject: upper.type,
+        data: new TextEncoder().encode(JSON.stringify(upper)),
+        streamSequence: 1,
+        headers: {},
+      },
+    ],
+    () => true,
+  );
+  expect(stored).toEqual({ inserted: 1, pending: 1 });
+});
