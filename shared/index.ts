@@ -94,4 +94,6 @@ export {
   progressBar,
 } from "./report-text.ts";
 export { continueTrace, newTraceparent, traceIdOf } from "./trace.ts";
+export type { Turns } from "./turns.ts";
+export { createTurns } from "./turns.ts";
 export { IdempotencyKeyHeader, IdParam, PageQuery, parseOrThrow, toIssues } from "./validation.ts";

@@ -125,4 +125,30 @@ describe("a write answered 503 for the time limit", () => {
       await lock.release();
     }
   });
+
+  test("changes to a product locked for long wait their turn without a connection each", async () => {
+    const created = await request("POST", "/products", {
+      sku: nextSku(),
+      name: "Mug",
+      price: { amount: 1299, currency: "EUR" },
+    });
+    const { id } = (await created.json()) as { id: string };
+    const session = await sales.database.sql.reserve();
+    await session`begin`;
+    await session`select 1 from sales.products where id = ${id} for update`;
+    try {
+      // More than the pool's 20 connections.
+      const changes = Array.from({ length: 25 }, (_, index) =>
+        request("PATCH", `/products/${id}`, { price: { amount: 1300 + index, currency: "EUR" } }),
+      );
+      await waitUntilAWriteWaitsForTheLock();
+      expect(await writesWaitingForALock()).toBeLessThanOrEqual(1);
+      expect((await sales.app.request(`/products/${id}`)).status).toBe(200);
+      const statuses = new Set((await Promise.all(changes)).map((answer) => answer.status));
+      expect(statuses).toEqual(new Set([503]));
+    } finally {
+      await session`rollback`;
+      session.release();
+    }
+  });
 });

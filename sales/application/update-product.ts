@@ -1,4 +1,4 @@
-import { NotFoundError } from "shared";
+import { createTurns, NotFoundError } from "shared";
 import { type Product, type ProductChanges, updateProduct } from "../domain/product.ts";
 import type { RequestContext, RunInTransaction } from "./ports.ts";
 import { dispatchDomainEvents } from "./product-event-handlers.ts";
@@ -14,14 +14,22 @@ export function updateProductUseCase(deps: {
   inTransaction: RunInTransaction;
   now: () => Date;
 }): UpdateProduct {
+  // Changes to one product take turns here rather than each on a connection, waiting for the
+  // product's lock: a product locked for long (by a forgotten `psql` session, say) then holds
+  // one of the pool's connections, not all of them.
+  const turns = createTurns();
   return (id, changes, context = {}) =>
-    deps.inTransaction(async ({ products, eventBus }) => {
-      const current = await products.getForUpdate(id);
-      if (!current) throw new NotFoundError(`Product ${id} not found`);
-      const { product, events } = updateProduct(current, changes, deps.now());
-      if (events.length === 0) return current;
-      products.save(product);
-      dispatchDomainEvents(events, eventBus);
-      return product;
-    }, context);
+    turns(id.toLowerCase(), () => {
+      // Answered 503 while it waited for its turn: not run at all.
+      context.deadline?.signal.throwIfAborted();
+      return deps.inTransaction(async ({ products, eventBus }) => {
+        const current = await products.getForUpdate(id);
+        if (!current) throw new NotFoundError(`Product ${id} not found`);
+        const { product, events } = updateProduct(current, changes, deps.now());
+        if (events.length === 0) return current;
+        products.save(product);
+        dispatchDomainEvents(events, eventBus);
+        return product;
+      }, context);
+    });
 }
