@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { PRODUCT_CREATED_V1, type ProductCreatedIntegrationEvent } from "contracts";
-import { migrate } from "shared";
+import { closeDatabase, createDatabase, migrate } from "shared";
 import { captureLogger } from "../../shared/testing/silent-logger.ts";
 import { useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
 import type { HandlerContext, IntegrationEventHandler } from "../integration/handler.ts";
@@ -208,4 +208,58 @@ test("an event whose id comes in upper case is counted as pending, so the job is
     () => true,
   );
   expect(stored).toEqual({ inserted: 1, pending: 1 });
+});
+
+test("a batch whose connection dies while it applies message by message commits nothing, then runs again", async () => {
+  await db.sql`truncate orders.inbox_messages, orders.product_cache`;
+  const [fine, failing, interrupted] = [1, 2, 3].map((sequence) =>
+    received(productSnapshot(), sequence),
+  ) as [ReturnType<typeof received>, ReturnType<typeof received>, ReturnType<typeof received>];
+  await storeReceivedMessages(
+    db.sql,
+    [fine, failing, interrupted].map((r) => r.message),
+    () => true,
+  );
+  const jobSql = createDatabase(db.url, { name: "inbox-job-connection-lost", max: 1 });
+  const createdHandler = integrationEventHandlers[
+    PRODUCT_CREATED_V1
+  ] as IntegrationEventHandler<ProductCreatedIntegrationEvent>;
+  let connectionLost = false;
+  const { job, logs } = startJob({
+    sql: jobSql,
+    pollMs: 20,
+    retryDelay: () => 0,
+    handlers: {
+      ...integrationEventHandlers,
+      [PRODUCT_CREATED_V1]: async (event: ProductCreatedIntegrationEvent, context) => {
+        // One failing message makes the batch run again with a savepoint per message.
+        if (event.id === failing.event.id) throw new Error("this one fails");
+        if (event.id === interrupted.event.id && !connectionLost) {
+          connectionLost = true;
+          await db.sql`
+            select pg_terminate_backend(pid) from pg_stat_activity
+            where application_name = 'inbox-job-connection-lost'`;
+        }
+        return createdHandler(event, context);
+      },
+    },
+  });
+  try {
+    await waitFor(
+      async () =>
+        (await db.sql`select 1 from orders.inbox_messages where status = 'processed'`).length === 2,
+      { message: "the two good events applied" },
+    );
+  } finally {
+    await job.stop();
+    await closeDatabase(jobSql);
+  }
+  expect(connectionLost).toBe(true);
+  const cached = await db.sql<{ productId: string }[]>`select product_id from orders.product_cache`;
+  expect(new Set(cached.map((row) => row.productId))).toEqual(
+    new Set([fine.event.data.productId, interrupted.event.data.productId]),
+  );
+  // Postgres going away was not taken for a failure of the message being handled.
+  const blamed = logs.lines.filter((line) => line.eventId === interrupted.event.id && line.err);
+  expect(blamed).toEqual([]);
 });

@@ -2,6 +2,7 @@ import { IntegrationEvent } from "contracts";
 import {
   errorMessage,
   type IntervalLoop,
+  isDatabaseUnavailable,
   isTransactionConflict,
   type Logger,
   listenForWakeUps,
@@ -145,7 +146,8 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
           processed.push(row.id);
           applied.push({ log: eventLog, subject: event.subject });
         } catch (error) {
-          if (error instanceof HandlerFailed) throw error;
+          // Postgres gone is no message's fault: the batch fails whole, and is tried again.
+          if (error instanceof HandlerFailed || isDatabaseUnavailable(error)) throw error;
           timed("failed");
           // A deadlock with another Orders instance's batch is not the message's fault.
           const conflict = isTransactionConflict(error);
