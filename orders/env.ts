@@ -3,6 +3,7 @@ import {
   databaseUrlVariable,
   integerVariable,
   intervalVariable,
+  keepVariable,
   loadEnv,
   logLevelVariable,
   natsNamespaceVariable,
@@ -29,7 +30,7 @@ export const OrdersEnv = v.object({
   /** Failed attempts after which an inbox row is dead (kept, no longer retried). */
   INBOX_MAX_ATTEMPTS: integerVariable(10, { min: 1 }),
   /** How long processed and ignored inbox rows are kept; never less than the stream's max_age plus an hour. */
-  INBOX_RETENTION_MS: integerVariable(30 * DAY_MS, { min: 60_000 }),
+  INBOX_RETENTION_MS: keepVariable(30 * DAY_MS, { min: 60_000 }),
   /** How often the retention loop looks for rows to delete. */
   RETENTION_INTERVAL_MS: intervalVariable(10 * 60_000, { min: 1_000 }),
   /** How long the server waits for an ack before redelivering. */

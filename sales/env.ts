@@ -3,6 +3,7 @@ import {
   databaseUrlVariable,
   integerVariable,
   intervalVariable,
+  keepVariable,
   loadEnv,
   logLevelVariable,
   natsNamespaceVariable,
@@ -29,11 +30,11 @@ export const SalesEnv = v.object({
   OUTBOX_POLL_MS: intervalVariable(1000, { min: 1 }),
   OUTBOX_BATCH_SIZE: integerVariable(500, { min: 1, max: 10_000 }),
   /** How long published outbox rows are kept (to refill a broker that lost data), then deleted. */
-  OUTBOX_RETENTION_MS: integerVariable(7 * DAY_MS, { min: 60_000 }),
+  OUTBOX_RETENTION_MS: keepVariable(7 * DAY_MS, { min: 60_000 }),
   /** How often the retention loop looks for rows to delete. */
   RETENTION_INTERVAL_MS: intervalVariable(10 * 60_000, { min: 1_000 }),
   /** How long the stream keeps messages (`max_age`); JetStream wants at least the 2-min duplicate window. */
-  STREAM_MAX_AGE_MS: integerVariable(30 * DAY_MS, { min: 2 * 60_000 }),
+  STREAM_MAX_AGE_MS: keepVariable(30 * DAY_MS, { min: 2 * 60_000 }),
   /** `/health/messaging` is degraded, then unhealthy, once the oldest pending outbox row is this old. */
   HEALTH_PENDING_AGE_DEGRADED_MS: integerVariable(60_000, { min: 1 }),
   HEALTH_PENDING_AGE_UNHEALTHY_MS: integerVariable(300_000, { min: 1 }),

@@ -21,6 +21,16 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 export const intervalVariable = (fallback: number, { min = 1 } = {}) =>
   integerVariable(fallback, { min, max: MAX_TIMER_MS });
 
+/**
+ * The longest time anything is kept, in milliseconds: 100 years. Longer ones break where they
+ * are used: a stream's `max_age` is int64 nanoseconds, and Postgres' timestamps end.
+ */
+export const MAX_KEEP_MS = 100 * 365 * 24 * 60 * 60_000;
+
+/** How long something is kept (a stream's messages, outbox or inbox rows), in milliseconds. */
+export const keepVariable = (fallback: number, { min = 0 } = {}) =>
+  integerVariable(fallback, { min, max: MAX_KEEP_MS });
+
 /** A TCP port; 0 asks the OS for a free one. */
 export const portVariable = (fallback: number) => integerVariable(fallback, { min: 0, max: 65535 });
 

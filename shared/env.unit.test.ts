@@ -1,6 +1,14 @@
 import { describe, expect, test } from "bun:test";
 import * as v from "valibot";
-import { EnvError, intervalVariable, MAX_TIMER_MS, natsUrlVariable, parseEnv } from "./env.ts";
+import {
+  EnvError,
+  intervalVariable,
+  keepVariable,
+  MAX_KEEP_MS,
+  MAX_TIMER_MS,
+  natsUrlVariable,
+  parseEnv,
+} from "./env.ts";
 
 describe("natsUrlVariable", () => {
   const schema = v.object({ NATS_URL: natsUrlVariable });
@@ -30,6 +38,22 @@ describe("intervalVariable", () => {
   test("refuses a longer one, which a timer would fire after 1 ms", () => {
     expect(() => parseEnv(schema, { POLL_MS: String(MAX_TIMER_MS + 1) })).toThrow(
       `must be at most ${MAX_TIMER_MS}`,
+    );
+  });
+});
+
+describe("keepVariable", () => {
+  const schema = v.object({ RETENTION_MS: keepVariable(1000) });
+
+  test("takes up to 100 years", () => {
+    expect(parseEnv(schema, { RETENTION_MS: String(MAX_KEEP_MS) }).RETENTION_MS).toBe(MAX_KEEP_MS);
+  });
+
+  test("refuses longer, which NATS (int64 nanoseconds) or Postgres' timestamps cannot hold", () => {
+    // 10^13 ms: NATS refuses it as a stream's max_age; a few times 10^14 ms before now is
+    // before the first timestamp Postgres has.
+    expect(() => parseEnv(schema, { RETENTION_MS: "10000000000000" })).toThrow(
+      `must be at most ${MAX_KEEP_MS}`,
     );
   });
 });

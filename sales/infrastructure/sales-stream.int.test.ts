@@ -5,6 +5,7 @@ import { PRODUCT_CREATED_V1, SALES_STREAM, SALES_SUBJECTS } from "contracts";
 import {
   connectNats,
   ensureStream,
+  MAX_KEEP_MS,
   migrate,
   type NatsLink,
   natsNames,
@@ -391,6 +392,24 @@ test("the shortest stream max age Sales' settings accept is one JetStream takes"
       name: "SHORTEST_MAX_AGE",
       subjects: ["shortest-max-age.>"],
       maxAgeMs: DUPLICATE_WINDOW_MS,
+      duplicateWindowMs: DUPLICATE_WINDOW_MS,
+    });
+    expect(outcome).toBe("created");
+  } finally {
+    await nc.close();
+  }
+});
+
+test("the longest stream max age Sales' settings accept is one JetStream takes", async () => {
+  const maxAge = (ms: number) => v.safeParse(SalesEnv, { STREAM_MAX_AGE_MS: String(ms) });
+  expect(maxAge(MAX_KEEP_MS + 1).success).toBe(false);
+  expect(maxAge(MAX_KEEP_MS).success).toBe(true);
+  const nc = await connectNats(server.url);
+  try {
+    const { outcome } = await ensureStream(await jetstreamManager(nc), {
+      name: "LONGEST_MAX_AGE",
+      subjects: ["longest-max-age.>"],
+      maxAgeMs: MAX_KEEP_MS,
       duplicateWindowMs: DUPLICATE_WINDOW_MS,
     });
     expect(outcome).toBe("created");
