@@ -146,6 +146,11 @@ async function useOwnOutbox({ maxAgeMs = HOUR_MS } = {}) {
     async purgeStream() {
       await jsm.streams.purge(spec.name);
     },
+    /** Keeps at most `maxMessages` in the stream, as an operator's `max_msgs` limit would. */
+    async limitStream(maxMessages: number) {
+      const { config } = await jsm.streams.info(spec.name);
+      await jsm.streams.update(spec.name, { ...config, max_msgs: maxMessages });
+    },
     /** Removes the message at `sequence`, as if it had expired. */
     async expire(sequence: number) {
       await jsm.streams.deleteMessage(spec.name, sequence);
@@ -371,6 +376,18 @@ test("after the stream expired the older rows, losing its newest messages re-que
   // Published since, then lost by the broker: recorded past the stream's last sequence.
   const lost = [await outbox.record(4), await outbox.record(5)];
   expect(await outbox.check()).toEqual(lost.sort());
+});
+
+test("messages an operator removed from the stream's head are not sent again, newer ones published or not", async () => {
+  const outbox = await useOwnOutbox();
+  await outbox.publish(3);
+  await outbox.purgeStream(); // `nats stream purge`
+  expect(await outbox.check()).toEqual([]);
+  await outbox.publish(1);
+  expect(await outbox.check()).toEqual([]);
+  await outbox.limitStream(2); // a `max_msgs` limit drops the oldest
+  await outbox.publish(3);
+  expect(await outbox.check()).toEqual([]);
 });
 
 test("the oldest message expiring while the check looks is not taken for another stream's", async () => {

@@ -82,11 +82,15 @@ export function startSalesStream({
    * sequence, not by `published_at`: a batch's rows share one, and a row sent again inside the
    * duplicate window gets a new one but keeps its old sequence. Of two rows at one sequence
    * (the stream was deleted and added again), the earlier-published one is from the old stream.
+   * Rows below the stream's first sequence are left out: see `requeueLostRows`.
    */
-  async function newestPublished(tx: Transaction): Promise<PublishedRow | undefined> {
+  async function newestPublished(
+    tx: Transaction,
+    firstSequence: number,
+  ): Promise<PublishedRow | undefined> {
     const [row] = await tx<PublishedRow[]>`
       select id, stream_sequence from sales.outbox_messages
-      where stream_sequence is not null and ${withinMaxAge(tx)}
+      where stream_sequence >= ${firstSequence} and ${withinMaxAge(tx)}
       order by stream_sequence desc, published_at
       limit 1`;
     return row;
@@ -129,6 +133,11 @@ export function startSalesStream({
    * Queues again every published row whose message the stream has lost; returns how many. Holds
    * the relay's marks off meanwhile: a batch acked by the server before it lost its store, and
    * marked after this looked, would otherwise stay "published" with nothing on the stream.
+   *
+   * Messages gone from the head of the stream (below its first sequence, which only grows) were
+   * removed, not lost: by `max_age`, a `max_msgs` or `max_bytes` limit an operator set, or
+   * `nats stream purge`. Their rows are not queued again (`outbox:republish` does that on
+   * purpose); sending them would undo the operator's purge, or, under a limit, push out others.
    */
   async function requeueLostRows(jsm: JetStreamManager): Promise<number> {
     return sql.begin(async (tx) => {
@@ -136,12 +145,12 @@ export function startSalesStream({
       await tx`
         select set_config('idle_in_transaction_session_timeout', '10000', true),
                pg_advisory_xact_lock(hashtext(${OUTBOX_MARKS_LOCK}))`;
-      const newest = await newestPublished(tx);
-      if (!newest) return 0;
       // Read under the lock: a batch that recorded its acks before this looked is on it.
       const { first_seq: firstSequence, last_seq: lastSequence } = (
         await jsm.streams.info(spec.name)
       ).state;
+      const newest = await newestPublished(tx, firstSequence);
+      if (!newest) return 0;
       // Another message where the oldest row should be: the stream is not the one the outbox
       // published to. No message there tells nothing here: it may have expired since the read
       // above, or be past the stream's end (the tail, below).
@@ -155,7 +164,7 @@ export function startSalesStream({
       // otherwise its history is not ours. Either way, only rows it should hold are queued.
       const [boundary] = await tx<PublishedRow[]>`
         select id, stream_sequence from sales.outbox_messages
-        where stream_sequence <= ${lastSequence} and ${withinMaxAge(tx)}
+        where stream_sequence between ${firstSequence} and ${lastSequence} and ${withinMaxAge(tx)}
         order by stream_sequence desc, published_at
         limit 1`;
       const onlyTailLost = ours && (!boundary || (await lookUp(jsm, boundary)) === "held");
@@ -168,7 +177,13 @@ export function startSalesStream({
         set published_at = null, stream_sequence = null,
             next_attempt_at = 'epoch'::timestamptz + coalesce(stream_sequence, 0) * interval '1 microsecond'
         where ${withinMaxAge(tx)}
-          ${onlyTailLost ? tx`and stream_sequence > ${lastSequence}` : tx``}`;
+          ${
+            !ours
+              ? tx`` // another stream: its first sequence says nothing of what this one removed
+              : onlyTailLost
+                ? tx`and stream_sequence > ${lastSequence}`
+                : tx`and stream_sequence >= ${firstSequence}`
+          }`;
       log.warn(
         {
           stream: spec.name,
