@@ -113,6 +113,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
   const app = createHttpApp({
     log,
     requestTimeoutMs,
+    pathsWithoutDatabase: ["/asyncapi.json"],
     readiness: {
       postgres: () => isDatabaseReachable(sql),
       nats: () => stream.isReady,

@@ -35,8 +35,9 @@ export function docsPage(title: string): string {
 
 /** One of the page's static files, or undefined for a name it does not have. */
 export function docsAsset(name: string): Response | undefined {
-  const asset = ASSETS[name];
-  if (!asset) return undefined;
+  // Own names only: `constructor` and the like are the object's, not files.
+  if (!Object.hasOwn(ASSETS, name)) return undefined;
+  const asset = ASSETS[name] as { file: string; type: string };
   return new Response(Bun.file(Bun.resolveSync(asset.file, import.meta.dir)), {
     headers: { "content-type": asset.type, "cache-control": "public, max-age=86400" },
   });

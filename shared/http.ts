@@ -77,6 +77,8 @@ export type HttpAppOptions = {
   messagingHealth?: () => Promise<MessagingHealth>;
   /** Serves `GET /openapi.json` (read from the app's routes) and the docs page `GET /docs`. */
   api?: OpenApiInfo;
+  /** The module's own paths that never use the database (e.g. a document): always answered. */
+  pathsWithoutDatabase?: string[];
 };
 
 const STATUS_BY_ERROR_NAME: Record<string, 400 | 404 | 409 | 422 | 503> = {
@@ -90,8 +92,9 @@ const STATUS_BY_ERROR_NAME: Record<string, 400 | 404 | 409 | 422 | 503> = {
 
 const Status = v.object({ status: v.string() });
 
-/** Endpoints that must answer whatever the database does. */
-const PROBES = new Set(["/health", "/ready", "/health/messaging", "/metrics"]);
+/** Endpoints that must answer whatever the database does, and those that never use it. */
+const PROBES = ["/health", "/ready", "/health/messaging", "/metrics"];
+const DOCUMENTS = ["/openapi.json", "/docs"];
 const DATABASE_RETRY_AFTER_MS = 1_000;
 /** How long a request may run before it is answered 503 (`requestTimeoutMs`). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
@@ -112,8 +115,12 @@ export function createHttpApp({
   metrics,
   messagingHealth,
   api,
+  pathsWithoutDatabase = [],
 }: HttpAppOptions): Hono {
   const app = new Hono();
+  const alwaysAnswered = new Set([...PROBES, ...DOCUMENTS, ...pathsWithoutDatabase]);
+  const isAlwaysAnswered = (path: string) =>
+    alwaysAnswered.has(path) || path.startsWith("/docs/assets/");
   const requests = metrics?.counter("http_requests_total", "HTTP requests by route and status.");
   const durations = metrics?.histogram(
     "http_request_duration_seconds",
@@ -159,7 +166,7 @@ export function createHttpApp({
   // for a moment instead of queueing more requests behind connection attempts.
   let databaseDownUntil = 0;
   app.use(async (c, next) => {
-    if (Date.now() < databaseDownUntil && !PROBES.has(c.req.path)) {
+    if (Date.now() < databaseDownUntil && !isAlwaysAnswered(c.req.path)) {
       throw new UnavailableError("The database is unavailable; try again shortly");
     }
     await next();
@@ -212,7 +219,11 @@ export function createHttpApp({
         },
       }),
       async (c) => {
-        const health = await messagingHealth();
+        const health = await messagingHealth().catch((error: unknown) => {
+          log.warn({ err: errorMessage(error) }, "cannot read the messaging backlog");
+          // Messages cannot flow without the database either: the answer monitoring expects.
+          return { status: "unhealthy" as const, reason: "cannot read the backlog" };
+        });
         return c.json(health, health.status === "unhealthy" ? 503 : 200);
       },
     );
@@ -276,6 +287,12 @@ export function createHttpApp({
     if (status) {
       const { code, issues } = error as Error & { code: string; issues?: Issue[] };
       return errorResponse(c, status, code, error.message, issues);
+    }
+    // The one HTTPException a request can raise here: `jsonBody`'s parse of a body not JSON.
+    if (error instanceof HTTPException && error.status === 400) {
+      return errorResponse(c, 400, "validation_failed", "Body is not valid JSON", [
+        { path: "", message: "Body is not valid JSON" },
+      ]);
     }
     if (error instanceof HTTPException) {
       return errorResponse(c, error.status, "http_error", error.message);
@@ -358,16 +375,12 @@ function matchedRoute(c: Context): string {
 
 /** Validates a JSON request body; read it in the handler with `c.req.valid("json")`. */
 export function jsonBody<S extends v.GenericSchema>(schema: S) {
-  const middleware = validator("json", async (_value, c) => {
+  // Hono parses a JSON body itself (a malformed one is answered in `onError`) and hands any
+  // other body over as `{}`, hence the type check.
+  const middleware = validator("json", (body, c) => {
     const type = c.req.header("content-type") ?? "";
     if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
       throw new ValidationError([{ path: "", message: "Content-Type must be application/json" }]);
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse(await c.req.text());
-    } catch {
-      throw new ValidationError([{ path: "", message: "Body is not valid JSON" }]);
     }
     return parseOrThrow(schema, body) as v.InferOutput<S>;
   });

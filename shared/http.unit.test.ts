@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { Hono } from "hono";
 import postgres from "postgres";
-import { createHttpApp, type RequestDeadline } from "./http.ts";
+import * as v from "valibot";
+import { createHttpApp, jsonBody, type RequestDeadline } from "./http.ts";
 import { createMetricsRegistry } from "./metrics.ts";
 import { metricValue } from "./testing/prometheus-text.ts";
 import { captureLogger } from "./testing/silent-logger.ts";
@@ -131,6 +132,70 @@ describe("createHttpApp", () => {
     const { app, deadlines } = appWithSlowThings({ committing: false });
     expect((await app.request("/fast")).status).toBe(200);
     expect(deadlines[0]?.signal.aborted).toBe(false);
+  });
+
+  test("while the circuit breaker is open, probes and documents still answer; the API does not", async () => {
+    const app = createHttpApp({
+      log: captureLogger().log,
+      readiness: {},
+      api: { title: "Things", version: "1" },
+      pathsWithoutDatabase: ["/asyncapi.json"],
+    });
+    app.get("/save", () => {
+      throw Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
+    });
+    app.get("/asyncapi.json", (c) => c.json({ asyncapi: "3.0.0" }));
+    expect((await app.request("/save")).status).toBe(503); // opens the breaker
+    expect((await app.request("/save")).status).toBe(503);
+    for (const path of ["/health", "/openapi.json", "/docs", "/docs/assets/swagger-ui.css"]) {
+      expect({ path, status: (await app.request(path)).status }).toEqual({ path, status: 200 });
+    }
+    expect((await app.request("/asyncapi.json")).status).toBe(200);
+  });
+
+  test("/health/messaging says unhealthy, in its own shape, when the backlog cannot be read", async () => {
+    const app = createHttpApp({
+      log: captureLogger().log,
+      readiness: {},
+      messagingHealth: () =>
+        Promise.reject(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" })),
+    });
+    const response = await app.request("/health/messaging");
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({ status: "unhealthy" });
+  });
+
+  test("a body that is not JSON is a 400 listing the problem, like any invalid request", async () => {
+    const app = createHttpApp({ log: captureLogger().log, readiness: {} });
+    app.post("/things", jsonBody(v.object({ name: v.string() })), (c) =>
+      c.json(c.req.valid("json")),
+    );
+    for (const body of ["{not json", ""]) {
+      const response = await app.request("/things", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toEqual({
+        error: {
+          code: "validation_failed",
+          message: "Body is not valid JSON",
+          issues: [{ path: "", message: "Body is not valid JSON" }],
+        },
+      });
+    }
+  });
+
+  test("a docs asset name that is a property of every object is a 404, not a 500", async () => {
+    const app = createHttpApp({
+      log: captureLogger().log,
+      readiness: {},
+      api: { title: "Things", version: "1" },
+    });
+    for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+      expect((await app.request(`/docs/assets/${name}`)).status).toBe(404);
+    }
   });
 
   test("without a metrics registry there is no /metrics", async () => {

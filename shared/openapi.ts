@@ -122,6 +122,9 @@ export function openApiDocument(app: Hono, info: OpenApiInfo) {
 
 export type OpenApiDocument = ReturnType<typeof openApiDocument>;
 
+/** Tags of the routes every process serves itself (probes, documents), apart from its API. */
+const ANSWERED_BY_EVERY_PROCESS = new Set(["operations", "documentation"]);
+
 function operation(
   method: string,
   path: string,
@@ -167,6 +170,20 @@ function operation(
   if (schemas.length > 0 && !responses["400"]) {
     responses["400"] = responseObject({
       description: "The request is malformed: each problem with its path",
+      schema: ErrorResponse,
+    });
+  }
+  if (body && !responses["413"]) {
+    responses["413"] = responseObject({
+      description: "The body is larger than the process takes (`payload_too_large`)",
+      schema: ErrorResponse,
+    });
+  }
+  // A module's own routes use the database, and every request has a time limit.
+  if (!doc?.tags?.some((tag) => ANSWERED_BY_EVERY_PROCESS.has(tag)) && !responses["503"]) {
+    responses["503"] = responseObject({
+      description:
+        "Postgres is unavailable, or the request ran out of time (`unavailable`: nothing was written); a write whose connection was lost while committing answers `outcome_unknown`",
       schema: ErrorResponse,
     });
   }

@@ -60,6 +60,16 @@ describe("Sales' OpenAPI document", () => {
     ]);
   });
 
+  test("documents the 413 of a body too large and the 503 of every route that uses the database", () => {
+    const statuses = (path: string, method: string) =>
+      Object.keys(dig(document, "paths", path, method, "responses") as object);
+    expect(statuses("/products", "post")).toEqual(expect.arrayContaining(["413", "503"]));
+    expect(statuses("/products/{id}", "patch")).toEqual(expect.arrayContaining(["413", "503"]));
+    expect(statuses("/products/{id}", "get")).toContain("503");
+    expect(statuses("/products/{id}", "get")).not.toContain("413");
+    expect(statuses("/health", "get")).toEqual(["200"]);
+  });
+
   test("its examples match its schemas", () => {
     expect(examplesNotMatchingSchemas(document)).toEqual([]);
   });
