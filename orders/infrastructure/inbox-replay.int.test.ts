@@ -71,6 +71,34 @@ describe("bun run inbox:replay", async () => {
     }
   });
 
+  test("an --id in upper case is the same row", async () => {
+    const product = productSnapshot();
+    failing.add(product.productId);
+    const event = await sales.publishProduct("created", product);
+    await waitFor(async () => (await statusOf(event.id)) === "dead", { message: "dead" });
+    failing.clear();
+    const { code, stdout } = await runReplay(orders.database.url, ["--id", event.id.toUpperCase()]);
+    expect(code).toBe(0);
+    expect(stdout).toContain(`${event.id}  requeued`);
+    expect(stdout).not.toContain("not found");
+  });
+
+  test("a parked row Postgres still cannot store says why it stays parked", async () => {
+    const event = await sales.publishProduct("created", productSnapshot({ name: "Mug\u0000" }));
+    const parked = await waitFor(
+      async () =>
+        (
+          await orders.sql<{ id: string }[]>`
+            select id from orders.inbox_messages
+            where status = 'parked' and convert_from(raw_body, 'UTF8') like ${`%${event.id}%`}`
+        )[0]?.id,
+      { message: "the event parked" },
+    );
+    const { code, stdout } = await runReplay(orders.database.url, ["--id", parked]);
+    expect(code).toBe(0);
+    expect(stdout).toContain(`${parked}  still unreadable: cannot be stored as JSON`);
+  });
+
   test("--id re-reads a parked row that this version can read, and says what it did", async () => {
     const product = productSnapshot();
     const event = productEvent("created", product);

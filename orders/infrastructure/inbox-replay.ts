@@ -19,6 +19,7 @@ type StoredRow = {
   rawBody: Buffer | null;
   headers: Record<string, string>;
   streamSequence: number;
+  lastError: string | null;
 };
 
 /**
@@ -38,17 +39,19 @@ export async function replayInboxRows(
   }: { ids?: string[]; allDead?: boolean; allIgnored?: boolean },
   handles: (type: string) => boolean,
 ): Promise<ReplayOutcome[]> {
+  // Postgres answers with ids in lower case, whatever case they were given in.
+  const wanted = ids.map((id) => id.toLowerCase());
   const outcomes = await sql.begin(async (tx) => {
     const rows = await tx<StoredRow[]>`
-      select id, status, type, subject, payload, raw_body, headers, stream_sequence
+      select id, status, type, subject, payload, raw_body, headers, stream_sequence, last_error
       from orders.inbox_messages
-      where id = any(${ids}::uuid[])
+      where id = any(${wanted}::uuid[])
         ${allDead ? tx`or status = 'dead'` : tx``}
         ${allIgnored ? tx`or status = 'ignored'` : tx``}
       for update`;
-    const asked = new Set(ids);
+    const asked = new Set(wanted);
     const found = new Set(rows.map((row) => row.id));
-    const results: ReplayOutcome[] = ids
+    const results: ReplayOutcome[] = wanted
       .filter((id) => !found.has(id))
       .map((id) => ({ id, outcome: "not found" }));
 
@@ -76,7 +79,9 @@ export async function replayInboxRows(
         const [stored] = await tx<{ status: string }[]>`
           select status from orders.inbox_messages where id = ${reread.id} and id <> ${row.id}`;
         if (!stored) {
-          results.push({ id: row.id, outcome: "still unreadable", reason: reread.lastError ?? "" });
+          // Readable now, yet Postgres still refused it (e.g. a `\u0000`): parked again as it was.
+          const reason = reread.lastError ?? row.lastError ?? "";
+          results.push({ id: row.id, outcome: "still unreadable", reason });
           continue;
         }
         await tx`delete from orders.inbox_messages where id = ${row.id}`;

@@ -39,7 +39,7 @@ test("bun run outbox:republish re-sends rows by id or time; JetStream drops the 
   const linesBefore = logs.lines.length;
   const byId = await runRepublish([
     "--id",
-    first?.id ?? "",
+    first?.id.toUpperCase() ?? "", // the same id
     "--id",
     "0193a5c2-7a10-7cc1-8a5e-4b0c2f9e1a01",
   ]);

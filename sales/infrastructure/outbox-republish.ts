@@ -16,15 +16,17 @@ export async function queueForRepublish(
   { ids = [], since }: RepublishSelection,
 ): Promise<RepublishResult> {
   if (ids.length === 0 && !since) throw new Error("Give event ids, a time, or both");
+  // Postgres answers with ids in lower case, whatever case they were given in.
+  const wanted = ids.map((id) => id.toLowerCase());
   const queued = await sql<{ id: string }[]>`
     update sales.outbox_messages
     set published_at = null, stream_sequence = null, parked_at = null,
         -- due now, or sooner: rows the stream check re-queued keep their place in line
         next_attempt_at = least(next_attempt_at, now())
-    where ${ids.length > 0 ? sql`id = any(${ids}::uuid[])` : sql`false`}
+    where ${wanted.length > 0 ? sql`id = any(${wanted}::uuid[])` : sql`false`}
        or ${since ? sql`(occurred_at >= ${since} and parked_at is null)` : sql`false`}
     returning id`;
   await sql.notify(OUTBOX_CHANNEL, "republish");
   const found = new Set(queued.map((row) => row.id));
-  return { queued: queued.map((row) => row.id), notFound: ids.filter((id) => !found.has(id)) };
+  return { queued: queued.map((row) => row.id), notFound: wanted.filter((id) => !found.has(id)) };
 }
