@@ -77,6 +77,7 @@ export {
   connectNats,
   ensureStream,
   isJetStreamApiError,
+  messageAt,
   natsNames,
   startNatsLink,
   streamInfo,

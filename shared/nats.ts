@@ -245,3 +245,18 @@ export function natsNames(namespace: string) {
   };
 }
 export type NatsNames = ReturnType<typeof natsNames>;
+
+/**
+ * What the stream holds at `sequence`: the message published with `msgId` (its `Nats-Msg-Id`),
+ * no message, or another one.
+ */
+export async function messageAt(
+  jsm: JetStreamManager,
+  stream: string,
+  sequence: number,
+  msgId: string,
+): Promise<"held" | "none" | "other"> {
+  const message = await jsm.streams.getMessage(stream, { seq: sequence });
+  if (!message) return "none";
+  return message.header?.get("Nats-Msg-Id") === msgId ? "held" : "other";
+}

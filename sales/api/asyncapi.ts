@@ -9,7 +9,7 @@ import {
 import { Hono } from "hono";
 import { describeRoute, jsonSchemaOf } from "shared";
 import * as v from "valibot";
-import { DUPLICATE_WINDOW_MS } from "../infrastructure/sales-stream.ts";
+import { DUPLICATE_WINDOW_MS } from "../infrastructure/outbox-relay.ts";
 
 /** What each event means, for people reading the document. */
 const DESCRIPTIONS: Record<string, string> = {

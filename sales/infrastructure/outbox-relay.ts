@@ -1,10 +1,17 @@
-import { JetStreamApiError, jetstream } from "@nats-io/jetstream";
+import {
+  JetStreamApiError,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+} from "@nats-io/jetstream";
 import { InvalidArgumentError, headers as natsHeaders } from "@nats-io/nats-core";
+import { SALES_STREAM } from "contracts";
 import {
   errorMessage,
   type IntervalLoop,
   type Logger,
   listenForWakeUps,
+  messageAt,
   type NatsLink,
   type NatsNames,
   retryDelayMs,
@@ -32,6 +39,9 @@ export const OUTBOX_MARKS_LOCK = "sales:outbox-marks";
  * failure; nothing keeps their old sequences.
  */
 export const REQUEUED_BEFORE = "1971-01-01T00:00:00Z";
+
+/** JetStream drops a re-sent `Nats-Msg-Id` seen within this window (the stream's setting). */
+export const DUPLICATE_WINDOW_MS = 2 * 60_000;
 
 /** JetStream's "message size exceeds maximum allowed": the stream will never take this row. */
 const MESSAGE_TOO_LARGE = 10054;
@@ -81,7 +91,21 @@ type DueRow = {
 };
 
 type PublishedOutcome = { row: DueRow; published: true; sequence: number; duplicate: boolean };
-type Outcome = PublishedOutcome | { row: DueRow; published: false; error: string; park: boolean };
+type FailedOutcome = {
+  row: DueRow;
+  published: false;
+  error: string;
+  park: boolean;
+  /** Sent again after this long, the failure not counted: no fault of the row's. */
+  waitMs?: number;
+};
+type Outcome = PublishedOutcome | FailedOutcome;
+
+/**
+ * JetStream answered "duplicate" for a message it no longer holds: removed (purged, deleted, or
+ * pushed out by a limit) within the duplicate window, which still remembers its id.
+ */
+const REMEMBERED_NOT_HELD = `the stream remembers this event id but no longer holds its message; sending it again once its ${DUPLICATE_WINDOW_MS / 60_000} min duplicate window has passed`;
 
 export type OutboxRelay = IntervalLoop & {
   /** Publishes one batch now; resolves with the number of rows it published. For tests and tools. */
@@ -138,17 +162,20 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       if (failed.length > 0) {
         await tx`
           update sales.outbox_messages as o
-          set attempts = o.attempts + 1,
+          set attempts = o.attempts + f.counted::int,
               last_error = f.error,
               -- A row the stream check re-queued keeps its place in line (see REQUEUED_BEFORE).
               next_attempt_at = case when o.next_attempt_at < ${REQUEUED_BEFORE}::timestamptz
+                                     and f.counted
                                      then o.next_attempt_at
                                      else now() + f.delay_ms * interval '1 millisecond' end,
               parked_at = case when f.park then now() end
           from unnest(${failed.map((o) => o.row.id)}::uuid[],
                       ${failed.map((o) => o.error)}::text[],
-                      ${failed.map((o) => retryDelay(o.row.attempts + 1))}::int[],
-                      ${tx.array(failed.map((o) => o.park))}::bool[]) as f(id, error, delay_ms, park)
+                      ${failed.map((o) => o.waitMs ?? retryDelay(o.row.attempts + 1))}::int[],
+                      ${tx.array(failed.map((o) => o.park))}::bool[],
+                      ${tx.array(failed.map((o) => o.waitMs === undefined))}::bool[])
+            as f(id, error, delay_ms, park, counted)
           where o.id = f.id`;
       }
       const recorded = refused ? [] : published;
@@ -204,6 +231,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       }));
     }
     const js = jetstream(connection, { timeout: publishTimeoutMs });
+    let manager: Promise<JetStreamManager> | undefined;
+    const stream = names.stream(SALES_STREAM);
     return Promise.all(
       rows.map(async (row): Promise<Outcome> => {
         const headers = natsHeaders();
@@ -214,6 +243,20 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
             msgID: row.id,
             headers,
           });
+          // Rare (a retry, a republish): worth a lookup, so a row is never marked published
+          // with a message the stream has dropped.
+          if (ack.duplicate) {
+            manager ??= jetstreamManager(connection, { checkAPI: false });
+            if ((await messageAt(await manager, stream, ack.seq, row.id)) !== "held") {
+              return {
+                row,
+                published: false,
+                error: REMEMBERED_NOT_HELD,
+                park: false,
+                waitMs: DUPLICATE_WINDOW_MS,
+              };
+            }
+          }
           return { row, published: true, sequence: ack.seq, duplicate: ack.duplicate };
         } catch (error) {
           if (!isTooLarge(error)) {

@@ -1,4 +1,6 @@
 import { expect, test } from "bun:test";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connectNats } from "shared";
 import { runScriptProcess } from "../../shared/testing/script-process.ts";
 import { captureLogger } from "../../shared/testing/silent-logger.ts";
 import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
@@ -24,7 +26,10 @@ async function createProduct(sku: string) {
 }
 
 const unpublished = async () =>
-  (await sales.sql`select id from sales.outbox_messages where published_at is null`).length;
+  (
+    await sales.sql`
+      select id from sales.outbox_messages where published_at is null and parked_at is null`
+  ).length;
 
 test("bun run outbox:republish re-sends rows by id or time; JetStream drops the copies", async () => {
   await createProduct("REPUB-1");
@@ -82,4 +87,41 @@ test("--since leaves parked rows alone and takes only a time with its zone", asy
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain("ISO 8601");
   }
+  for (const since of ["2026-11-27T10:00:00+01", "2026-02-31T10:00:00Z"]) {
+    const refused = await runRepublish(["--since", since]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("must be a time that exists");
+  }
+});
+
+test("rows whose messages were purged within the duplicate window wait it out rather than pass as published", async () => {
+  await createProduct("REPUB-PURGED-1");
+  await createProduct("REPUB-PURGED-2");
+  await waitFor(async () => (await unpublished()) === 0, { message: "published" });
+  const nc = await connectNats(testEnv.NATS_URL);
+  try {
+    await (await jetstreamManager(nc)).streams.purge(sales.stream.spec.name); // `nats stream purge`
+  } finally {
+    await nc.close();
+  }
+  const republished = await runRepublish(["--since", new Date(0).toISOString(), "--json"]);
+  const { queued } = JSON.parse(republished.stdout) as { queued: string[] };
+  expect(queued.length).toBeGreaterThanOrEqual(2);
+
+  // JetStream answers "duplicate" for ids it still remembers: the relay checks the stream.
+  const waiting = await waitFor(
+    async () => {
+      const rows = await sales.sql<{ attempts: number; waitS: number; lastError: string }[]>`
+        select attempts, extract(epoch from next_attempt_at - now())::float8 as wait_s, last_error
+        from sales.outbox_messages where id = any(${queued}::uuid[]) and last_error is not null`;
+      return rows.length === queued.length ? rows : undefined;
+    },
+    { message: "the re-published rows tried" },
+  );
+  for (const row of waiting) {
+    expect(row.lastError).toContain("no longer holds its message");
+    expect(row.attempts).toBe(0);
+    expect(row.waitS).toBeGreaterThan(60);
+  }
+  expect(await unpublished()).toBeGreaterThanOrEqual(queued.length);
 });

@@ -9,7 +9,8 @@ export type RepublishResult = { queued: string[]; notFound: string[] };
  * rows left out: one is sent again only when named, e.g. after the server's limit was raised),
  * and wakes the relays. They go out with their original event ids: JetStream drops copies
  * within its duplicate window, and Orders' inbox recognises any copy after that, so this is
- * safe at any time.
+ * safe at any time. (A row whose message the stream dropped within that window, e.g. by a
+ * purge, waits for the window to pass: the relay checks what JetStream calls a duplicate.)
  */
 export async function queueForRepublish(
   sql: Sql,

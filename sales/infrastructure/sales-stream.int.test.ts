@@ -22,8 +22,8 @@ import { MIGRATIONS } from "../main.ts";
 import { unsentProductCreated } from "../testing/integration-events.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 import { createOutboxEventBus } from "./outbox.ts";
-import { OUTBOX_MARKS_LOCK } from "./outbox-relay.ts";
-import { DUPLICATE_WINDOW_MS, startSalesStream } from "./sales-stream.ts";
+import { DUPLICATE_WINDOW_MS, OUTBOX_MARKS_LOCK } from "./outbox-relay.ts";
+import { startSalesStream } from "./sales-stream.ts";
 
 const server = await startNatsServer();
 afterAll(() => server.dispose());

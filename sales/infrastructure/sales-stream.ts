@@ -6,6 +6,7 @@ import {
   errorMessage,
   type IntervalLoop,
   type Logger,
+  messageAt,
   type NatsLink,
   type NatsNames,
   type Sql,
@@ -13,7 +14,7 @@ import {
   startIntervalLoop,
   type Transaction,
 } from "shared";
-import { OUTBOX_MARKS_LOCK } from "./outbox-relay.ts";
+import { DUPLICATE_WINDOW_MS, OUTBOX_MARKS_LOCK } from "./outbox-relay.ts";
 
 export type SalesStreamOptions = {
   sql: Sql;
@@ -35,9 +36,6 @@ export type SalesStream = IntervalLoop & {
 
 /** How soon to check again after a check failed; the relay waits for a check. */
 const RETRY_MS = 1_000;
-
-/** JetStream drops a re-sent `Nats-Msg-Id` seen within this window. */
-export const DUPLICATE_WINDOW_MS = 2 * 60_000;
 
 type PublishedRow = { id: string; streamSequence: number };
 
@@ -120,14 +118,8 @@ export function startSalesStream({
    * one. A failed lookup (a timeout, a dropped connection) fails the whole check, which runs
    * again soon, rather than re-sending the outbox's history.
    */
-  async function lookUp(
-    jsm: JetStreamManager,
-    row: PublishedRow,
-  ): Promise<"held" | "none" | "other"> {
-    const message = await jsm.streams.getMessage(spec.name, { seq: row.streamSequence });
-    if (!message) return "none";
-    return message.header?.get("Nats-Msg-Id") === row.id ? "held" : "other";
-  }
+  const lookUp = (jsm: JetStreamManager, row: PublishedRow) =>
+    messageAt(jsm, spec.name, row.streamSequence, row.id);
 
   /**
    * Queues again every published row whose message the stream has lost; returns how many. Holds

@@ -19,6 +19,7 @@ export const spec = {
       v.pipe(
         v.string(),
         v.isoTimestamp("must be an ISO 8601 time with its zone, e.g. 2026-11-27T10:00:00Z"),
+        v.check(isRealTime, "must be a time that exists, e.g. 2026-11-27T10:00:00Z"),
         v.transform((text) => new Date(text)),
       ),
     ),
@@ -26,10 +27,18 @@ export const spec = {
   notes: [
     "A running Sales relay sends them at once (NOTIFY wakes it); otherwise Sales sends them when",
     "it starts. Safe at any time: the events keep their ids, so JetStream drops copies within its",
-    "duplicate window and Orders' inbox ignores the rest. Exits 1 if an --id is not in the",
-    "outbox. Reads DATABASE_URL and DATABASE_ROLE like Sales does.",
+    "duplicate window (2 min) and Orders' inbox ignores the rest. A row whose message the stream",
+    "dropped within that window (a purge, say) goes out once the window has passed. Exits 1 if an",
+    "--id is not in the outbox. Reads DATABASE_URL and DATABASE_ROLE like Sales does.",
   ],
 } satisfies ScriptSpec<v.GenericSchema>;
+
+/** A time `Date` reads as written: not `+01` (no minutes), not the 31st of February. */
+function isRealTime(text: string): boolean {
+  if (Number.isNaN(Date.parse(text))) return false;
+  const [year, month, day] = text.slice(0, 10).split("-").map(Number) as [number, number, number];
+  return day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
 
 if (import.meta.main) {
   await runScript(spec, async ({ options, json }) => {
