@@ -40,8 +40,15 @@ export function createProductCacheReplay({
     counts.messagesRead++;
     nextSeq = message.seq + 1;
     const parsed = parseIntegrationEvent(message.data);
+    // What the live inbox parks is unreadable here too: not an event of a type Orders handles,
+    // or one Postgres cannot store as JSON (a NUL, a lone surrogate).
     if (!parsed.success) {
-      counts[parsed.envelope ? "unhandled" : "unreadable"]++;
+      const handled = parsed.envelope && Object.hasOwn(handlers, parsed.envelope.type);
+      counts[parsed.envelope && !handled ? "unhandled" : "unreadable"]++;
+      return;
+    }
+    if (!storableAsJson(JSON.parse(new TextDecoder().decode(message.data)))) {
+      counts.unreadable++;
       return;
     }
     const handle = handlerFor(handlers, parsed.event);
@@ -121,3 +128,15 @@ export function createProductCacheReplay({
 }
 
 export type ProductCacheReplay = ReturnType<typeof createProductCacheReplay>;
+
+/** Whether Postgres can store the value as JSON: no string in it holds a NUL or a lone surrogate. */
+function storableAsJson(value: unknown): boolean {
+  if (typeof value === "string") return !value.includes("\u0000") && value.isWellFormed();
+  if (Array.isArray(value)) return value.every(storableAsJson);
+  if (value !== null && typeof value === "object") {
+    return Object.entries(value).every(
+      ([key, item]) => storableAsJson(key) && storableAsJson(item),
+    );
+  }
+  return true;
+}

@@ -334,3 +334,33 @@ describe("bun run orders:rebuild-cache", () => {
     expect(bad.code).toBe(2);
   });
 });
+
+describe("events the live inbox parks", async () => {
+  const ownSales = await startFakeSales();
+  const ownOrders = await startOrdersUnderTest(ownSales);
+
+  test("are skipped as unreadable by the rebuild, which finishes", async () => {
+    const good = productSnapshot();
+    await ownSales.publishProduct("created", good);
+    await ownSales.publishProduct("created", productSnapshot({ name: "Mug\u0000" }));
+    await ownSales.publishProduct(
+      "created",
+      productSnapshot({ price: { amount: -1, currency: "EUR" } }),
+    );
+    const result = await rebuildProductCache({
+      sql: ownOrders.sql,
+      js: jetstream(nc),
+      stream: ownSales.stream,
+      handlers: integrationEventHandlers,
+      log: silentLogger,
+    });
+    expect(result).toMatchObject({
+      messagesRead: 3,
+      eventsHandled: 1,
+      skipped: { unreadable: 2, unhandled: 0, failed: 0 },
+    });
+    const rows = await ownOrders.sql<{ productId: string }[]>`
+      select product_id from orders.product_cache`;
+    expect(rows.map((row) => row.productId)).toEqual([good.productId]);
+  });
+});
