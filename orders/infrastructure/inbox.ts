@@ -244,7 +244,7 @@ async function insertOneByOne(
  * SQLSTATE class 22 (data exception, e.g. `\u0000` in jsonb) or 54 (program limit exceeded,
  * e.g. JSON nested too deep for jsonb): the value, not the database, is the problem.
  */
-function isRefusedValue(error: unknown): boolean {
+export function isRefusedValue(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === "string" && (code.startsWith("22") || code.startsWith("54"));
 }

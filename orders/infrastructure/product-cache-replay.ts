@@ -4,6 +4,7 @@ import { errorMessage, type Logger, type Queryable } from "shared";
 import type { ProductCacheWriter } from "../application/product-cache-writer.ts";
 import type { Product } from "../domain/product.ts";
 import { handlerFor, type IntegrationEventHandlers } from "../integration/handler.ts";
+import { isRefusedValue } from "./inbox.ts";
 import { readStream } from "./stream-reader.ts";
 
 /**
@@ -36,18 +37,19 @@ export function createProductCacheReplay({
     },
   };
 
-  async function handle(message: JsMsg) {
+  /** `refused`: Postgres cannot store the message as JSON (a NUL, a nesting too deep). */
+  async function handle(message: JsMsg, refused: boolean) {
     counts.messagesRead++;
     nextSeq = message.seq + 1;
     const parsed = parseIntegrationEvent(message.data);
     // What the live inbox parks is unreadable here too: not an event of a type Orders handles,
-    // or one Postgres cannot store as JSON (a NUL, a lone surrogate).
+    // or one Postgres refuses as JSON.
     if (!parsed.success) {
       const handled = parsed.envelope && Object.hasOwn(handlers, parsed.envelope.type);
       counts[parsed.envelope && !handled ? "unhandled" : "unreadable"]++;
       return;
     }
-    if (!storableAsJson(JSON.parse(new TextDecoder().decode(message.data)))) {
+    if (refused) {
       counts.unreadable++;
       return;
     }
@@ -107,36 +109,60 @@ export function createProductCacheReplay({
       progress: (lastSeq: number) => void,
       signal?: AbortSignal,
     ) {
-      let inBatch = 0;
+      let batch: JsMsg[] = [];
+      const apply = async () => {
+        const refused = await refusedAsJson(
+          sql,
+          batch.map((message) => message.data),
+        );
+        for (const [index, message] of batch.entries()) await handle(message, refused.has(index));
+        batch = [];
+        await flush(sql);
+      };
       await readStream(js, stream, {
         fromSeq,
         batchSize,
         signal,
         onMessage: async (message) => {
-          await handle(message);
-          if (++inBatch >= batchSize) {
-            await flush(sql);
-            inBatch = 0;
+          batch.push(message);
+          if (batch.length >= batchSize) {
+            await apply();
             progress(message.seq);
           }
           return true;
         },
       });
-      await flush(sql);
+      await apply();
     },
   };
 }
 
 export type ProductCacheReplay = ReturnType<typeof createProductCacheReplay>;
 
-/** Whether Postgres can store the value as JSON: no string in it holds a NUL or a lone surrogate. */
-function storableAsJson(value: unknown): boolean {
-  if (typeof value === "string") return !value.includes("\u0000") && value.isWellFormed();
-  if (Array.isArray(value)) return value.every(storableAsJson);
-  if (value !== null && typeof value === "object") {
-    return Object.entries(value).every(
-      ([key, item]) => storableAsJson(key) && storableAsJson(item),
-    );
+const utf8 = new TextDecoder();
+
+/**
+ * The positions of the bodies Postgres refuses as `jsonb`, as the live inbox's insert does (it
+ * parks them): one statement for the batch, then one per body only when that one fails.
+ */
+async function refusedAsJson(sql: Queryable, bodies: Uint8Array[]): Promise<Set<number>> {
+  const texts = bodies.map((body) => utf8.decode(body));
+  const castAll = (some: string[]) =>
+    sql`select count(x::jsonb) from unnest(${some}::text[]) as t(x)`;
+  try {
+    await castAll(texts);
+    return new Set();
+  } catch (error) {
+    if (!isRefusedValue(error)) throw error;
   }
-  return true;
+  const refused = new Set<number>();
+  for (const [index, text] of texts.entries()) {
+    try {
+      await castAll([text]);
+    } catch (error) {
+      if (!isRefusedValue(error)) throw error;
+      refused.add(index);
+    }
+  }
+  return refused;
 }

@@ -12,6 +12,7 @@ import {
 } from "../infrastructure/product-cache-rebuild.ts";
 import { integrationEventHandlers } from "../integration/handlers.ts";
 import {
+  productEvent,
   productSnapshot,
   startFakeSales,
   startOrdersUnderTest,
@@ -347,6 +348,17 @@ describe("events the live inbox parks", async () => {
       "created",
       productSnapshot({ price: { amount: -1, currency: "EUR" } }),
     );
+    // Valid events with an extra field jsonb refuses: a number out of its range, a deep nesting.
+    const withExtra = (extra: string) =>
+      JSON.stringify(productEvent("created", productSnapshot())).replace(
+        /}$/,
+        `,"extra":${extra}}`,
+      );
+    await ownSales.publishRaw("sales.product.created.v1", withExtra("1e1000000"));
+    await ownSales.publishRaw(
+      "sales.product.created.v1",
+      withExtra(`${"[".repeat(60_000)}${"]".repeat(60_000)}`),
+    );
     const result = await rebuildProductCache({
       sql: ownOrders.sql,
       js: jetstream(nc),
@@ -355,9 +367,9 @@ describe("events the live inbox parks", async () => {
       log: silentLogger,
     });
     expect(result).toMatchObject({
-      messagesRead: 3,
+      messagesRead: 5,
       eventsHandled: 1,
-      skipped: { unreadable: 2, unhandled: 0, failed: 0 },
+      skipped: { unreadable: 4, unhandled: 0, failed: 0 },
     });
     const rows = await ownOrders.sql<{ productId: string }[]>`
       select product_id from orders.product_cache`;
