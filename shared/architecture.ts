@@ -30,7 +30,7 @@ const isTest = (path: string) => /\.test\.[cm]?[jt]sx?$/.test(path);
 const targetsPackage = (name: string) => (edge: Edge) =>
   edge.target === name || edge.target.startsWith(`${name}/`);
 
-/** The module boundaries of DESIGN §2, as checkable rules. */
+/** The module boundaries (README "Layout"), as checkable rules. */
 export const RULES: Rule[] = [
   ...MODULES.flatMap((module) =>
     MODULES.filter((other) => other !== module).map((other) => ({

@@ -57,7 +57,7 @@ describe("the repository", () => {
     expect(undeclared.join("\n")).toBe("");
   });
 
-  test("package.json dependencies follow the DESIGN §2 table", async () => {
+  test("package.json dependencies keep the module boundaries", async () => {
     const dependencies = async (name: string) =>
       Object.keys(
         (await Bun.file(join(REPOSITORY_ROOT, name, "package.json")).json()).dependencies ?? {},

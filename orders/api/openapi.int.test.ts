@@ -24,7 +24,7 @@ describe("Orders' OpenAPI document", () => {
     expect(await openApiProblems(document)).toEqual([]);
   });
 
-  test("lists every route the app serves, and the ones DESIGN §6 names", () => {
+  test("lists every route the app serves, and the ones the README names", () => {
     const documented = documentedRoutes(document);
     expect(documented.toSorted()).toEqual(servedRoutes(orders.app).toSorted());
     for (const route of [

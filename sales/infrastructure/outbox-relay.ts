@@ -116,7 +116,8 @@ export type OutboxRelay = IntervalLoop & {
  * Drains `sales.outbox_messages` to JetStream. Each run claims a batch of due rows with
  * `FOR UPDATE SKIP LOCKED` (so several relays never send the same row at once), publishes
  * them all concurrently with `Nats-Msg-Id` = event id, waits for every PubAck, and records
- * the outcome of each row in the same transaction. A full batch runs again at once.
+ * the outcome of each row in the same transaction. A full batch that published something runs
+ * again at once; a full batch of failures waits for the next poll.
  */
 export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { sql, nats, names, log, pollMs, batchSize } = options;

@@ -27,7 +27,7 @@ export function createOutboxEventBus(
         id,
         ...(headers.traceparent && { traceparent: headers.traceparent }),
       };
-      // The NATS subject is the event type (DESIGN §3), not the CloudEvents `subject`.
+      // The NATS subject is the event type (`sales.product.created.v1`), not the CloudEvents `subject`.
       const natsSubject = event.type;
       write(tx`
         insert into sales.outbox_messages (id, type, subject, payload, headers, occurred_at)
