@@ -28,7 +28,8 @@ describe("compose.yaml", () => {
     const nats = services.nats as Service;
     expect(nats.command).toContain("-js");
     expect(nats.command).toContain("-m");
-    expect(nats.ports).toEqual(expect.arrayContaining(["4222:4222", "8222:8222"]));
+    // To this host only: it asks no credentials.
+    expect(nats.ports).toEqual(["127.0.0.1:4222:4222", "127.0.0.1:8222:8222"]);
     expect(nats.healthcheck?.test.join(" ")).toContain("js-enabled-only=true");
   });
 

@@ -1,6 +1,8 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
 import postgres from "postgres";
+import { errorMessage } from "../errors.ts";
 import { connectNats } from "../nats.ts";
 import { startNatsServer } from "../processes/nats-server.ts";
 import { findPostgresBinDir, startPostgresServer } from "../processes/postgres-server.ts";
@@ -9,24 +11,40 @@ export type StartedService = { name: string; stop(): Promise<void> };
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
 
-export async function postgresAnswers(url: string): Promise<boolean> {
+/** What a probe found: the service works, nothing answers, or it answers but will not serve. */
+export type Probe = { state: "up" } | { state: "down" } | { state: "refused"; reason: string };
+
+/** Whether Postgres at `url` answers `select 1`; `refused` when it answers with an error. */
+export async function probePostgres(url: string): Promise<Probe> {
   const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
   try {
     await sql`select 1`;
-    return true;
-  } catch {
-    return false;
+    return { state: "up" };
+  } catch (error) {
+    // The server answered (a password it wants, a role it does not know): starting another
+    // one on its port cannot help.
+    if (error instanceof postgres.PostgresError) return { state: "refused", reason: error.message };
+    return { state: "down" };
   } finally {
     await sql.end({ timeout: 1 });
   }
 }
 
-export async function natsAnswers(url: string): Promise<boolean> {
+/** Whether NATS at `url` answers with JetStream; `refused` when it answers without. */
+export async function probeNats(url: string): Promise<Probe> {
+  let nc: Awaited<ReturnType<typeof connectNats>>;
   try {
-    await (await connectNats(url, "dev-probe")).close();
-    return true;
+    nc = await connectNats(url, "dev-probe");
   } catch {
-    return false;
+    return { state: "down" };
+  }
+  try {
+    await (await jetstreamManager(nc)).getAccountInfo();
+    return { state: "up" };
+  } catch (error) {
+    return { state: "refused", reason: `no JetStream (${errorMessage(error)})` };
+  } finally {
+    await nc.close();
   }
 }
 
@@ -89,7 +107,13 @@ export async function ensurePostgres(
   dataRoot: string,
   root: string,
 ): Promise<StartedService | undefined> {
-  if (await postgresAnswers(maintenanceUrl(url))) return undefined;
+  const probe = await probePostgres(maintenanceUrl(url));
+  if (probe.state === "up") return undefined;
+  if (probe.state === "refused") {
+    throw new Error(
+      `Postgres at ${new URL(url).host} answers but refuses the connection: ${probe.reason}. Set DATABASE_URL to a user (and password) it accepts, e.g. postgres://postgres:secret@127.0.0.1:5432/postgres`,
+    );
+  }
   if (!isLoopback(url)) throw new Error(`Postgres at ${new URL(url).host} does not answer`);
   const port = Number(new URL(url).port || 5432);
   // On PATH, or in Debian's /usr/lib/postgresql/<version>/bin, which is not on PATH.
@@ -113,7 +137,13 @@ export async function ensureNats(
   root: string,
 ): Promise<StartedService | undefined> {
   const first = url.split(",")[0] ?? url;
-  if (await natsAnswers(first)) return undefined;
+  const probe = await probeNats(first);
+  if (probe.state === "up") return undefined;
+  if (probe.state === "refused") {
+    throw new Error(
+      `NATS at ${new URL(first).host} answers but with ${probe.reason}: run it with JetStream (nats-server -js), or stop it and bun run dev starts one of its own`,
+    );
+  }
   if (!isLoopback(first)) throw new Error(`NATS at ${new URL(first).host} does not answer`);
   const port = Number(new URL(first).port || 4222);
   if (Bun.which("nats-server") || (await Bun.file("/usr/sbin/nats-server").exists())) {

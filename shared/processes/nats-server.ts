@@ -32,6 +32,8 @@ export async function startNatsServer(
     log?: string;
     /** In a session of its own, so a Ctrl-C reaches only whoever started it, who stops it. */
     detached?: boolean;
+    /** False for a server without JetStream, as Debian's packaged service runs. */
+    jetstream?: boolean;
   } = {},
 ): Promise<LocalNatsServer> {
   const port = options.port ?? (await freePort());
@@ -45,7 +47,8 @@ export async function startNatsServer(
       if (ownsStore) await rm(storeDir, { recursive: true, force: true });
       storeDir = ownsStore ? await mkdtemp(join(tmpdir(), "nats-store-")) : storeDir;
     }
-    const args = [binary, "-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir];
+    const args = [binary, "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir];
+    if (options.jetstream ?? true) args.push("-js");
     if (options.log) args.push("-l", options.log);
     process = Bun.spawn(args, {
       stdout: "ignore",
