@@ -7,6 +7,7 @@ import {
   createHttpApp,
   createLogger,
   createMetricsRegistry,
+  exitOnSignalsWhileStarting,
   exitOnUncaughtErrors,
   isDatabaseReachable,
   type Logger,
@@ -161,7 +162,11 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
 export type OrdersProcess = Awaited<ReturnType<typeof startOrders>>;
 
 if (import.meta.main) {
-  const orders = await startOrders(readOrdersEnv());
-  exitOnUncaughtErrors("orders", { log: orders.log });
-  stopOnSignals("orders", orders.stop, { log: orders.log });
+  const env = readOrdersEnv();
+  const log = createLogger("orders", env.LOG_LEVEL);
+  exitOnUncaughtErrors("orders", { log });
+  const starting = exitOnSignalsWhileStarting("orders", { log });
+  const orders = await startOrders(env, { log });
+  starting.started();
+  stopOnSignals("orders", orders.stop, { log });
 }

@@ -8,6 +8,7 @@ import {
   createMetricsRegistry,
   DEFAULT_REQUEST_TIMEOUT_MS,
   errorMessage,
+  exitOnSignalsWhileStarting,
   exitOnUncaughtErrors,
   isDatabaseReachable,
   type Logger,
@@ -168,7 +169,11 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
 export type SalesProcess = Awaited<ReturnType<typeof startSales>>;
 
 if (import.meta.main) {
-  const sales = await startSales(readSalesEnv());
-  exitOnUncaughtErrors("sales", { log: sales.log });
-  stopOnSignals("sales", sales.stop, { log: sales.log });
+  const env = readSalesEnv();
+  const log = createLogger("sales", env.LOG_LEVEL);
+  exitOnUncaughtErrors("sales", { log });
+  const starting = exitOnSignalsWhileStarting("sales", { log });
+  const sales = await startSales(env, { log });
+  starting.started();
+  stopOnSignals("sales", sales.stop, { log });
 }

@@ -84,7 +84,7 @@ export {
 } from "./nats.ts";
 export type { OpenApiDocument, OpenApiInfo, RouteDoc, RouteResponse } from "./openapi.ts";
 export { describeRoute, ErrorResponse, jsonSchemaOf, openApiDocument } from "./openapi.ts";
-export { exitOnUncaughtErrors, stopOnSignals } from "./process.ts";
+export { exitOnSignalsWhileStarting, exitOnUncaughtErrors, stopOnSignals } from "./process.ts";
 export type { BacklogReport } from "./report-text.ts";
 export {
   backlogText,

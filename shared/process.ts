@@ -70,6 +70,40 @@ export function stopOnSignals(
 }
 
 /**
+ * While the process starts (migrations, connections), SIGTERM or SIGINT exits 1 at once: what
+ * was half done rolls back with its connection. Without it, Bun as PID 1 in a container would
+ * ignore the signal until the supervisor's SIGKILL. Call `started()` before `stopOnSignals`.
+ */
+export function exitOnSignalsWhileStarting(
+  name: string,
+  {
+    log,
+    signals = process,
+    exit = (code) => process.exit(code),
+  }: {
+    log: Pick<Logger, "warn">;
+    signals?: SignalSource & {
+      off(signal: "SIGTERM" | "SIGINT", listener: () => void): unknown;
+    };
+    exit?: (code: number) => void;
+  },
+): { started(): void } {
+  const listeners = (["SIGTERM", "SIGINT"] as const).map((signal) => {
+    const listener = () => {
+      log.warn({ signal }, `${name}: stopped while starting, exiting`);
+      exit(1);
+    };
+    signals.on(signal, listener);
+    return [signal, listener] as const;
+  });
+  return {
+    started() {
+      for (const [signal, listener] of listeners) signals.off(signal, listener);
+    },
+  };
+}
+
+/**
  * An error nothing caught (a rejected promise without a handler) leaves the process in a state
  * nobody planned for: it is logged as one JSON line, with its stack, and the process exits 1 for
  * its supervisor to start it again. Nothing is lost: the outbox and the inbox are in Postgres.

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { EventEmitter } from "node:events";
-import { exitOnUncaughtErrors, stopOnSignals } from "./process.ts";
+import { exitOnSignalsWhileStarting, exitOnUncaughtErrors, stopOnSignals } from "./process.ts";
 
 function setUp(stop: () => Promise<void>, timeLimitMs = 1_000) {
   const signals = new EventEmitter();
@@ -97,5 +97,24 @@ describe("exitOnUncaughtErrors", () => {
     expect(exits).toEqual([1]);
     expect(lines[0]?.message).toBe("svc: unhandled rejection, exiting");
     expect(lines[0]?.details.err).toContain("Error: socket gone\n    at ");
+  });
+});
+
+describe("exitOnSignalsWhileStarting", () => {
+  test("a signal while starting exits 1; once started, signals are left to stopOnSignals", () => {
+    const signals = new EventEmitter();
+    const exits: number[] = [];
+    const starting = exitOnSignalsWhileStarting("svc", {
+      log: { warn: () => {} } as never,
+      signals: signals as never,
+      exit: (code) => void exits.push(code),
+    });
+    signals.emit("SIGTERM");
+    expect(exits).toEqual([1]);
+    starting.started();
+    signals.emit("SIGTERM");
+    signals.emit("SIGINT");
+    expect(exits).toEqual([1]);
+    expect(signals.listenerCount("SIGTERM") + signals.listenerCount("SIGINT")).toBe(0);
   });
 });
