@@ -78,12 +78,13 @@ export async function startServiceProcess({
     record(pending, stream);
   }
 
-  // A test that fails because a process died should say why: its exit and its last words.
+  // A test that fails because a process died should say why: its exit and its last words. (With
+  // `echo`, its lines are on the terminal already, and the terminal's Ctrl-C may reach it first.)
   const stopping = new WeakSet<Subprocess>();
   async function reportUnexpectedExit(started: Subprocess, output: Promise<void>[]) {
     const code = await started.exited;
     await Promise.allSettled(output);
-    if (stopping.has(started)) return;
+    if (stopping.has(started) || echo) return;
     const lastLines = logs.slice(-15).map((line) => `  ${JSON.stringify(line)}`);
     const where = logFile === undefined ? lastLines : [`  its log: ${logFile}`];
     const exit = `code ${code}, signal ${started.signalCode}`;
