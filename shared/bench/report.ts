@@ -76,13 +76,23 @@ export function lagGrows(slopePerS: number, writtenPerS: number): boolean {
 }
 
 /** The targets of issue 6, each as the check it is. */
+/** Judged on the rates, not on the ratios rounded for display: 0.245 is not 0.25. */
 export const TARGETS = {
-  e2e: { text: "≥ 0.6 × raw write", met: (r: BenchReport) => r.e2e_ratio >= 0.6 },
-  relay: { text: "≥ 0.4 × raw publish", met: (r: BenchReport) => r.relay_ratio >= 0.4 },
-  intake: { text: "≥ 0.25 × raw consume", met: (r: BenchReport) => r.intake_ratio >= 0.25 },
+  e2e: {
+    text: "≥ 0.6 × raw write",
+    met: (r: BenchReport) => r.e2e_per_s >= 0.6 * r.raw_write_per_s,
+  },
+  relay: {
+    text: "≥ 0.4 × raw publish",
+    met: (r: BenchReport) => r.relay_per_s >= 0.4 * r.raw_publish_per_s,
+  },
+  intake: {
+    text: "≥ 0.25 × raw consume",
+    met: (r: BenchReport) => r.intake_per_s >= 0.25 * r.raw_consume_per_s,
+  },
   apply: {
     text: "≥ 5000/s or ≥ 1.5 × e2e",
-    met: (r: BenchReport) => r.apply_per_s >= 5_000 || r.apply_ratio >= 1.5,
+    met: (r: BenchReport) => r.apply_per_s >= 5_000 || r.apply_per_s >= 1.5 * r.e2e_per_s,
   },
   latency: {
     text: "p50 ≤ 5, p99 ≤ 25 ms",

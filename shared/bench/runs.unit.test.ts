@@ -114,3 +114,12 @@ test("the text shows the medians, each judged figure's range and each target's c
   expect(text).toContain("latency 1 of 3");
   expect(text).toContain("e2e 0 of 3");
 });
+
+test("a target is judged on the rates, not on the ratio rounded for display", () => {
+  const base = report({ e2eRatio: 0.6, lagSlope: 0, p50: 3, p99: 10, rssSales: 140 });
+  // 0.5996 and 0.2495, shown rounded as 0.6 and 0.25
+  const nearly = { ...base, e2e_per_s: 1_559, intake_per_s: 19_960, intake_ratio: 0.25 };
+  expect(targetsMet(nearly)).toMatchObject({ e2e: false, intake: false });
+  const exactly = { ...base, e2e_per_s: 1_560, intake_per_s: 20_000 };
+  expect(targetsMet(exactly)).toMatchObject({ e2e: true, intake: true });
+});

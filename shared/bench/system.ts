@@ -5,7 +5,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { closeDatabase, createDatabase, type Sql } from "../database.ts";
 import { migrateDatabase } from "../migrations.ts";
 import { connectNats, natsNames, streamInfo } from "../nats.ts";
-import { type ServiceProcess, startServiceProcess } from "../processes/service-process.ts";
+import { createServiceProcess, type ServiceProcess } from "../processes/service-process.ts";
 
 const REPOSITORY_ROOT = join(import.meta.dir, "..", "..");
 
@@ -121,16 +121,14 @@ export async function createBenchSystem(place: BenchPlace): Promise<BenchSystem>
         return process;
       },
       async start() {
-        if (!process) {
-          process = await startServiceProcess({
-            name,
-            entry: `${name}/main.ts`,
-            env: { DATABASE_URL: databaseUrl, NATS_URL: natsUrl, NATS_NAMESPACE: namespace },
-            logFile: join(logDirectory, `${name}.log`),
-          });
-        } else {
-          await process.start();
-        }
+        // Held before it starts: a stop meanwhile (Ctrl-C, a failed phase) must reach it.
+        process ??= await createServiceProcess({
+          name,
+          entry: `${name}/main.ts`,
+          env: { DATABASE_URL: databaseUrl, NATS_URL: natsUrl, NATS_NAMESPACE: namespace },
+          logFile: join(logDirectory, `${name}.log`),
+        });
+        await process.start();
         await waitUntilReady(process);
       },
       async stop() {
@@ -140,7 +138,8 @@ export async function createBenchSystem(place: BenchPlace): Promise<BenchSystem>
       },
       peakRssMb() {
         const running = process?.pid ? peakRssKb(process.pid) : 0;
-        return Math.round(Math.max(peakKb, running) / 1024);
+        // Megabytes of 10^6 bytes, as the target says, to a tenth: /proc counts in KiB.
+        return Math.round((Math.max(peakKb, running) * 1024) / 100_000) / 10;
       },
     };
     services.set(name, created);

@@ -22,18 +22,7 @@ export type ServiceProcess = {
   waitForLog(match: (line: ServiceLogLine) => boolean, timeoutMs?: number): Promise<ServiceLogLine>;
 };
 
-/**
- * Runs `bun <entry>` (e.g. `sales/main.ts`) as a real child process with `env`, on a free
- * port of its own, collecting its JSON log lines. Non-JSON output goes to this process' stderr.
- */
-export async function startServiceProcess({
-  name,
-  entry,
-  env,
-  port,
-  echo = false,
-  logFile,
-}: {
+type ServiceProcessOptions = {
   name: string;
   entry: string;
   env: Record<string, string>;
@@ -45,7 +34,35 @@ export async function startServiceProcess({
    * take them: reading the lines costs this process nothing (for the benchmark).
    */
   logFile?: string;
-}): Promise<ServiceProcess> {
+};
+
+/**
+ * Runs `bun <entry>` (e.g. `sales/main.ts`) as a real child process with `env`, on a free
+ * port of its own, collecting its JSON log lines. Non-JSON output goes to this process' stderr.
+ */
+export async function startServiceProcess(options: ServiceProcessOptions): Promise<ServiceProcess> {
+  const service = await createServiceProcess(options);
+  try {
+    await service.start();
+  } catch (error) {
+    await service.stop("SIGKILL"); // it never became healthy: nobody else holds it
+    throw error;
+  }
+  return service;
+}
+
+/**
+ * The same, not started yet: whoever holds it can stop the process while it is starting (the
+ * benchmark, told to stop meanwhile).
+ */
+export async function createServiceProcess({
+  name,
+  entry,
+  env,
+  port,
+  echo = false,
+  logFile,
+}: ServiceProcessOptions): Promise<ServiceProcess> {
   const servicePort = port ?? (await freePort());
   const logs: ServiceLogLine[] = [];
   const waiters = new Set<{
@@ -156,11 +173,5 @@ export async function startServiceProcess({
       });
     },
   };
-  try {
-    await service.start();
-  } catch (error) {
-    await service.stop("SIGKILL"); // it never became healthy: nobody else holds it
-    throw error;
-  }
   return service;
 }
