@@ -155,3 +155,27 @@ describe("a consumer whose last acked message has malformed headers", async () =
     await second.stop();
   });
 });
+
+describe("a consumer another Orders instance deleted and added again", async () => {
+  const sales = await startFakeSales();
+  const database = await useTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+  const stored = (id: string) =>
+    waitFor(
+      async () =>
+        (await database.sql`select 1 from orders.inbox_messages where id = ${id}`).length === 1,
+      { message: `event ${id} stored`, timeoutMs: 5_000 },
+    );
+
+  test("is pulled from again at once", async () => {
+    startConsumer(sales, database.sql, { checkIntervalMs: 100 });
+    await stored((await sales.publishProduct("created", productSnapshot())).id);
+
+    // What the other instance does when it finds the stream lost messages (both looked at once).
+    const { config } = await consumerInfo(sales);
+    await sales.jsm.consumers.delete(sales.stream, CONSUMER_NAME);
+    await sales.jsm.consumers.add(sales.stream, config);
+
+    await stored((await sales.publishProduct("created", productSnapshot())).id);
+  });
+});
