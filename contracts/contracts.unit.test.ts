@@ -57,6 +57,15 @@ describe("parseIntegrationEvent", () => {
     });
   });
 
+  test("takes versions up to the largest Postgres int, the type both modules store them as", () => {
+    const version = (v: number) =>
+      withChange((event) => {
+        event.data.version = v;
+      });
+    expect(parse(version(2_147_483_647)).success).toBe(true);
+    expect(issuePaths(version(2_147_483_648))).toEqual(["data.version"]);
+  });
+
   test("reads bytes as well as strings", () => {
     const result = parseIntegrationEvent(new TextEncoder().encode(JSON.stringify(sample())));
     expect(result.success).toBe(true);

@@ -14,6 +14,7 @@ export const ProductSnapshot = v.object({
   name: v.pipe(v.string(), v.minLength(1), v.maxLength(200)),
   description: v.nullable(v.pipe(v.string(), v.maxLength(2000))),
   price: Price,
-  version: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  // At most Postgres' `int`, the type of Sales' and Orders' version columns.
+  version: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(2_147_483_647)),
 });
 export type ProductSnapshot = v.InferOutput<typeof ProductSnapshot>;
