@@ -95,6 +95,30 @@ describe("the checker catches a planted violation", () => {
     expect(report).toContain("→ sales/domain/product.ts (orders never references sales)");
   });
 
+  test("orders → sales through an escape in the specifier", () => {
+    expect(violationsIn("orders/x.ts", 'import "../\\u0073ales/domain/product.ts";')).toContain(
+      "→ sales/domain/product.ts (orders never references sales)",
+    );
+  });
+
+  test.each([
+    ["a template with a placeholder", `await import(\`../sales/\${layer}/product.ts\`);`],
+    ["a variable", "await import(path);"],
+    ["a specifier in brackets", 'await import(("../sales/domain/product.ts"));'],
+    ["a resolved URL", 'await import(import.meta.resolve("../sales/domain/product.ts"));'],
+    ["a concatenation", 'require("../sales/" + "domain/product.ts");'],
+  ])("a computed specifier in a module is refused: %s", (_, code) => {
+    expect(violationsIn("orders/x.ts", code)).toContain(
+      "orders/x.ts:1 → (computed) (a module names what it imports",
+    );
+  });
+
+  test("a relative path that leaves the repository is refused, wherever it comes back", () => {
+    expect(violationsIn("orders/x.ts", 'import "../../main/sales/domain/product.ts";')).toContain(
+      "(references stay inside the repository)",
+    );
+  });
+
   test("orders → sales by package name, naming the line", () => {
     expect(
       violationsIn("orders/main.ts", 'import x from "a";\nimport type { P } from "sales";'),

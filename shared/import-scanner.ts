@@ -1,6 +1,9 @@
 /** One module reference in a source file. */
 export type ImportReference = { line: number; specifier: string };
 
+/** The specifier of an `import(…)` or `require(…)` whose argument is not a literal string. */
+export const COMPUTED_SPECIFIER = "(computed)";
+
 type Token =
   | { kind: "word"; value: string; line: number }
   | { kind: "punct"; value: string; line: number }
@@ -16,6 +19,17 @@ export function scanImports(source: string): ImportReference[] {
   const tokens = tokenize(source);
   const references: ImportReference[] = [];
   tokens.forEach((token, index) => {
+    if (token.kind === "word" && (token.value === "import" || token.value === "require")) {
+      const [open, argument, close] = tokens.slice(index + 1, index + 4);
+      const literal =
+        argument?.kind === "string" &&
+        argument.static &&
+        close?.kind === "punct" &&
+        (close.value === ")" || close.value === ",");
+      if (open?.kind === "punct" && open.value === "(" && !literal)
+        references.push({ line: token.line, specifier: COMPUTED_SPECIFIER });
+      return;
+    }
     if (token.kind !== "string" || !token.static) return;
     const previous = tokens[index - 1];
     const beforePrevious = tokens[index - 2];
@@ -109,13 +123,25 @@ function tokenize(source: string): Token[] {
     let value = "";
     i++;
     while (i < source.length && at() !== quote && at() !== "\n") {
-      if (at() === "\\") {
-        value += at(1);
-        i += 2;
-      } else value += source[i++];
+      if (at() === "\\") value += readEscape();
+      else value += source[i++];
     }
     i++;
     return value;
+  }
+
+  /** The character an escape stands for: `\u0073` is an `s` in a specifier too. */
+  function readEscape(): string {
+    const hex = /^(?:u\{([0-9a-fA-F]+)\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2}))/.exec(
+      source.slice(i + 1, i + 12),
+    );
+    if (!hex) {
+      const escaped = at(1);
+      i += 2;
+      return escaped;
+    }
+    i += 1 + hex[0].length;
+    return String.fromCodePoint(Number.parseInt(hex[1] ?? hex[2] ?? hex[3] ?? "0", 16));
   }
 
   function readTemplate(): { value: string; isStatic: boolean } {
@@ -124,8 +150,7 @@ function tokenize(source: string): Token[] {
     i++;
     while (i < source.length && at() !== "`") {
       if (at() === "\\") {
-        value += at(1);
-        i += 2;
+        value += readEscape();
       } else if (at() === "$" && at(1) === "{") {
         isStatic = false;
         let depth = 0;
