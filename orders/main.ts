@@ -7,15 +7,13 @@ import {
   createHttpApp,
   createLogger,
   createMetricsRegistry,
-  exitOnSignalsWhileStarting,
-  exitOnUncaughtErrors,
   isDatabaseReachable,
   type Logger,
   messagingHealthThresholds,
   migrateDatabase,
   natsNames,
+  runService,
   startNatsLink,
-  stopOnSignals,
 } from "shared";
 import { createOrdersApi } from "./api/orders.ts";
 import { createProductsApi } from "./api/products.ts";
@@ -163,10 +161,5 @@ export type OrdersProcess = Awaited<ReturnType<typeof startOrders>>;
 
 if (import.meta.main) {
   const env = readOrdersEnv();
-  const log = createLogger("orders", env.LOG_LEVEL);
-  exitOnUncaughtErrors("orders", { log });
-  const starting = exitOnSignalsWhileStarting("orders", { log });
-  const orders = await startOrders(env, { log });
-  starting.started();
-  stopOnSignals("orders", orders.stop, { log });
+  await runService("orders", env.LOG_LEVEL, (log) => startOrders(env, { log }));
 }

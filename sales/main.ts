@@ -8,15 +8,13 @@ import {
   createMetricsRegistry,
   DEFAULT_REQUEST_TIMEOUT_MS,
   errorMessage,
-  exitOnSignalsWhileStarting,
-  exitOnUncaughtErrors,
   isDatabaseReachable,
   type Logger,
   messagingHealthThresholds,
   migrateDatabase,
   natsNames,
+  runService,
   startNatsLink,
-  stopOnSignals,
 } from "shared";
 import { createAsyncApiRoute } from "./api/asyncapi.ts";
 import { createProductsApi } from "./api/products.ts";
@@ -170,10 +168,5 @@ export type SalesProcess = Awaited<ReturnType<typeof startSales>>;
 
 if (import.meta.main) {
   const env = readSalesEnv();
-  const log = createLogger("sales", env.LOG_LEVEL);
-  exitOnUncaughtErrors("sales", { log });
-  const starting = exitOnSignalsWhileStarting("sales", { log });
-  const sales = await startSales(env, { log });
-  starting.started();
-  stopOnSignals("sales", sales.stop, { log });
+  await runService("sales", env.LOG_LEVEL, (log) => startSales(env, { log }));
 }

@@ -84,7 +84,12 @@ export {
 } from "./nats.ts";
 export type { OpenApiDocument, OpenApiInfo, RouteDoc, RouteResponse } from "./openapi.ts";
 export { describeRoute, ErrorResponse, jsonSchemaOf, openApiDocument } from "./openapi.ts";
-export { exitOnSignalsWhileStarting, exitOnUncaughtErrors, stopOnSignals } from "./process.ts";
+export {
+  exitOnSignalsWhileStarting,
+  exitOnUncaughtErrors,
+  runService,
+  stopOnSignals,
+} from "./process.ts";
 export type { BacklogReport } from "./report-text.ts";
 export {
   backlogText,

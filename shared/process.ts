@@ -1,5 +1,5 @@
 import { errorMessage } from "./errors.ts";
-import type { Logger } from "./logger.ts";
+import { createLogger, type Logger } from "./logger.ts";
 
 /**
  * Each step of a stop has a limit of its own (a request 5 s, the NATS drain 5 s, Postgres 5 s);
@@ -134,4 +134,23 @@ export function exitOnUncaughtErrors(
   };
   errors.on("uncaughtException", fail("uncaught exception"));
   errors.on("unhandledRejection", fail("unhandled rejection"));
+}
+
+/**
+ * Runs a process's `start` with the life cycle both processes share, in the order it needs: an
+ * uncaught error exits from the first line on, a signal while starting exits at once, and once
+ * started, a signal stops it in order (`stopOnSignals`).
+ */
+export async function runService<Service extends { stop(): Promise<void> }>(
+  name: string,
+  logLevel: string,
+  start: (log: Logger) => Promise<Service>,
+): Promise<Service> {
+  const log = createLogger(name, logLevel);
+  exitOnUncaughtErrors(name, { log });
+  const starting = exitOnSignalsWhileStarting(name, { log });
+  const service = await start(log);
+  starting.started();
+  stopOnSignals(name, service.stop, { log });
+  return service;
 }
