@@ -104,19 +104,23 @@ export function startIntegrationEventConsumer(
   let manager: { connection: NatsConnection; jsm: JetStreamManager } | undefined;
   let messages: ConsumerMessages | undefined;
   let waitingForStreamLogged = false;
+  /** When the consumer `messages` pulls from was created: another one has the same name. */
+  let consumingCreated: string | undefined;
   const buffer: JsMsg[] = [];
   const flushing = new Set<Promise<void>>();
   let stopped = false;
 
-  async function ensureConsumer(
-    jsm: JetStreamManager,
-  ): Promise<"created" | "recreated" | "updated" | "unchanged"> {
+  /** Ensures the consumer; says what it did, and when the consumer in place was created. */
+  async function ensureConsumer(jsm: JetStreamManager): Promise<{
+    outcome: "created" | "recreated" | "updated" | "unchanged";
+    created: string;
+  }> {
     try {
       const info = await jsm.consumers.info(stream, CONSUMER_NAME);
       if (await isAheadOfStream(jsm, info)) {
         await jsm.consumers.delete(stream, CONSUMER_NAME);
-        await jsm.consumers.add(stream, wanted);
-        return "recreated";
+        const added = await jsm.consumers.add(stream, wanted);
+        return { outcome: "recreated", created: added.created };
       }
       const { config } = info;
       const same =
@@ -124,7 +128,7 @@ export function startIntegrationEventConsumer(
         config.max_deliver === wanted.max_deliver &&
         config.max_ack_pending === wanted.max_ack_pending &&
         config.filter_subject === wanted.filter_subject;
-      if (same) return "unchanged";
+      if (same) return { outcome: "unchanged", created: info.created };
       const { ack_wait, max_deliver, max_ack_pending, filter_subject } = wanted;
       await jsm.consumers.update(stream, CONSUMER_NAME, {
         ack_wait,
@@ -132,11 +136,11 @@ export function startIntegrationEventConsumer(
         max_ack_pending,
         filter_subject,
       });
-      return "updated";
+      return { outcome: "updated", created: info.created };
     } catch (error) {
       if (!isJetStreamApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
-      await jsm.consumers.add(stream, wanted);
-      return "created";
+      const added = await jsm.consumers.add(stream, wanted);
+      return { outcome: "created", created: added.created };
     }
   }
 
@@ -170,7 +174,7 @@ export function startIntegrationEventConsumer(
       if (manager?.connection !== connection) {
         manager = { connection, jsm: await jetstreamManager(connection) };
       }
-      const outcome = await ensureConsumer(manager.jsm);
+      const { outcome, created } = await ensureConsumer(manager.jsm);
       waitingForStreamLogged = false;
       if (outcome === "recreated") {
         log.warn(
@@ -180,12 +184,16 @@ export function startIntegrationEventConsumer(
       } else if (outcome !== "unchanged") {
         log.info({ stream, consumer: CONSUMER_NAME, outcome }, "consumer ensured");
       }
-      if ((outcome === "created" || outcome === "recreated") && messages) {
-        // The consumer we pulled from is gone (e.g. the broker lost its store): pull afresh.
+      if (messages && created !== consumingCreated) {
+        // The consumer we pulled from is gone (the broker lost its store, or another instance
+        // found the stream had lost messages and made it anew): pull from the one in place.
         messages.stop();
         messages = undefined;
       }
-      if (!messages) await startConsuming(connection);
+      if (!messages) {
+        await startConsuming(connection);
+        consumingCreated = created;
+      }
     } catch (error) {
       if (isJetStreamApiError(error, JetStreamApiCodes.StreamNotFound)) {
         if (!waitingForStreamLogged) log.info({ stream }, "waiting for the stream to exist");
