@@ -80,7 +80,21 @@ export class EnvError extends Error {
   override readonly name = "EnvError";
 }
 
-/** Parses `source` with `schema`; the error names the first bad variable and what is wrong. */
+/**
+ * `text` with the user and password of every URL in it masked (`nats://***@host`): URLs carry
+ * credentials, and logs, error lines and CI output must not.
+ */
+export function redactUrls(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^@/,]*@/gi, "$1***@");
+}
+
+/** Variables whose value is shown in no error line at all, whatever it looks like. */
+const SECRET_NAME = /PASSWORD|SECRET|TOKEN|KEY/i;
+
+/**
+ * Parses `source` with `schema`; the error names the first bad variable and what is wrong, and
+ * shows the value unless it may hold a secret (credentials in a URL are masked).
+ */
 export function parseEnv<S extends v.GenericSchema>(
   schema: S,
   source: Record<string, string | undefined>,
@@ -90,7 +104,10 @@ export function parseEnv<S extends v.GenericSchema>(
   const [issue] = result.issues;
   const name = issue ? (v.getDotPath(issue) ?? "environment") : "environment";
   const value = source[name];
-  const shown = value === undefined ? "" : ` (got ${JSON.stringify(value)})`;
+  const shown =
+    value === undefined || SECRET_NAME.test(name)
+      ? ""
+      : ` (got ${JSON.stringify(redactUrls(value))})`;
   throw new EnvError(`Invalid environment variable ${name}: ${issue?.message}${shown}`);
 }
 

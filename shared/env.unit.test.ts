@@ -8,6 +8,7 @@ import {
   MAX_TIMER_MS,
   natsUrlVariable,
   parseEnv,
+  redactUrls,
 } from "./env.ts";
 
 describe("natsUrlVariable", () => {
@@ -23,6 +24,29 @@ describe("natsUrlVariable", () => {
     expect(() => parse("ws://nats:8080")).toThrow(EnvError);
     expect(() => parse("nats://a:4222,wss://b:443")).toThrow(
       'Invalid environment variable NATS_URL: must be nats:// or tls:// URLs, separated by commas (got "nats://a:4222,wss://b:443")',
+    );
+  });
+});
+
+describe("credentials in error lines", () => {
+  test("a URL's user and password are masked, in every URL of a list", () => {
+    expect(redactUrls("nats://alice:S3cret@a:4222, tls://tok3n@b:4222,nats://c:4222")).toBe(
+      "nats://***@a:4222, tls://***@b:4222,nats://c:4222",
+    );
+    expect(redactUrls("postgres://u:pa ss@h/db")).toBe("postgres://***@h/db");
+  });
+
+  test("a bad URL is shown without them", () => {
+    const schema = v.object({ NATS_URL: natsUrlVariable });
+    expect(() => parseEnv(schema, { NATS_URL: "nats://u:secret@h:4222, ws://x" })).toThrow(
+      '(got "nats://***@h:4222, ws://x")',
+    );
+  });
+
+  test("a variable named for a secret is never shown", () => {
+    const schema = v.object({ DB_PASSWORD: v.pipe(v.string(), v.minLength(20)) });
+    expect(() => parseEnv(schema, { DB_PASSWORD: "hunter2" })).toThrow(
+      /^Invalid environment variable DB_PASSWORD: [^"]*$/,
     );
   });
 });

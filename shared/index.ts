@@ -37,6 +37,7 @@ export {
   natsUrlVariable,
   parseEnv,
   portVariable,
+  redactUrls,
 } from "./env.ts";
 export type { Issue } from "./errors.ts";
 export {

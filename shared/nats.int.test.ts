@@ -49,6 +49,25 @@ test("streamInfo tells a missing stream from an existing one", async () => {
   expect((await streamInfo(jsm, spec.name))?.config.name).toBe(spec.name);
 });
 
+test("a NATS link that cannot connect logs its URL without the credentials", async () => {
+  const server = await startNatsServer();
+  await server.stop();
+  const logs = captureLogger("link");
+  const url = server.url.replace("nats://", "nats://alice:S3cret@");
+  const link = startNatsLink({ url, name: "secret", log: logs.log, retryMs: 10 });
+  try {
+    const line = await waitFor(
+      () => logs.lines.find((line) => line.msg === "nats unreachable, retrying"),
+      { message: "a failed first attempt" },
+    );
+    expect(line.url).toBe(server.url.replace("nats://", "nats://***@"));
+    expect(JSON.stringify(logs.lines)).not.toContain("S3cret");
+  } finally {
+    await link.close();
+    await server.dispose();
+  }
+});
+
 test("a NATS link keeps trying until the server answers", async () => {
   const server = await startNatsServer();
   await server.stop();

@@ -9,6 +9,7 @@ import {
 } from "@nats-io/jetstream";
 import { type NatsConnection, nanos } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+import { redactUrls } from "./env.ts";
 import { errorMessage } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 
@@ -84,7 +85,8 @@ export function startNatsLink({
       settleConnected(nc);
       notifyConnected(nc);
     } catch (error) {
-      if (failures === 0) log.warn({ err: errorMessage(error), url }, "nats unreachable, retrying");
+      if (failures === 0)
+        log.warn({ err: errorMessage(error), url: redactUrls(url) }, "nats unreachable, retrying");
       retryTimer = setTimeout(() => void attempt(failures + 1), retryMs);
     }
   }

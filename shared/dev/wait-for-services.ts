@@ -3,7 +3,7 @@
  * exits 1 naming what is missing after WAIT_SECONDS (60 by default). Used by `.ci/run`.
  */
 import * as v from "valibot";
-import { databaseUrlVariable, loadEnv, natsUrlVariable } from "../env.ts";
+import { databaseUrlVariable, loadEnv, natsUrlVariable, redactUrls } from "../env.ts";
 import { type Probe, probeNats, probePostgres } from "./infrastructure-services.ts";
 
 const env = loadEnv(
@@ -15,22 +15,27 @@ const env = loadEnv(
 );
 
 const deadline = Date.now() + env.WAIT_SECONDS * 1000;
-let missing: string[] = [];
-while (Date.now() < deadline) {
+for (;;) {
   const [postgres, jetstream] = await Promise.all([
     probePostgres(env.DATABASE_URL),
     probeNats(env.NATS_URL),
   ]);
   const why = (probe: Probe) => (probe.state === "refused" ? ` (${probe.reason})` : "");
-  missing = [
-    ...(postgres.state === "up" ? [] : [`Postgres at ${env.DATABASE_URL}${why(postgres)}`]),
-    ...(jetstream.state === "up" ? [] : [`NATS JetStream at ${env.NATS_URL}${why(jetstream)}`]),
+  const missing = [
+    ...(postgres.state === "up"
+      ? []
+      : [`Postgres at ${redactUrls(env.DATABASE_URL)}${why(postgres)}`]),
+    ...(jetstream.state === "up"
+      ? []
+      : [`NATS JetStream at ${redactUrls(env.NATS_URL)}${why(jetstream)}`]),
   ];
   if (missing.length === 0) {
     console.log("services: Postgres and NATS JetStream answer");
     process.exit(0);
   }
+  if (Date.now() >= deadline) {
+    console.error(`services: no answer from ${missing.join(" and ")}`);
+    process.exit(1);
+  }
   await Bun.sleep(500);
 }
-console.error(`services: no answer from ${missing.join(" and ")}`);
-process.exit(1);
