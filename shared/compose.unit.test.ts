@@ -54,7 +54,8 @@ describe("compose.yaml", () => {
       expect(service.environment?.PORT).toBe(port);
       expect(service.environment?.DATABASE_URL).toMatch(/^postgres:\/\/[^@]+@postgres:5432\//);
       expect(service.environment?.NATS_URL).toBe("nats://nats:4222");
-      expect(service.ports).toContain(`${port}:${port}`);
+      // The APIs have no authentication: reachable from this host only, as Postgres and NATS.
+      expect(service.ports).toEqual([`127.0.0.1:${port}:${port}`]);
       expect(service.depends_on?.postgres?.condition).toBe("service_healthy");
       expect(service.depends_on?.nats?.condition).toBe("service_healthy");
       expect(service.healthcheck?.test.join(" ")).toContain(`127.0.0.1:${port}/ready`);

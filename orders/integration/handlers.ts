@@ -8,3 +8,6 @@ export const integrationEventHandlers: IntegrationEventHandlers = {
   [PRODUCT_CREATED_V1]: ProductCreatedIntegrationEventHandler,
   [PRODUCT_UPDATED_V1]: ProductUpdatedIntegrationEventHandler,
 };
+
+/** Whether Orders acts on events of this type (a handler of its own, not one `Object` has). */
+export const handlesEventType = (type: string) => Object.hasOwn(integrationEventHandlers, type);

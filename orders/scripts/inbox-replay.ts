@@ -2,7 +2,7 @@ import { closeDatabase, createDatabase, runScript, type ScriptSpec, UsageError }
 import * as v from "valibot";
 import { readOrdersEnv } from "../env.ts";
 import { type ReplayOutcome, replayInboxRows } from "../infrastructure/inbox-replay.ts";
-import { integrationEventHandlers } from "../integration/handlers.ts";
+import { handlesEventType } from "../integration/handlers.ts";
 
 export const spec = {
   command: "bun run inbox:replay",
@@ -65,7 +65,7 @@ if (import.meta.main) {
       const outcomes = await replayInboxRows(
         sql,
         { ids: options.id, allDead, allIgnored },
-        (type) => type in integrationEventHandlers,
+        handlesEventType,
       );
       if (json) {
         process.stdout.write(`${JSON.stringify(outcomes)}\n`);
