@@ -10,7 +10,7 @@ import {
   isDatabaseReachable,
   type Logger,
   messagingHealthThresholds,
-  migrateDatabase,
+  migrateAtStart,
   natsNames,
   runService,
   startNatsLink,
@@ -47,12 +47,20 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
   const newId = overrides.newId ?? (() => Bun.randomUUIDv7());
   const handlers = overrides.handlers ?? integrationEventHandlers;
 
-  const { applied } = await migrateDatabase(env.DATABASE_URL, MIGRATIONS);
-  if (applied.length > 0) log.info({ applied }, "migrations applied");
   const sql = createDatabase(env.DATABASE_URL, {
     name: "orders",
     max: env.DATABASE_POOL_SIZE,
     role: env.DATABASE_ROLE || undefined,
+  });
+  await migrateAtStart(sql, {
+    url: env.DATABASE_URL,
+    migrations: MIGRATIONS,
+    migrateOnStart: env.MIGRATE_ON_START,
+    command: "bun orders/migrate.ts",
+    log,
+  }).catch(async (error: unknown) => {
+    await closeDatabase(sql);
+    throw error;
   });
 
   const metrics = createMetricsRegistry({ log });

@@ -1,4 +1,5 @@
 import {
+  booleanVariable,
   databaseRoleVariable,
   databaseUrlVariable,
   integerVariable,
@@ -20,6 +21,11 @@ export const SalesEnv = v.object({
   DATABASE_URL: databaseUrlVariable,
   /** The runtime connection acts as this role, which reaches only the sales schema. */
   DATABASE_ROLE: databaseRoleVariable("sales"),
+  /**
+   * Applies the schema's migrations at start, over DATABASE_URL. False where that login may not
+   * (a login of the module's own): the process then only checks they were applied.
+   */
+  MIGRATE_ON_START: booleanVariable(true),
   DATABASE_POOL_SIZE: integerVariable(20, { min: 1, max: 200 }),
   /** Most write transactions at once; requests that arrive meanwhile share the next one. */
   WRITE_TRANSACTIONS: integerVariable(4, { min: 1, max: 200 }),

@@ -11,7 +11,7 @@ import {
   isDatabaseReachable,
   type Logger,
   messagingHealthThresholds,
-  migrateDatabase,
+  migrateAtStart,
   natsNames,
   runService,
   startNatsLink,
@@ -45,8 +45,6 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
   const now = overrides.now ?? (() => new Date());
   const newId = overrides.newId ?? (() => Bun.randomUUIDv7());
 
-  const { applied } = await migrateDatabase(env.DATABASE_URL, MIGRATIONS);
-  if (applied.length > 0) log.info({ applied }, "migrations applied");
   const requestTimeoutMs = overrides.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const sql = createDatabase(env.DATABASE_URL, {
     name: "sales",
@@ -54,6 +52,16 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     role: env.DATABASE_ROLE || undefined,
     // A write held up by a lock past its 503 gives its connection back rather than wait on.
     lockTimeoutMs: requestTimeoutMs,
+  });
+  await migrateAtStart(sql, {
+    url: env.DATABASE_URL,
+    migrations: MIGRATIONS,
+    migrateOnStart: env.MIGRATE_ON_START,
+    command: "bun sales/migrate.ts",
+    log,
+  }).catch(async (error: unknown) => {
+    await closeDatabase(sql);
+    throw error;
   });
 
   const metrics = createMetricsRegistry({ log });

@@ -31,6 +31,17 @@ export const MAX_KEEP_MS = 100 * 365 * 24 * 60 * 60_000;
 export const keepVariable = (fallback: number, { min = 0 } = {}) =>
   integerVariable(fallback, { min, max: MAX_KEEP_MS });
 
+/** `true` or `false`, with a default. */
+export const booleanVariable = (fallback: boolean) =>
+  v.optional(
+    v.pipe(
+      v.string(),
+      v.picklist(["true", "false"], "must be true or false"),
+      v.transform((value) => value === "true"),
+    ),
+    String(fallback),
+  );
+
 /** A TCP port; 0 asks the OS for a free one. */
 export const portVariable = (fallback: number) => integerVariable(fallback, { min: 0, max: 65535 });
 

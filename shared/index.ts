@@ -24,6 +24,7 @@ export {
   pipelineWrites,
 } from "./database.ts";
 export {
+  booleanVariable,
   databaseRoleVariable,
   databaseUrlVariable,
   EnvError,
@@ -72,7 +73,7 @@ export { assessMessagingHealth, messagingHealthThresholds } from "./messaging-he
 export type { Counter, Gauge, Histogram, Labels, MetricsRegistry } from "./metrics.ts";
 export { createMetricsRegistry, METRICS_CONTENT_TYPE } from "./metrics.ts";
 export type { MigrationResult } from "./migrations.ts";
-export { migrate, migrateDatabase } from "./migrations.ts";
+export { migrate, migrateAtStart, migrateDatabase } from "./migrations.ts";
 export type { EnsureStreamResult, NatsLink, NatsNames, StreamSpec } from "./nats.ts";
 export {
   connectNats,

@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createDatabase } from "./database.ts";
-import { migrate } from "./migrations.ts";
-import { useTestDatabase } from "./testing/test-environment.ts";
+import { migrate, migrateAtStart } from "./migrations.ts";
+import { useTestDatabase, waitFor } from "./testing/test-environment.ts";
 
 const db = await useTestDatabase();
 
@@ -96,4 +96,56 @@ test("a file that waits on a table lock gives up, tries again, and then says wha
   }
   const done = await migrate(db.sql, { schema: "locked", directory: second });
   expect(done.applied).toEqual(["0002_column.sql"]);
+});
+
+test("a runner that finds another holding the schema's lock says who, then waits for it", async () => {
+  const directory = await migrationsFolder({ "0001_t.sql": "create table waiting.t (id int);" });
+  const holder = createDatabase(db.url, { name: "lock-holder", max: 1 });
+  const waits: string[] = [];
+  try {
+    const held = await holder.reserve();
+    await held`select pg_advisory_lock(hashtext('migrations:waiting'))`;
+    const run = migrate(
+      db.sql,
+      { schema: "waiting", directory },
+      { onWaiting: (who) => waits.push(who) },
+    );
+    await waitFor(() => waits.length > 0, { message: "the runner to say it waits" });
+    const [{ pid }] = (await held`select pg_backend_pid() as pid`) as unknown as [{ pid: number }];
+    expect(waits).toEqual([`pid ${pid} (user postgres, application lock-holder)`]);
+    await held`select pg_advisory_unlock(hashtext('migrations:waiting'))`;
+    expect((await run).applied).toEqual(["0001_t.sql"]);
+    held.release();
+  } finally {
+    await holder.end();
+  }
+});
+
+test("a process that does not migrate at start refuses a schema that lacks migrations", async () => {
+  const directory = await migrationsFolder({
+    "0001_a.sql": "create table required.a (id int);",
+    "0002_b.sql": "create table required.b (id int);",
+  });
+  const log = { info: () => {}, warn: () => {} };
+  const atStart = (migrateOnStart: boolean) =>
+    migrateAtStart(db.sql, {
+      url: db.url,
+      migrations: { schema: "required", directory },
+      migrateOnStart,
+      command: "bun required/migrate.ts",
+      log,
+    });
+  await expect(atStart(false)).rejects.toThrow(
+    "Schema required lacks 2 migration(s) (0001_a.sql, 0002_b.sql): apply them with `bun required/migrate.ts`",
+  );
+  await migrate(db.sql, {
+    schema: "required",
+    directory: await migrationsFolder({ "0001_a.sql": "create table required.a (id int);" }),
+  });
+  await expect(atStart(false)).rejects.toThrow("lacks 1 migration(s) (0002_b.sql)");
+  await atStart(true);
+  await atStart(false);
+  expect(await db.sql`select to_regclass('required.b')::text as t`).toEqual([
+    { t: "required.b" },
+  ] as never);
 });

@@ -1,7 +1,14 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { retryDelayMs } from "./backoff.ts";
-import { closeDatabase, createDatabase, isLockTimeout, type Sql } from "./database.ts";
+import {
+  closeDatabase,
+  createDatabase,
+  isLockTimeout,
+  type Sql,
+  type Transaction,
+} from "./database.ts";
+import type { Logger } from "./logger.ts";
 
 const MIGRATION_FILE = /^(\d{4})_[\w-]+\.sql$/;
 
@@ -15,6 +22,11 @@ export type MigrateOptions = {
    */
   lockTimeoutMs?: number;
   attempts?: number;
+  /**
+   * Told when another session holds this schema's migration lock, before waiting for it (as
+   * long as it takes: another instance may be building an index). Names that session.
+   */
+  onWaiting?: (holder: string) => void;
 };
 
 /**
@@ -26,16 +38,21 @@ export type MigrateOptions = {
 export async function migrate(
   sql: Sql,
   { schema, directory }: { schema: string; directory: string },
-  { lockTimeoutMs = 5_000, attempts = 5 }: MigrateOptions = {},
+  { lockTimeoutMs = 5_000, attempts = 5, onWaiting }: MigrateOptions = {},
 ): Promise<MigrationResult> {
-  const files = (await readdir(directory)).filter((file) => MIGRATION_FILE.test(file)).sort();
-  assertUniqueVersions(files);
+  const files = await migrationFiles(directory);
 
   for (let attempt = 1; ; attempt++) {
     let current = "";
     try {
       const applied = await sql.begin(async (tx) => {
-        await tx`select pg_advisory_xact_lock(hashtext(${`migrations:${schema}`}))`;
+        const lock = `migrations:${schema}`;
+        const [free] = await tx<{ taken: boolean }[]>`
+          select pg_try_advisory_xact_lock(hashtext(${lock})) as taken`;
+        if (!free?.taken) {
+          onWaiting?.(await lockHolder(tx, lock));
+          await tx`select pg_advisory_xact_lock(hashtext(${lock}))`;
+        }
         // After the advisory lock: a runner waits as long as it takes for the one before it.
         await tx`select set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)`;
         await tx`create schema if not exists ${tx(schema)}`;
@@ -74,6 +91,52 @@ export async function migrate(
   }
 }
 
+/** Who holds an advisory lock, as `pg_stat_activity` tells: enough to find the session. */
+async function lockHolder(tx: Transaction, lock: string): Promise<string> {
+  const [holder] = await tx<{ pid: number; user: string; application: string }[]>`
+    select a.pid, a.usename as user, a.application_name as application
+    from pg_locks l join pg_stat_activity a on a.pid = l.pid
+    where l.locktype = 'advisory' and l.granted and l.objsubid = 1
+      and l.objid = (hashtext(${lock})::bigint & 4294967295)::oid
+    limit 1`;
+  if (!holder) return "a session that has just let go";
+  const application = holder.application ? `, application ${holder.application}` : "";
+  return `pid ${holder.pid} (user ${holder.user}${application})`;
+}
+
+async function migrationFiles(directory: string): Promise<string[]> {
+  const files = (await readdir(directory)).filter((file) => MIGRATION_FILE.test(file)).sort();
+  assertUniqueVersions(files);
+  return files;
+}
+
+/**
+ * For a process that does not migrate at start (its login may not: see the README): fails,
+ * naming the files and how to apply them, unless `schema` has recorded every migration.
+ */
+export async function requireMigrated(
+  sql: Sql,
+  { schema, directory }: { schema: string; directory: string },
+  command: string,
+): Promise<void> {
+  const files = await migrationFiles(directory);
+  const [record] = await sql<{ table: string | null }[]>`
+    select to_regclass(${`${schema}.schema_migrations`})::text as table`;
+  const done = record?.table
+    ? new Set(
+        (
+          await sql<{ version: number }[]>`select version from ${sql(schema)}.schema_migrations`
+        ).map((row) => row.version),
+      )
+    : new Set<number>();
+  const pending = files.filter((file) => !done.has(versionOf(file)));
+  if (pending.length > 0) {
+    throw new Error(
+      `Schema ${schema} lacks ${pending.length} migration(s) (${pending.join(", ")}): apply them with \`${command}\` as the database's admin user, then start again`,
+    );
+  }
+}
+
 function versionOf(file: string): number {
   return Number(MIGRATION_FILE.exec(file)?.[1]);
 }
@@ -100,4 +163,29 @@ export async function migrateDatabase(
   } finally {
     await closeDatabase(admin);
   }
+}
+
+/**
+ * A process' schema at its start: migrated over an admin connection to `url` (the default), or,
+ * when the process does not migrate (`migrateOnStart` false, its login may not), required to be
+ * migrated already, checked over its own `sql`.
+ */
+export async function migrateAtStart(
+  sql: Sql,
+  options: {
+    url: string;
+    migrations: { schema: string; directory: string };
+    migrateOnStart: boolean;
+    /** The command that applies them, for the error when they are missing. */
+    command: string;
+    log: Pick<Logger, "info" | "warn">;
+  },
+): Promise<void> {
+  const { url, migrations, log } = options;
+  if (!options.migrateOnStart) return requireMigrated(sql, migrations, options.command);
+  const { applied } = await migrateDatabase(url, migrations, {
+    onWaiting: (holder) =>
+      log.warn({ holder }, `waiting for another migration of schema ${migrations.schema}`),
+  });
+  if (applied.length > 0) log.info({ applied }, "migrations applied");
 }

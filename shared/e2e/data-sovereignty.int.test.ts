@@ -3,7 +3,10 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { createDatabase } from "../database.ts";
 import { migrate } from "../migrations.ts";
-import { useTestDatabase } from "../testing/test-environment.ts";
+import { startServiceProcess } from "../processes/service-process.ts";
+import { afterTests } from "../testing/cleanup.ts";
+import { deleteStreams } from "../testing/stream-messages.ts";
+import { testEnv, uniqueId, useTestDatabase } from "../testing/test-environment.ts";
 
 // Each module's runtime connection acts as its own role (DATABASE_ROLE, `SET ROLE`), created by
 // its migrations with rights on its own schema only.
@@ -48,4 +51,87 @@ test.each([
     sql.unsafe(`select count(*)::int as count from ${table}`),
   );
   expect(rows).toEqual([{ count: 0 }] as never);
+});
+
+test.each(["sales", "orders"])(
+  "the %s role reads its record of migrations but cannot change it",
+  async (role) => {
+    const applied = await asRole(role, (sql) =>
+      sql.unsafe(`select count(*)::int as count from ${role}.schema_migrations`),
+    );
+    expect((applied[0] as unknown as { count: number }).count).toBeGreaterThan(0);
+    for (const statement of [
+      `delete from ${role}.schema_migrations`,
+      `update ${role}.schema_migrations set name = name`,
+      `insert into ${role}.schema_migrations (version, name) values (9999, 'x')`,
+      `truncate ${role}.schema_migrations`,
+    ]) {
+      const outcome = await asRole(role, (sql) => sql.unsafe(statement)).catch((e) => e);
+      expect(permissionDenied(outcome)).toBe(true);
+    }
+  },
+);
+
+// SET ROLE alone is a convention: a session may RESET ROLE back to its login. A login of the
+// module's own, a member of its role only, makes the boundary Postgres' (README, "A login per
+// module").
+const salesLogin = `sales_login_${uniqueId()}`;
+await db.sql.unsafe(`create role ${salesLogin} login in role sales`);
+afterTests(async () => {
+  const admin = createDatabase(testEnv.DATABASE_URL, { name: "test-admin", max: 1 });
+  await admin.unsafe(`drop role if exists ${salesLogin}`);
+  await admin.end();
+});
+const salesLoginUrl = Object.assign(new URL(db.url), { username: salesLogin }).toString();
+
+test("a login of Sales' own cannot leave the sales role for another", async () => {
+  const sql = createDatabase(salesLoginUrl, { name: "sales-login", max: 1, role: "sales" });
+  try {
+    const reset = await sql
+      .begin(async (tx) => {
+        await tx`reset role`;
+        return tx`select * from orders.inbox_messages limit 1`;
+      })
+      .catch((e) => e);
+    expect(permissionDenied(reset)).toBe(true);
+    const other = await sql`set role orders`.catch((e) => e);
+    expect(permissionDenied(other)).toBe(true);
+    expect(await sql`select count(*)::int as count from sales.products`).toEqual([
+      { count: 0 },
+    ] as never);
+  } finally {
+    await sql.end();
+  }
+});
+
+test("Sales runs on such a login without migrating at start", async () => {
+  const namespace = `t${uniqueId()}`;
+  const sales = await startServiceProcess({
+    name: "sales",
+    entry: "sales/main.ts",
+    env: {
+      DATABASE_URL: salesLoginUrl,
+      MIGRATE_ON_START: "false",
+      NATS_URL: testEnv.NATS_URL,
+      NATS_NAMESPACE: namespace,
+    },
+  });
+  try {
+    const response = await fetch(`${sales.url}/products`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        sku: "LOGIN-1",
+        name: "Mug",
+        price: { amount: 100, currency: "EUR" },
+      }),
+    });
+    expect(response.status).toBe(201);
+    expect(await db.sql`select count(*)::int as count from sales.outbox_messages`).toEqual([
+      { count: 1 },
+    ] as never);
+  } finally {
+    await sales.stop();
+    await deleteStreams(testEnv.NATS_URL, [`${namespace}_SALES`]);
+  }
 });
