@@ -1,4 +1,5 @@
 import { readdir } from "node:fs/promises";
+import { builtinModules } from "node:module";
 import { dirname, join, normalize } from "node:path";
 import { COMPUTED_SPECIFIER, scanImports } from "./import-scanner.ts";
 
@@ -21,6 +22,11 @@ export type Violation = { rule: string; edge: Edge };
 const MODULES = ["sales", "orders"] as const;
 const PACKAGES = ["sales", "orders", "contracts", "shared"] as const;
 const INFRASTRUCTURE_PACKAGES = /^(postgres|pino|hono|nats|@nats-io\/[\w.-]+)(\/|$)/;
+/** The runtime's own modules (`node:fs`, `fs`, `bun`, `bun:sqlite`): files, sockets, processes. */
+const isRuntimeModule = (target: string) =>
+  /^(node|bun):/.test(target) ||
+  target === "bun" ||
+  builtinModules.includes(target.split("/")[0] ?? target);
 /** What of `shared` a domain may import: its errors and validation, nothing that does I/O. */
 const DOMAIN_SAFE_SHARED = ["shared/errors", "shared/validation"];
 
@@ -69,6 +75,7 @@ export const RULES: Rule[] = [
     appliesTo: inFolder(`${module}/domain`),
     forbids: (edge: Edge) =>
       INFRASTRUCTURE_PACKAGES.test(edge.target) ||
+      (isRuntimeModule(edge.target) && !(isTest(edge.from) && edge.target === "bun:test")) ||
       // The shared index pulls in Postgres, NATS and Hono; the domain takes only these parts.
       (targetsPackage("shared")(edge) && !DOMAIN_SAFE_SHARED.includes(edge.target)) ||
       ["infrastructure", "api", "application", "integration"].some((layer) =>

@@ -180,6 +180,10 @@ describe("the checker catches a planted violation", () => {
       ["orders/api/x.ts", 'export { y } from "../api/x.ts";'],
       ["shared", 'import { UnprocessableError } from "shared";'],
       ["shared/nats.ts", 'import { natsNames } from "../../shared/nats.ts";'],
+      ["node:fs", 'import { readFileSync } from "node:fs";'],
+      ["fs/promises", 'import { readFile } from "fs/promises";'],
+      ["bun", 'import { $ } from "bun";'],
+      ["bun:sqlite", 'import { Database } from "bun:sqlite";'],
     ];
     for (const [target, code] of planted) {
       expect(violationsIn("orders/domain/order.ts", code)).toBe(
@@ -187,6 +191,9 @@ describe("the checker catches a planted violation", () => {
       );
     }
     expect(violationsIn("sales/domain/product.ts", 'import * as v from "valibot";')).toBe("");
+    expect(
+      violationsIn("sales/domain/product.unit.test.ts", 'import { test } from "bun:test";'),
+    ).toBe("");
     expect(
       violationsIn("sales/domain/product.ts", 'import { parseOrThrow } from "shared/validation";'),
     ).toBe("");

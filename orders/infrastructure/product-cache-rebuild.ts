@@ -1,5 +1,5 @@
 import type { JetStreamClient, StreamInfo } from "@nats-io/jetstream";
-import { errorMessage, type Logger, type Sql } from "shared";
+import { errorMessage, isLockTimeout, type Logger, type Sql } from "shared";
 import type { IntegrationEventHandlers } from "../integration/handler.ts";
 import { createProductCacheReplay, type ProductCacheReplay } from "./product-cache-replay.ts";
 
@@ -120,8 +120,7 @@ export async function rebuildProductCache(options: RebuildOptions): Promise<Rebu
         try {
           swapped = await swap(sql, replay, { firstSeq, lockHolder }, options);
         } catch (error) {
-          if ((error as { code?: string }).code !== "55P03" || attempt >= SWAP_ATTEMPTS)
-            throw error;
+          if (!isLockTimeout(error) || attempt >= SWAP_ATTEMPTS) throw error;
           log.warn({ attempt, err: errorMessage(error) }, "product_cache is busy; trying again");
         }
       }

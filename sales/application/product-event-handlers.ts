@@ -22,7 +22,11 @@ export function ProductUpdatedDomainEventHandler(event: ProductUpdatedDomainEven
   bus.publish({ ...envelope(event), type: PRODUCT_UPDATED_V1 });
 }
 
-/** Hands each domain event to its handler, in the order they were raised. */
+/**
+ * Hands each domain event to its handler, in the order they were raised. An event without one
+ * fails to compile, and throws if it gets here anyway: its transaction then rolls back, rather
+ * than commit a change no event tells of.
+ */
 export function dispatchDomainEvents(events: ProductDomainEvent[], bus: EventBus): void {
   for (const event of events) {
     switch (event.type) {
@@ -32,6 +36,10 @@ export function dispatchDomainEvents(events: ProductDomainEvent[], bus: EventBus
       case "ProductUpdated":
         ProductUpdatedDomainEventHandler(event, bus);
         break;
+      default: {
+        const unhandled: never = event;
+        throw new Error(`No handler for domain event ${(unhandled as { type: string }).type}`);
+      }
     }
   }
 }
