@@ -1,4 +1,7 @@
-/** What crosses the wire between Sales and its consumers: the only package Orders may import. */
+/**
+ * What crosses the wire between Sales and its consumers: the only part of Sales that Orders may
+ * import.
+ */
 export { CloudEventEnvelope, SALES_SOURCE } from "./envelope.ts";
 export type { EventIssue, ParseIntegrationEventResult } from "./parse.ts";
 export { IntegrationEvent, parseIntegrationEvent } from "./parse.ts";

@@ -1,4 +1,4 @@
-/** Building blocks both modules use; knows nothing of Sales, Orders or the contracts. */
+/** Building blocks both modules use; imports nothing of Sales, Orders or the contracts. */
 export { retryDelayMs } from "./backoff.ts";
 export type { ScriptContext, ScriptSpec } from "./cli.ts";
 export {

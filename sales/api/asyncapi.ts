@@ -56,14 +56,15 @@ const pascal = (type: string) =>
     .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
     .join("");
 
+const EXAMPLE_TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
 /**
  * The AsyncAPI 3.0 document of what Sales publishes: one channel per event type (the NATS
  * subject), a `send` operation each, and the message with its CloudEvents payload schema and
  * headers, all generated from the contracts' valibot schemas. Every event of
- * `IntegrationEvent` is in it; a new event type appears without touching this file.
+ * `IntegrationEvent` is in it. A new event type appears without touching this file, with a
+ * generic description until `DESCRIPTIONS` has one, and a product as its example's `data`.
  */
-const EXAMPLE_TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-
 export function asyncApiDocument() {
   const channels: Record<string, unknown> = {};
   const operations: Record<string, unknown> = {};
