@@ -3,7 +3,6 @@ export { retryDelayMs } from "./backoff.ts";
 export type { ScriptContext, ScriptSpec } from "./cli.ts";
 export {
   countOption,
-  helpText,
   optionalCountOption,
   parseScriptArgs,
   runScript,
@@ -27,7 +26,6 @@ export {
   booleanVariable,
   databaseRoleVariable,
   databaseUrlVariable,
-  EnvError,
   integerVariable,
   intervalVariable,
   keepVariable,
@@ -38,14 +36,12 @@ export {
   natsUrlVariable,
   parseEnv,
   portVariable,
-  redactUrls,
 } from "./env.ts";
 export type { Issue } from "./errors.ts";
 export {
   ConflictError,
   errorMessage,
   NotFoundError,
-  UnavailableError,
   UnprocessableError,
   ValidationError,
 } from "./errors.ts";
@@ -71,7 +67,7 @@ export type {
 } from "./messaging-health.ts";
 export { assessMessagingHealth, messagingHealthThresholds } from "./messaging-health.ts";
 export type { Counter, Gauge, Histogram, Labels, MetricsRegistry } from "./metrics.ts";
-export { createMetricsRegistry, METRICS_CONTENT_TYPE } from "./metrics.ts";
+export { createMetricsRegistry } from "./metrics.ts";
 export type { MigrationResult } from "./migrations.ts";
 export { migrate, migrateAtStart, migrateDatabase } from "./migrations.ts";
 export type { EnsureStreamResult, NatsLink, NatsNames, StreamSpec } from "./nats.ts";
@@ -85,13 +81,8 @@ export {
   streamInfo,
 } from "./nats.ts";
 export type { OpenApiDocument, OpenApiInfo, RouteDoc, RouteResponse } from "./openapi.ts";
-export { describeRoute, ErrorResponse, jsonSchemaOf, openApiDocument } from "./openapi.ts";
-export {
-  exitOnSignalsWhileStarting,
-  exitOnUncaughtErrors,
-  runService,
-  stopOnSignals,
-} from "./process.ts";
+export { describeRoute, ErrorResponse, jsonSchemaOf } from "./openapi.ts";
+export { runService } from "./process.ts";
 export type { BacklogReport } from "./report-text.ts";
 export {
   backlogText,
@@ -103,7 +94,7 @@ export {
   oneLine,
   progressBar,
 } from "./report-text.ts";
-export { continueTrace, newTraceparent, traceIdOf } from "./trace.ts";
+export { traceIdOf } from "./trace.ts";
 export type { Turns } from "./turns.ts";
 export { createTurns } from "./turns.ts";
 export { IdempotencyKeyHeader, IdParam, PageQuery, parseOrThrow, toIssues } from "./validation.ts";
