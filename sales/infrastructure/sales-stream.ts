@@ -128,8 +128,10 @@ export function startSalesStream({
    *
    * Messages gone from the head of the stream (below its first sequence, which only grows) were
    * removed, not lost: by `max_age`, a `max_msgs` or `max_bytes` limit an operator set, or
-   * `nats stream purge`. Their rows are not queued again (`outbox:republish` does that on
-   * purpose); sending them would undo the operator's purge, or, under a limit, push out others.
+   * `nats stream purge`; so were messages missing at sequences the stream has reached (`nats
+   * stream rmm`, a purge by subject). Their rows are not queued again (`outbox:republish` does
+   * that on purpose); sending them would undo the operator's removal, or, under a limit, push
+   * out others.
    */
   async function requeueLostRows(jsm: JetStreamManager): Promise<number> {
     return sql.begin(async (tx) => {
@@ -148,18 +150,23 @@ export function startSalesStream({
       // above, or be past the stream's end (the tail, below).
       const oldest = await oldestPublished(tx, firstSequence);
       const ours = !oldest || (await lookUp(jsm, oldest)) !== "other";
-      if (ours && (await lookUp(jsm, newest)) === "held") return 0;
+      // No message at a sequence the stream has reached: an operator deleted it (`nats stream
+      // rmm`, a purge by subject), which Sales does not undo, as for the head. Only another
+      // message there, or a newest row past the stream's end, tells of a loss.
+      if (ours && (await lookUp(jsm, newest)) !== "other" && newest.streamSequence <= lastSequence)
+        return 0;
 
-      // Something is gone. If the stream is ours and still holds the newest row at or below its
-      // last sequence that it should (rows older than max age tell nothing: it may have dropped
-      // them), or should hold none there, only the tail past that sequence is missing;
-      // otherwise its history is not ours. Either way, only rows it should hold are queued.
+      // Something is gone. If the stream is ours and has not put another message where the
+      // newest row at or below its last sequence should be (rows older than max age tell
+      // nothing: it may have dropped them), or should hold none there, only the tail past that
+      // sequence is missing; otherwise its history is not ours. Either way, only rows it should
+      // hold are queued.
       const [boundary] = await tx<PublishedRow[]>`
         select id, stream_sequence from sales.outbox_messages
         where stream_sequence between ${firstSequence} and ${lastSequence} and ${withinMaxAge(tx)}
         order by stream_sequence desc, published_at
         limit 1`;
-      const onlyTailLost = ours && (!boundary || (await lookUp(jsm, boundary)) === "held");
+      const onlyTailLost = ours && (!boundary || (await lookUp(jsm, boundary)) !== "other");
       // Due before every waiting row, in their old order: a relay claims them first, and one
       // relay publishing them without a failure puts them back on the stream in that order.
       // That is all: newer rows can take sequences the lost ones had, e.g. from a second Sales
