@@ -19,6 +19,10 @@ export function createInboxMetrics(
     "orders_inbox_duplicates_total",
     "Of those, messages already in the inbox (same event id): skipped.",
   );
+  const removedUnread = registry.counter(
+    "orders_stream_removed_unread_total",
+    "Messages the stream removed before the consumer was delivered them (a limit, or max age): lost to Orders until Sales sends them again (outbox:republish).",
+  );
   const processed = registry.counter(
     "orders_inbox_processed_total",
     "Inbox messages applied by their handler (committed).",
@@ -65,6 +69,9 @@ export function createInboxMetrics(
       stored(batch) {
         received.inc({}, batch.received);
         duplicates.inc({}, batch.received - batch.inserted);
+      },
+      removedUnread(count) {
+        removedUnread.inc({}, count);
       },
     },
     job: {

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
+import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { migrate, natsNames, type Sql, startNatsLink } from "shared";
 import { afterTests } from "../../shared/testing/cleanup.ts";
-import { silentLogger } from "../../shared/testing/silent-logger.ts";
+import { captureLogger, silentLogger } from "../../shared/testing/silent-logger.ts";
 import { testEnv, useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
 import { MIGRATIONS } from "../main.ts";
 import {
@@ -177,5 +178,73 @@ describe("a consumer another Orders instance deleted and added again", async () 
     await sales.jsm.consumers.add(sales.stream, config);
 
     await stored((await sales.publishProduct("created", productSnapshot())).id);
+  });
+});
+
+describe("messages the stream removed before the consumer read them", async () => {
+  const sales = await startFakeSales();
+  const database = await useTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+
+  test("are reported as an error naming them and the way back, and counted", async () => {
+    const before = [];
+    for (let i = 0; i < 3; i++)
+      before.push(await sales.publishProduct("created", productSnapshot()));
+    const first = startConsumer(sales, database.sql);
+    await waitFor(async () => (await consumerInfo(sales)).ack_floor.stream_seq === 3, {
+      message: "the first messages stored and acked",
+    });
+    await first.stop();
+
+    // Orders is down while a limit on the stream drops messages it never read (4–8).
+    for (let i = 0; i < 10; i++) await sales.publishProduct("created", productSnapshot());
+    const { config } = await sales.jsm.streams.info(sales.stream);
+    await sales.jsm.streams.update(sales.stream, { ...config, max_msgs: 5 });
+
+    const logs = captureLogger("orders");
+    const removed: number[] = [];
+    startConsumer(sales, database.sql, {
+      log: logs.log,
+      metrics: { stored: () => {}, removedUnread: (count) => void removed.push(count) },
+    });
+    const report = await waitFor(
+      () => logs.lines.find((line) => line.msg?.startsWith("the stream removed messages")),
+      { message: "the removal reported" },
+    );
+    expect(report.level).toBe("error");
+    expect([report.fromSequence, report.toSequence, report.count]).toEqual([4, 8, 5]);
+    expect(report.msg).toContain(`bun run outbox:republish --since ${before[2]?.time}`);
+    expect(removed).toEqual([5]);
+    await waitFor(
+      async () => (await database.sql`select 1 from orders.inbox_messages`).length === 3 + 5,
+      { message: "the messages still on the stream stored" },
+    );
+  });
+});
+
+describe("a consumer of Orders' name made with another ack policy", async () => {
+  const sales = await startFakeSales();
+  const database = await useTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+
+  test("is replaced by one that acks each message, and every message is stored", async () => {
+    const events = [];
+    for (let i = 0; i < 3; i++)
+      events.push(await sales.publishProduct("created", productSnapshot()));
+    await sales.jsm.consumers.add(sales.stream, {
+      durable_name: CONSUMER_NAME,
+      ack_policy: AckPolicy.All,
+      deliver_policy: DeliverPolicy.New,
+    });
+    startConsumer(sales, database.sql);
+    await waitFor(
+      async () => (await database.sql`select 1 from orders.inbox_messages`).length === 3,
+      { message: "the messages published before stored" },
+    );
+    const { config } = await consumerInfo(sales);
+    expect([config.ack_policy, config.deliver_policy]).toEqual([
+      AckPolicy.Explicit,
+      DeliverPolicy.All,
+    ]);
   });
 });

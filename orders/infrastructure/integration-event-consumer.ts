@@ -67,6 +67,8 @@ export type IntegrationEventConsumerOptions = {
 export type IntegrationEventConsumerMetrics = {
   /** `received` messages were stored; `inserted` of them were new, the rest duplicates. */
   stored(batch: { received: number; inserted: number }): void;
+  /** The stream removed `count` messages before this consumer was delivered them. */
+  removedUnread(count: number): void;
 };
 
 export type IntegrationEventConsumer = {
@@ -110,10 +112,14 @@ export function startIntegrationEventConsumer(
   const flushing = new Set<Promise<void>>();
   let stopped = false;
 
-  /** Ensures the consumer; says what it did, and when the consumer in place was created. */
+  /**
+   * Ensures the consumer; says what it did, when the consumer in place was created and, when it
+   * was there already, how far it had been delivered.
+   */
   async function ensureConsumer(jsm: JetStreamManager): Promise<{
-    outcome: "created" | "recreated" | "updated" | "unchanged";
+    outcome: "created" | "recreated" | "replaced" | "updated" | "unchanged";
     created: string;
+    delivered?: number;
   }> {
     try {
       const info = await jsm.consumers.info(stream, CONSUMER_NAME);
@@ -123,12 +129,24 @@ export function startIntegrationEventConsumer(
         return { outcome: "recreated", created: added.created };
       }
       const { config } = info;
+      // Made by something else (an operator's `nats consumer add`): these cannot be updated, and
+      // Orders would lose messages on them (acks covering unstored ones, history skipped).
+      if (
+        config.ack_policy !== wanted.ack_policy ||
+        config.deliver_policy !== wanted.deliver_policy ||
+        config.deliver_subject
+      ) {
+        await jsm.consumers.delete(stream, CONSUMER_NAME);
+        const added = await jsm.consumers.add(stream, wanted);
+        return { outcome: "replaced", created: added.created };
+      }
       const same =
         config.ack_wait === wanted.ack_wait &&
         config.max_deliver === wanted.max_deliver &&
         config.max_ack_pending === wanted.max_ack_pending &&
         config.filter_subject === wanted.filter_subject;
-      if (same) return { outcome: "unchanged", created: info.created };
+      const delivered = info.delivered.stream_seq;
+      if (same) return { outcome: "unchanged", created: info.created, delivered };
       const { ack_wait, max_deliver, max_ack_pending, filter_subject } = wanted;
       await jsm.consumers.update(stream, CONSUMER_NAME, {
         ack_wait,
@@ -136,7 +154,7 @@ export function startIntegrationEventConsumer(
         max_ack_pending,
         filter_subject,
       });
-      return { outcome: "updated", created: info.created };
+      return { outcome: "updated", created: info.created, delivered };
     } catch (error) {
       if (!isJetStreamApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
       const added = await jsm.consumers.add(stream, wanted);
@@ -166,6 +184,33 @@ export function startIntegrationEventConsumer(
     return stored === undefined;
   }
 
+  /** The last stream sequence already reported as removed unread. */
+  let reportedUpTo = 0;
+
+  /**
+   * Messages the stream removed from its head before this consumer was delivered them (a
+   * `max_msgs`, `max_bytes` or `max_age` limit reached while Orders was down or behind): their
+   * events never reach Orders, and Sales, which takes removals from the head as deliberate,
+   * does not send them again by itself. Says so as an error, with the way back.
+   */
+  async function reportRemovedUnread(jsm: JetStreamManager, delivered: number) {
+    if (delivered === 0) return; // a consumer that has read nothing yet starts where the stream does
+    const { first_seq: firstSequence } = (await jsm.streams.info(stream)).state;
+    const from = Math.max(delivered, reportedUpTo) + 1;
+    const to = firstSequence - 1;
+    if (from > to) return;
+    reportedUpTo = to;
+    const [last] = await sql<{ time: string | null }[]>`
+      select payload->>'time' as time from orders.inbox_messages
+      where stream_sequence = ${delivered} limit 1`;
+    const since = last?.time ?? "<the time Orders fell behind>";
+    log.error(
+      { stream, consumer: CONSUMER_NAME, fromSequence: from, toSequence: to, count: to - from + 1 },
+      `the stream removed messages before Orders read them (a limit on the stream, or its max age): their events are lost to Orders until Sales sends them again; on Sales run: bun run outbox:republish --since ${since}`,
+    );
+    options.metrics?.removedUnread(to - from + 1);
+  }
+
   /** Ensures the consumer and consumes from it; returns a short retry delay when it could not. */
   async function check(): Promise<number | undefined> {
     const connection = nats.connection;
@@ -174,12 +219,18 @@ export function startIntegrationEventConsumer(
       if (manager?.connection !== connection) {
         manager = { connection, jsm: await jetstreamManager(connection) };
       }
-      const { outcome, created } = await ensureConsumer(manager.jsm);
+      const { outcome, created, delivered } = await ensureConsumer(manager.jsm);
       waitingForStreamLogged = false;
+      if (delivered !== undefined) await reportRemovedUnread(manager.jsm, delivered);
       if (outcome === "recreated") {
         log.warn(
           { stream, consumer: CONSUMER_NAME },
           "the stream lost messages this consumer had acked; reading the stream again from its start (the inbox drops what it has)",
+        );
+      } else if (outcome === "replaced") {
+        log.warn(
+          { stream, consumer: CONSUMER_NAME },
+          "a consumer of that name with another ack or deliver policy was in place; replaced it, reading the stream from its start (the inbox drops what it has)",
         );
       } else if (outcome !== "unchanged") {
         log.info({ stream, consumer: CONSUMER_NAME, outcome }, "consumer ensured");
