@@ -10,6 +10,7 @@ import {
   retryDelayMs,
   type Sql,
   startIntervalLoop,
+  type Transaction,
   toIssues,
   traceIdOf,
 } from "shared";
@@ -169,30 +170,7 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
       await writes.settled().catch((error) => {
         throw new HandlerFailed(error);
       });
-      if (processed.length > 0) {
-        await tx`
-          update orders.inbox_messages
-          set status = 'processed', processed_at = clock_timestamp(), last_error = null
-          where id = any(${processed}::uuid[])`;
-      }
-      if (ignored.length > 0) {
-        await tx`
-          update orders.inbox_messages set status = 'ignored', last_error = 'no handler for this type'
-          where id = any(${ignored}::uuid[])`;
-      }
-      if (failures.length > 0) {
-        await tx`
-          update orders.inbox_messages as m
-          set attempts = f.attempts,
-              last_error = f.error,
-              status = case when f.final then 'dead' else 'pending' end,
-              next_attempt_at = now() + f.delay_ms * interval '1 millisecond'
-          from unnest(${failures.map((f) => f.id)}::uuid[], ${failures.map((f) => f.error)}::text[],
-                      ${failures.map((f) => f.attempts)}::int[], ${tx.array(failures.map((f) => f.final))}::bool[],
-                      ${failures.map((f) => retryDelay(f.attempts))}::int[])
-            as f(id, error, attempts, final, delay_ms)
-          where m.id = f.id`;
-      }
+      await recordOutcomes(tx, { processed, ignored, failures }, retryDelay);
       dead = failures.filter((f) => f.final).length;
       return { claimed: rows.length, processed: processed.length, failed: failures.length };
     });
@@ -224,6 +202,41 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
       await wakeUps.stop();
     },
   };
+}
+
+/**
+ * Marks a batch's rows, in the transaction that applied them: processed, ignored (no handler),
+ * or failed, each failure with its attempts and error, due again after its backoff or dead.
+ */
+async function recordOutcomes(
+  tx: Transaction,
+  { processed, ignored, failures }: { processed: string[]; ignored: string[]; failures: Failure[] },
+  retryDelay: (attempts: number) => number,
+) {
+  if (processed.length > 0) {
+    await tx`
+      update orders.inbox_messages
+      set status = 'processed', processed_at = clock_timestamp(), last_error = null
+      where id = any(${processed}::uuid[])`;
+  }
+  if (ignored.length > 0) {
+    await tx`
+      update orders.inbox_messages set status = 'ignored', last_error = 'no handler for this type'
+      where id = any(${ignored}::uuid[])`;
+  }
+  if (failures.length > 0) {
+    await tx`
+      update orders.inbox_messages as m
+      set attempts = f.attempts,
+          last_error = f.error,
+          status = case when f.final then 'dead' else 'pending' end,
+          next_attempt_at = now() + f.delay_ms * interval '1 millisecond'
+      from unnest(${failures.map((f) => f.id)}::uuid[], ${failures.map((f) => f.error)}::text[],
+                  ${failures.map((f) => f.attempts)}::int[], ${tx.array(failures.map((f) => f.final))}::bool[],
+                  ${failures.map((f) => retryDelay(f.attempts))}::int[])
+        as f(id, error, attempts, final, delay_ms)
+      where m.id = f.id`;
+  }
 }
 
 const secondsSince = (start: number) => (performance.now() - start) / 1000;
