@@ -124,7 +124,7 @@ export function startIntegrationEventConsumer(
     try {
       const info = await jsm.consumers.info(stream, CONSUMER_NAME);
       if (await isAheadOfStream(jsm, info)) {
-        await jsm.consumers.delete(stream, CONSUMER_NAME);
+        await deleteConsumer(jsm);
         const added = await jsm.consumers.add(stream, wanted);
         return { outcome: "recreated", created: added.created };
       }
@@ -136,7 +136,7 @@ export function startIntegrationEventConsumer(
         config.deliver_policy !== wanted.deliver_policy ||
         config.deliver_subject
       ) {
-        await jsm.consumers.delete(stream, CONSUMER_NAME);
+        await deleteConsumer(jsm);
         const added = await jsm.consumers.add(stream, wanted);
         return { outcome: "replaced", created: added.created };
       }
@@ -159,6 +159,23 @@ export function startIntegrationEventConsumer(
       if (!isJetStreamApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
       const added = await jsm.consumers.add(stream, wanted);
       return { outcome: "created", created: added.created };
+    }
+  }
+
+  /**
+   * Deletes the consumer. A nats-server without nats-io/nats-server#7886 (2.9.10, say) may
+   * answer a delete with an error (its state file written meanwhile: "directory not empty")
+   * although the consumer is gone: gone is what counts.
+   */
+  async function deleteConsumer(jsm: JetStreamManager) {
+    try {
+      await jsm.consumers.delete(stream, CONSUMER_NAME);
+    } catch (error) {
+      const gone = await jsm.consumers.info(stream, CONSUMER_NAME).then(
+        () => false,
+        (infoError: unknown) => isJetStreamApiError(infoError, JetStreamApiCodes.ConsumerNotFound),
+      );
+      if (!gone) throw error;
     }
   }
 
