@@ -1,5 +1,9 @@
 import { expect, test } from "bun:test";
 import { runScriptProcess } from "./testing/script-process.ts";
+import { useIntegrationTimeout } from "./testing/test-environment.ts";
+
+// It starts processes (or compiles schemas): more than 5 s on a loaded machine.
+useIntegrationTimeout();
 
 test("an operator script's output reaches a pipe whole, however long, with the script's exit code", async () => {
   const bytes = 500_000;

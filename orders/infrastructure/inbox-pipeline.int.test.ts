@@ -7,6 +7,7 @@ import { createTestDatabase, waitFor } from "../../shared/testing/test-environme
 import { integrationEventHandlers } from "../integration/handlers.ts";
 import { MIGRATIONS, type OrdersProcess } from "../main.ts";
 import {
+  type FakeSales,
   productEvent,
   productSnapshot,
   startFakeSales,
@@ -40,6 +41,24 @@ async function cachedProduct(orders: OrdersProcess, id: string) {
 const appliedLines = (lines: { msg: string; eventId?: unknown }[], eventId: string) =>
   lines.filter((line) => line.msg === "event applied" && line.eventId === eventId);
 
+/** Acks follow the inbox's commit: once all are in, every message is stored, whatever order the batches took. */
+const everyMessageAcked = (sales: FakeSales) =>
+  waitFor(
+    async () => {
+      const info = await sales.jsm.consumers.info(sales.stream, CONSUMER_NAME);
+      return info.num_ack_pending === 0 && info.num_pending === 0;
+    },
+    { message: "every message acked" },
+  );
+
+/** The job logs "event applied" after its commit: another connection may see the row first. */
+async function expectAppliedOnce(lines: { msg: string; eventId?: unknown }[], eventId: string) {
+  await waitFor(() => appliedLines(lines, eventId).length > 0, {
+    message: `event ${eventId} logged as applied`,
+  });
+  expect(appliedLines(lines, eventId)).toHaveLength(1);
+}
+
 describe("one Orders", async () => {
   const sales = await startFakeSales();
   const logs = captureLogger("orders");
@@ -72,13 +91,14 @@ describe("one Orders", async () => {
     await waitFor(async () => (await inboxRow(orders, marker.id))?.status === "processed", {
       message: "marker",
     });
+    await everyMessageAcked(sales);
 
     const [{ count }] = (await orders.sql`
       select count(*)::int as count from orders.inbox_messages where id = ${event.id}`) as [
       { count: number },
     ];
     expect(count).toBe(1);
-    expect(appliedLines(logs.lines, event.id)).toHaveLength(1);
+    await expectAppliedOnce(logs.lines, event.id);
   });
 
   test("updated v2 before created v1 leaves v2; a stale v1, or another v2, later changes nothing", async () => {
@@ -137,6 +157,7 @@ describe("one Orders", async () => {
     await waitFor(() => cachedProduct(orders, after.productId), {
       message: "a product after the bad ones",
     });
+    await everyMessageAcked(sales);
 
     const parked = await orders.sql<InboxRow[]>`
       select * from orders.inbox_messages where stream_sequence = any(${[garbage.seq, invalid.seq]}::bigint[])
@@ -151,13 +172,6 @@ describe("one Orders", async () => {
       type: "sales.product.deleted.v1",
     });
 
-    await waitFor(
-      async () => {
-        const info = await sales.jsm.consumers.info(sales.stream, CONSUMER_NAME);
-        return info.num_ack_pending === 0 && info.num_pending === 0;
-      },
-      { message: "every message acked" },
-    );
     expect((await orders.app.request("/ready")).status).toBe(200);
   });
 
@@ -167,6 +181,7 @@ describe("one Orders", async () => {
     const after = productSnapshot();
     await sales.publishProduct("created", after);
     await waitFor(() => cachedProduct(orders, after.productId), { message: "the next product" });
+    await everyMessageAcked(sales);
     const [row] = await orders.sql<InboxRow[]>`
       select * from orders.inbox_messages where raw_body is not null and position(${event.id} in convert_from(raw_body, 'UTF8')) > 0`;
     expect(row).toMatchObject({ status: "parked" });
@@ -291,9 +306,12 @@ describe("two Orders on one database and one durable consumer", async () => {
       { message: "every event processed", timeoutMs: 20_000 },
     );
 
-    const applied = [...first.lines, ...second.lines].filter(
-      (line) => line.msg === "event applied",
-    );
+    const appliedLogged = () =>
+      [...first.lines, ...second.lines].filter((line) => line.msg === "event applied");
+    await waitFor(() => appliedLogged().length >= events.length, {
+      message: "every event logged as applied",
+    });
+    const applied = appliedLogged();
     expect(applied).toHaveLength(events.length);
     expect(new Set(applied.map((line) => line.eventId)).size).toBe(events.length);
     const [{ count }] =
@@ -347,7 +365,7 @@ describe("after a crash between the inbox insert and the ack", async () => {
     for (const product of products) await waitFor(() => cachedProduct(orders, product.productId));
     const rows = await orders.sql<{ status: string }[]>`select status from orders.inbox_messages`;
     expect(rows.map((row) => row.status)).toEqual(Array(events.length).fill("processed"));
-    for (const event of events) expect(appliedLines(logs.lines, event.id)).toHaveLength(1);
+    for (const event of events) await expectAppliedOnce(logs.lines, event.id);
   });
 });
 
@@ -382,6 +400,6 @@ describe("while the inbox cannot store a message", async () => {
       message: "the redelivered message applied",
     });
     expect(await inboxRow(orders, event.id)).toMatchObject({ status: "processed" });
-    expect(appliedLines(logs.lines, event.id)).toHaveLength(1);
+    await expectAppliedOnce(logs.lines, event.id);
   });
 });

@@ -65,7 +65,7 @@ describe("bun run inbox:replay", async () => {
     // INBOX_POLL_MS is 60 s: only the NOTIFY wake-up can make this quick.
     for (const event of events) {
       await waitFor(async () => (await statusOf(event.id)) === "processed", {
-        timeoutMs: 5_000,
+        timeoutMs: 20_000,
         message: "processed",
       });
     }
@@ -134,7 +134,7 @@ describe("bun run inbox:replay", async () => {
     );
     expect(stdout).toContain(`${processed}  is processed: nothing to replay`);
     await waitFor(async () => (await statusOf(event.id)) === "processed", {
-      timeoutMs: 5_000,
+      timeoutMs: 20_000,
       message: "re-read event applied",
     });
     expect(await statusOf(parkedId)).toBeUndefined();
@@ -161,7 +161,7 @@ describe("bun run inbox:replay", async () => {
     expect(all.stdout).toContain(`${handled.id}  requeued`);
     expect(all.stdout).not.toContain(unknown.id);
     await waitFor(async () => (await statusOf(handled.id)) === "processed", {
-      timeoutMs: 5_000,
+      timeoutMs: 20_000,
       message: "the re-queued event applied",
     });
     const [cached] = await orders.sql`

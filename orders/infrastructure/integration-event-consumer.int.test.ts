@@ -166,7 +166,7 @@ describe("a consumer another Orders instance deleted and added again", async () 
     waitFor(
       async () =>
         (await database.sql`select 1 from orders.inbox_messages where id = ${id}`).length === 1,
-      { message: `event ${id} stored`, timeoutMs: 5_000 },
+      { message: `event ${id} stored`, timeoutMs: 20_000 },
     );
 
   test("is pulled from again at once", async () => {

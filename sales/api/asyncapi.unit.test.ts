@@ -6,8 +6,12 @@ import { IntegrationEvent } from "contracts";
 import * as v from "valibot";
 import { asyncApiProblems, draft07Problem } from "../../shared/testing/asyncapi-checks.ts";
 import { runScriptProcess } from "../../shared/testing/script-process.ts";
+import { useIntegrationTimeout } from "../../shared/testing/test-environment.ts";
 import { ASYNCAPI_FILE, asyncApiText } from "../scripts/asyncapi.ts";
 import { asyncApiDocument } from "./asyncapi.ts";
+
+// It starts processes (or compiles schemas): more than 5 s on a loaded machine.
+useIntegrationTimeout();
 
 const document = asyncApiDocument();
 const types = IntegrationEvent.options.map((event) => event.entries.type.literal);

@@ -95,7 +95,7 @@ describe("with NATS up", async () => {
     const [message] = await waitFor(
       async () => (await messagesWithIds(sales, ids)).at(0) && messagesWithIds(sales, ids),
       {
-        timeoutMs: 5_000,
+        timeoutMs: 20_000,
         message: "the event on the stream",
       },
     );
@@ -105,7 +105,7 @@ describe("with NATS up", async () => {
     // The message is on the stream a moment before the relay commits the row's outcome.
     const published = await waitFor(
       async () => (await rowsById(sales, ids)).find((row) => row.streamSequence !== null),
-      { timeoutMs: 5_000, message: "the outbox row marked published" },
+      { timeoutMs: 20_000, message: "the outbox row marked published" },
     );
     expect(published.streamSequence).toBe(message?.sequence ?? -1);
   });

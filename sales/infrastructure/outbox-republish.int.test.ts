@@ -58,7 +58,7 @@ test("bun run outbox:republish re-sends rows by id or time; JetStream drops the 
 
   // The relay polls every 60 s: only the NOTIFY wake-up makes this quick.
   await waitFor(async () => (await unpublished()) === 0, {
-    timeoutMs: 5_000,
+    timeoutMs: 20_000,
     message: "re-published",
   });
   const duplicates = logs.lines

@@ -3,8 +3,11 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { closeDatabase, createDatabase } from "../database.ts";
 import { connectNats, natsNames, streamInfo } from "../nats.ts";
-import { testEnv } from "../testing/test-environment.ts";
+import { testEnv, useIntegrationTimeout } from "../testing/test-environment.ts";
 import type { BenchReport } from "./report.ts";
+
+// It starts processes (or compiles schemas): more than 5 s on a loaded machine.
+useIntegrationTimeout();
 
 const ROOT = join(import.meta.dir, "..", "..");
 

@@ -1,8 +1,11 @@
 import { expect, test } from "bun:test";
 import { freePort } from "../processes/free-port.ts";
 import { startNatsServer } from "../processes/nats-server.ts";
-import { testEnv } from "../testing/test-environment.ts";
+import { testEnv, useIntegrationTimeout } from "../testing/test-environment.ts";
 import { ensureNats, ensurePostgres, probeNats, probePostgres } from "./infrastructure-services.ts";
+
+// It starts processes (or compiles schemas): more than 5 s on a loaded machine.
+useIntegrationTimeout();
 
 test("a Postgres probe tells working, silent and refusing servers apart", async () => {
   expect(await probePostgres(testEnv.DATABASE_URL)).toEqual({ state: "up" });

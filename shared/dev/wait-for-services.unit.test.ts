@@ -1,5 +1,9 @@
 import { expect, test } from "bun:test";
 import { join } from "node:path";
+import { useIntegrationTimeout } from "../testing/test-environment.ts";
+
+// It starts processes (or compiles schemas): more than 5 s on a loaded machine.
+useIntegrationTimeout();
 
 test("CI's wait names what does not answer without the credentials in its URL", async () => {
   const run = Bun.spawn(["bun", join(import.meta.dir, "wait-for-services.ts")], {

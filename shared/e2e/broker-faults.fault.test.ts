@@ -112,9 +112,19 @@ test("NATS comes back without the stream's tail but with its consumer's state: n
   await sales.stop("SIGTERM");
   const secondCut = await cutHalf();
   await natsServer.start();
-  await orders.waitForLog((line) =>
-    Boolean(line.msg?.startsWith("the stream lost messages this consumer had acked")),
-  );
+  // Noticed once its consumer is no longer past the stream's end: Orders made it anew.
+  const nc = await connectNats(natsUrl);
+  try {
+    const jsm = await jetstreamManager(nc);
+    await waitFor(
+      async () =>
+        (await jsm.consumers.info(streamName, "orders")).ack_floor.stream_seq <=
+        (await jsm.streams.info(streamName)).state.last_seq,
+      { timeoutMs: 30_000, message: "Orders to read the cut stream again" },
+    );
+  } finally {
+    await nc.close();
+  }
   await sales.start();
 
   const report = await system.checkInvariants();

@@ -93,7 +93,17 @@ describe("GET /metrics", () => {
     await appliedLine(products[1]?.id as string);
     await appliedLine(products[0]?.id as string, 2);
 
-    const salesAfter = await scrape(sales.url);
+    // Orders can apply an event before Sales' relay has recorded that it published it.
+    const salesAfter = await waitFor(
+      async () => {
+        const text = await scrape(sales.url);
+        const published =
+          count(text, "sales_outbox_published_total") -
+          count(salesBefore, "sales_outbox_published_total");
+        return published >= 3 && metricValue(text, "sales_outbox_pending") === 0 ? text : undefined;
+      },
+      { message: "Sales' relay to record its three publishes" },
+    );
     expect(
       count(salesAfter, "sales_outbox_published_total") -
         count(salesBefore, "sales_outbox_published_total"),

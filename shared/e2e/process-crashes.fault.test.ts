@@ -50,9 +50,8 @@ test("SIGTERM under load: each process exits 0 within 10 s and nothing is lost",
   const load = startWriteLoad(() => sales.url);
   await load.waitForRequests(300);
   for (const process of [orders, sales]) {
-    const started = performance.now();
+    // 0, not the 1 of a stop that overran its time limit (see shared/process.ts).
     expect(await process.stop("SIGTERM")).toBe(0);
-    expect(performance.now() - started).toBeLessThan(10_000);
   }
   await load.waitForRequests(20);
   await sales.start();
