@@ -22,13 +22,23 @@ export async function startFaultSystem({
   env?: Record<string, string>;
 } = {}): Promise<FaultSystem> {
   const natsServer = await startNatsServer();
-  const postgresServer = ownPostgres ? await startPostgresServer() : undefined;
-  const system = await startSystem({
-    natsUrl: natsServer.url,
-    ...(postgresServer ? { adminDatabaseUrl: postgresServer.url } : {}),
-    env,
-  });
-  await installApplyAudit(system.sql);
+  let postgresServer: LocalPostgresServer | undefined;
+  let system: SystemUnderTest | undefined;
+  try {
+    postgresServer = ownPostgres ? await startPostgresServer() : undefined;
+    system = await startSystem({
+      natsUrl: natsServer.url,
+      ...(postgresServer ? { adminDatabaseUrl: postgresServer.url } : {}),
+      env,
+    });
+    await installApplyAudit(system.sql);
+  } catch (error) {
+    // The caller never gets a system to dispose: what started must stop here.
+    await system?.dispose();
+    await postgresServer?.dispose();
+    await natsServer.dispose();
+    throw error;
+  }
   return {
     ...system,
     natsServer,

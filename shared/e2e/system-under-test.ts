@@ -58,6 +58,9 @@ export async function startSystem({
     name: "sales",
     entry: "sales/main.ts",
     env: { ...common, ...salesEnv },
+  }).catch(async (error: unknown) => {
+    await database.drop();
+    throw error;
   });
   const extra: ServiceProcess[] = [];
   const startOrders = async (more: Record<string, string> = {}) => {
@@ -69,8 +72,14 @@ export async function startSystem({
     extra.push(orders);
     return orders;
   };
-  const orders = await startOrders();
   const streamName = natsNames(namespace).stream("SALES");
+  // One that fails to start leaves nothing behind: the caller never gets a system to dispose.
+  const orders = await startOrders().catch(async (error: unknown) => {
+    await sales.stop("SIGKILL");
+    await deleteStreams(natsUrl, [streamName]).catch(() => {});
+    await database.drop();
+    throw error;
+  });
 
   return {
     sales,
