@@ -65,6 +65,13 @@ export const RULES: Rule[] = [
     appliesTo: (path) => ["sales", "orders", "contracts"].some((name) => inFolder(name)(path)),
     forbids: (edge) => edge.specifier === COMPUTED_SPECIFIER,
   },
+  ...MODULES.map((module) => ({
+    name: `${module} imports shared and contracts by their names, through their doors`,
+    appliesTo: inFolder(module),
+    forbids: (edge: Edge) =>
+      edge.specifier.startsWith(".") &&
+      (targetsPackage("shared")(edge) || targetsPackage("contracts")(edge)),
+  })),
   {
     name: "references stay inside the repository",
     appliesTo: (path) => PACKAGES.some((name) => inFolder(name)(path)),

@@ -179,7 +179,7 @@ describe("the checker catches a planted violation", () => {
       ["orders/infrastructure/x.ts", 'import type { X } from "../infrastructure/x.ts";'],
       ["orders/api/x.ts", 'export { y } from "../api/x.ts";'],
       ["shared", 'import { UnprocessableError } from "shared";'],
-      ["shared/nats.ts", 'import { natsNames } from "../../shared/nats.ts";'],
+      ["shared/nats.ts", 'import { natsNames } from "shared/nats.ts";'],
       ["node:fs", 'import { readFileSync } from "node:fs";'],
       ["fs/promises", 'import { readFile } from "fs/promises";'],
       ["bun", 'import { $ } from "bun";'],
@@ -196,6 +196,21 @@ describe("the checker catches a planted violation", () => {
     ).toBe("");
     expect(
       violationsIn("sales/domain/product.ts", 'import { parseOrThrow } from "shared/validation";'),
+    ).toBe("");
+  });
+
+  test("a module reaching into shared or contracts by a relative path", () => {
+    expect(violationsIn("sales/api/x.ts", 'import { x } from "../../shared/http.ts";')).toBe(
+      "sales/api/x.ts:1 → shared/http.ts (sales imports shared and contracts by their names, through their doors)",
+    );
+    expect(violationsIn("orders/x.ts", 'import { x } from "../contracts/parse.ts";')).toBe(
+      "orders/x.ts:1 → contracts/parse.ts (orders imports shared and contracts by their names, through their doors)",
+    );
+    expect(
+      violationsIn(
+        "orders/x.test.ts",
+        'import { waitFor } from "shared/testing/test-environment.ts";',
+      ),
     ).toBe("");
   });
 

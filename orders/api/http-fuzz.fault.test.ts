@@ -9,8 +9,8 @@ import {
   queryString,
   shapedLike,
   withOneFieldBroken,
-} from "../../shared/testing/http-fuzz.ts";
-import { waitFor } from "../../shared/testing/test-environment.ts";
+} from "shared/testing/http-fuzz.ts";
+import { waitFor } from "shared/testing/test-environment.ts";
 import {
   productSnapshot,
   startFakeSales,

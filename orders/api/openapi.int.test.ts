@@ -7,8 +7,8 @@ import {
   openApiProblems,
   schemaProblem,
   servedRoutes,
-} from "../../shared/testing/openapi-checks.ts";
-import { waitFor } from "../../shared/testing/test-environment.ts";
+} from "shared/testing/openapi-checks.ts";
+import { waitFor } from "shared/testing/test-environment.ts";
 import {
   productSnapshot,
   startFakeSales,

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { waitFor } from "../../shared/testing/test-environment.ts";
+import { waitFor } from "shared/testing/test-environment.ts";
 import {
   productSnapshot,
   startFakeSales,

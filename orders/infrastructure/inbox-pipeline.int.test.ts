@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { PRODUCT_CREATED_V1, type ProductCreatedIntegrationEvent } from "contracts";
 import { migrate } from "shared";
-import { afterTests } from "../../shared/testing/cleanup.ts";
-import { captureLogger } from "../../shared/testing/silent-logger.ts";
-import { createTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
+import { afterTests } from "shared/testing/cleanup.ts";
+import { captureLogger } from "shared/testing/silent-logger.ts";
+import { createTestDatabase, waitFor } from "shared/testing/test-environment.ts";
 import { integrationEventHandlers } from "../integration/handlers.ts";
 import { MIGRATIONS, type OrdersProcess } from "../main.ts";
 import {

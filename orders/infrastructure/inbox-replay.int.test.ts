@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { PRODUCT_CREATED_V1, type ProductCreatedIntegrationEvent } from "contracts";
-import { runScriptProcess } from "../../shared/testing/script-process.ts";
-import { waitFor } from "../../shared/testing/test-environment.ts";
+import { runScriptProcess } from "shared/testing/script-process.ts";
+import { waitFor } from "shared/testing/test-environment.ts";
 import { integrationEventHandlers } from "../integration/handlers.ts";
 import {
   productEvent,

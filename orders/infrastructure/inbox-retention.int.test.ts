@@ -1,8 +1,8 @@
 import { expect, test } from "bun:test";
 import { migrate, startNatsLink } from "shared";
-import { afterTests } from "../../shared/testing/cleanup.ts";
-import { silentLogger } from "../../shared/testing/silent-logger.ts";
-import { testEnv, useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
+import { afterTests } from "shared/testing/cleanup.ts";
+import { silentLogger } from "shared/testing/silent-logger.ts";
+import { testEnv, useTestDatabase, waitFor } from "shared/testing/test-environment.ts";
 import { MIGRATIONS } from "../main.ts";
 import { productEvent, productSnapshot, startFakeSales } from "../testing/orders-under-test.ts";
 import { storeReceivedMessages } from "./inbox.ts";

@@ -2,9 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connectNats, migrate, natsNames, type Sql, startNatsLink } from "shared";
-import { afterTests } from "../../shared/testing/cleanup.ts";
-import { captureLogger, silentLogger } from "../../shared/testing/silent-logger.ts";
-import { testEnv, useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
+import { afterTests } from "shared/testing/cleanup.ts";
+import { captureLogger, silentLogger } from "shared/testing/silent-logger.ts";
+import { testEnv, useTestDatabase, waitFor } from "shared/testing/test-environment.ts";
 import { MIGRATIONS } from "../main.ts";
 import {
   type FakeSales,

@@ -1,8 +1,8 @@
 import { expect, test } from "bun:test";
 import { PRODUCT_CREATED_V1, type ProductCreatedIntegrationEvent } from "contracts";
 import { closeDatabase, createDatabase, migrate } from "shared";
-import { captureLogger } from "../../shared/testing/silent-logger.ts";
-import { useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
+import { captureLogger } from "shared/testing/silent-logger.ts";
+import { useTestDatabase, waitFor } from "shared/testing/test-environment.ts";
 import type { HandlerContext, IntegrationEventHandler } from "../integration/handler.ts";
 import { integrationEventHandlers } from "../integration/handlers.ts";
 import { toProduct } from "../integration/product-snapshot.ts";

@@ -1,8 +1,8 @@
 import { afterAll, expect, test } from "bun:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connectNats } from "shared";
-import { startNatsServer } from "../../shared/processes/nats-server.ts";
-import { testEnv } from "../../shared/testing/test-environment.ts";
+import { startNatsServer } from "shared/processes/nats-server.ts";
+import { testEnv } from "shared/testing/test-environment.ts";
 import { startFakeSales } from "../testing/orders-under-test.ts";
 import { readStream } from "./stream-reader.ts";
 

@@ -2,9 +2,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { jetstream } from "@nats-io/jetstream";
 import type { ProductSnapshot } from "contracts";
 import { closeDatabase, connectNats, createDatabase } from "shared";
-import { runScriptProcess } from "../../shared/testing/script-process.ts";
-import { captureLogger, silentLogger } from "../../shared/testing/silent-logger.ts";
-import { testEnv, waitFor } from "../../shared/testing/test-environment.ts";
+import { runScriptProcess } from "shared/testing/script-process.ts";
+import { captureLogger, silentLogger } from "shared/testing/silent-logger.ts";
+import { testEnv, waitFor } from "shared/testing/test-environment.ts";
 import {
   type RebuildOptions,
   RebuildRunningError,

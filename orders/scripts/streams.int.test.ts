@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connectNats, parseScriptArgs } from "shared";
-import { runScriptProcess } from "../../shared/testing/script-process.ts";
-import { testEnv, waitFor } from "../../shared/testing/test-environment.ts";
+import { runScriptProcess } from "shared/testing/script-process.ts";
+import { testEnv, waitFor } from "shared/testing/test-environment.ts";
 import {
   productSnapshot,
   startFakeSales,

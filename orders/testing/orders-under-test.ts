@@ -8,16 +8,16 @@ import {
   SALES_SUBJECTS,
 } from "contracts";
 import { connectNats, ensureStream, natsNames, parseEnv } from "shared";
-import { afterTests } from "../../shared/testing/cleanup.ts";
-import { silentLogger } from "../../shared/testing/silent-logger.ts";
-import { deleteStreams } from "../../shared/testing/stream-messages.ts";
+import { afterTests } from "shared/testing/cleanup.ts";
+import { silentLogger } from "shared/testing/silent-logger.ts";
+import { deleteStreams } from "shared/testing/stream-messages.ts";
 import {
   createTestDatabase,
   type TestDatabase,
   testEnv,
   uniqueId,
   useIntegrationTimeout,
-} from "../../shared/testing/test-environment.ts";
+} from "shared/testing/test-environment.ts";
 import { OrdersEnv } from "../env.ts";
 import { type OrdersOverrides, type OrdersProcess, startOrders } from "../main.ts";
 

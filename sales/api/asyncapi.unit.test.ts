@@ -3,10 +3,10 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IntegrationEvent } from "contracts";
+import { asyncApiProblems, draft07Problem } from "shared/testing/asyncapi-checks.ts";
+import { runScriptProcess } from "shared/testing/script-process.ts";
+import { useIntegrationTimeout } from "shared/testing/test-environment.ts";
 import * as v from "valibot";
-import { asyncApiProblems, draft07Problem } from "../../shared/testing/asyncapi-checks.ts";
-import { runScriptProcess } from "../../shared/testing/script-process.ts";
-import { useIntegrationTimeout } from "../../shared/testing/test-environment.ts";
 import { ASYNCAPI_FILE, asyncApiText } from "../scripts/asyncapi.ts";
 import { asyncApiDocument } from "./asyncapi.ts";
 

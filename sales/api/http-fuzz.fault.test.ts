@@ -9,7 +9,7 @@ import {
   queryString,
   shapedLike,
   withOneFieldBroken,
-} from "../../shared/testing/http-fuzz.ts";
+} from "shared/testing/http-fuzz.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 
 const sales = await startSalesUnderTest();

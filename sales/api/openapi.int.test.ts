@@ -7,7 +7,7 @@ import {
   openApiProblems,
   schemaProblem,
   servedRoutes,
-} from "../../shared/testing/openapi-checks.ts";
+} from "shared/testing/openapi-checks.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 
 const sales = await startSalesUnderTest();

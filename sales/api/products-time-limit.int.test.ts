@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { waitFor } from "../../shared/testing/test-environment.ts";
+import { waitFor } from "shared/testing/test-environment.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 
 const TIME_LIMIT_MS = 500;

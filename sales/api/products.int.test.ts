@@ -2,8 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { PRODUCT_CREATED_V1, PRODUCT_UPDATED_V1, parseIntegrationEvent } from "contracts";
 import { connectNats } from "shared";
-import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
-import { testEnv, waitFor } from "../../shared/testing/test-environment.ts";
+import { readStreamMessages } from "shared/testing/stream-messages.ts";
+import { testEnv, waitFor } from "shared/testing/test-environment.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 
 const sales = await startSalesUnderTest();

@@ -11,16 +11,11 @@ import {
   pipelineWrites,
   type Sql,
 } from "shared";
-import { startNatsServer } from "../../shared/processes/nats-server.ts";
-import { afterTests } from "../../shared/testing/cleanup.ts";
-import { captureLogger, silentLogger } from "../../shared/testing/silent-logger.ts";
-import { deleteStreams, readStreamMessages } from "../../shared/testing/stream-messages.ts";
-import {
-  createTestDatabase,
-  testEnv,
-  uniqueId,
-  waitFor,
-} from "../../shared/testing/test-environment.ts";
+import { startNatsServer } from "shared/processes/nats-server.ts";
+import { afterTests } from "shared/testing/cleanup.ts";
+import { captureLogger, silentLogger } from "shared/testing/silent-logger.ts";
+import { deleteStreams, readStreamMessages } from "shared/testing/stream-messages.ts";
+import { createTestDatabase, testEnv, uniqueId, waitFor } from "shared/testing/test-environment.ts";
 import { MIGRATIONS, type SalesProcess } from "../main.ts";
 import { unsentProductCreated } from "../testing/integration-events.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";

@@ -1,10 +1,10 @@
 import { expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connectNats } from "shared";
-import { runScriptProcess } from "../../shared/testing/script-process.ts";
-import { captureLogger } from "../../shared/testing/silent-logger.ts";
-import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
-import { testEnv, waitFor } from "../../shared/testing/test-environment.ts";
+import { runScriptProcess } from "shared/testing/script-process.ts";
+import { captureLogger } from "shared/testing/silent-logger.ts";
+import { readStreamMessages } from "shared/testing/stream-messages.ts";
+import { testEnv, waitFor } from "shared/testing/test-environment.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 
 const logs = captureLogger("sales");

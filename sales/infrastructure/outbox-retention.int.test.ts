@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { migrate } from "shared";
-import { useTestDatabase } from "../../shared/testing/test-environment.ts";
+import { useTestDatabase } from "shared/testing/test-environment.ts";
 import { MIGRATIONS } from "../main.ts";
 import { deletePublishedOutboxRows } from "./outbox-retention.ts";
 

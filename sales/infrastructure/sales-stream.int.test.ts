@@ -11,12 +11,12 @@ import {
   natsNames,
   pipelineWrites,
 } from "shared";
+import { startNatsServer } from "shared/processes/nats-server.ts";
+import { afterTests } from "shared/testing/cleanup.ts";
+import { captureLogger, silentLogger } from "shared/testing/silent-logger.ts";
+import { readStreamMessages } from "shared/testing/stream-messages.ts";
+import { createTestDatabase, uniqueId, waitFor } from "shared/testing/test-environment.ts";
 import * as v from "valibot";
-import { startNatsServer } from "../../shared/processes/nats-server.ts";
-import { afterTests } from "../../shared/testing/cleanup.ts";
-import { captureLogger, silentLogger } from "../../shared/testing/silent-logger.ts";
-import { readStreamMessages } from "../../shared/testing/stream-messages.ts";
-import { createTestDatabase, uniqueId, waitFor } from "../../shared/testing/test-environment.ts";
 import { SalesEnv } from "../env.ts";
 import { MIGRATIONS } from "../main.ts";
 import { unsentProductCreated } from "../testing/integration-events.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { ConflictError, migrate, NotFoundError } from "shared";
-import { useTestDatabase, waitFor } from "../../shared/testing/test-environment.ts";
+import { useTestDatabase, waitFor } from "shared/testing/test-environment.ts";
 import { createProductUseCase } from "../application/create-product.ts";
 import type { RequestContext, TransactionScope } from "../application/ports.ts";
 import { dispatchDomainEvents } from "../application/product-event-handlers.ts";

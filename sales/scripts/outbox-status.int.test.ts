@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
-import { runScriptProcess } from "../../shared/testing/script-process.ts";
-import { testEnv, waitFor } from "../../shared/testing/test-environment.ts";
+import { runScriptProcess } from "shared/testing/script-process.ts";
+import { testEnv, waitFor } from "shared/testing/test-environment.ts";
 import { readOutboxStatus } from "../infrastructure/outbox-status.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 import { outboxStatusText } from "./outbox-status.ts";

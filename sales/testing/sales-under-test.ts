@@ -1,14 +1,14 @@
 import { SALES_STREAM } from "contracts";
 import { parseEnv } from "shared";
-import { afterTests } from "../../shared/testing/cleanup.ts";
-import { silentLogger } from "../../shared/testing/silent-logger.ts";
-import { deleteStreams } from "../../shared/testing/stream-messages.ts";
+import { afterTests } from "shared/testing/cleanup.ts";
+import { silentLogger } from "shared/testing/silent-logger.ts";
+import { deleteStreams } from "shared/testing/stream-messages.ts";
 import {
   createTestDatabase,
   type TestDatabase,
   testEnv,
   uniqueId,
-} from "../../shared/testing/test-environment.ts";
+} from "shared/testing/test-environment.ts";
 import { SalesEnv } from "../env.ts";
 import { type SalesOverrides, type SalesProcess, startSales } from "../main.ts";
 
