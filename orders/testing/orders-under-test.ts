@@ -131,7 +131,10 @@ export async function startOrdersUnderTest(
       ...env,
     }),
     { log: silentLogger, ...overrides },
-  );
+  ).catch(async (error: unknown) => {
+    if (!database) await db.drop();
+    throw error;
+  });
   afterTests(async () => {
     await orders.stop();
     if (!database) await db.drop();

@@ -31,7 +31,10 @@ export async function startSalesUnderTest(
       ...env,
     }),
     { log: silentLogger, ...overrides },
-  );
+  ).catch(async (error: unknown) => {
+    await database.drop();
+    throw error;
+  });
   afterTests(async () => {
     await sales.stop();
     await deleteStreams(testEnv.NATS_URL, [`${namespace}_${SALES_STREAM}`]);
