@@ -121,6 +121,63 @@ export function startSalesStream({
   const lookUp = (jsm: JetStreamManager, row: PublishedRow) =>
     messageAt(jsm, spec.name, row.streamSequence, row.id);
 
+  /** The row at the highest sequence from `low` to `high` that the stream should still hold. */
+  async function highestRow(tx: Transaction, low: number, high: number) {
+    const [row] = await tx<PublishedRow[]>`
+      select id, stream_sequence from sales.outbox_messages
+      where stream_sequence between ${low} and ${high} and ${withinMaxAge(tx)}
+      order by stream_sequence desc, published_at
+      limit 1`;
+    return row;
+  }
+
+  /**
+   * The sequence of the newest row (from `low` to `high`, within max age) whose message the
+   * stream holds; undefined when it holds none of them, "other" when another message is where
+   * one should be. A lost tail is a run of missing messages at the top: this steps down from
+   * the top in growing strides until it meets a held message, then halves the gap, so it takes
+   * a few lookups however long the tail. A message deleted inside the gap can only make it
+   * settle lower, which sends more again, never less.
+   */
+  async function newestHeld(
+    tx: Transaction,
+    jsm: JetStreamManager,
+    low: number,
+    high: number,
+  ): Promise<number | "other" | undefined> {
+    let held: number | undefined;
+    let missing = high + 1; // the lowest sequence known to be missing
+    for (let upper = high, stride = 1; upper >= low; stride *= 2) {
+      const row = await highestRow(tx, low, upper);
+      if (!row) break;
+      const status = await lookUp(jsm, row);
+      if (status === "other") return "other";
+      if (status === "held") {
+        held = row.streamSequence;
+        break;
+      }
+      missing = row.streamSequence;
+      upper = missing - stride;
+    }
+    let [from, to] = [held === undefined ? low : held + 1, missing - 1];
+    while (from <= to) {
+      const row = await highestRow(tx, from, Math.floor((from + to) / 2));
+      if (!row) {
+        from = Math.floor((from + to) / 2) + 1;
+        continue;
+      }
+      const status = await lookUp(jsm, row);
+      if (status === "other") return "other";
+      if (status === "held") {
+        held = row.streamSequence;
+        from = row.streamSequence + 1;
+      } else {
+        to = row.streamSequence - 1;
+      }
+    }
+    return held;
+  }
+
   /**
    * Queues again every published row whose message the stream has lost; returns how many. Holds
    * the relay's marks off meanwhile: a batch acked by the server before it lost its store, and
@@ -128,10 +185,10 @@ export function startSalesStream({
    *
    * Messages gone from the head of the stream (below its first sequence, which only grows) were
    * removed, not lost: by `max_age`, a `max_msgs` or `max_bytes` limit an operator set, or
-   * `nats stream purge`; so were messages missing at sequences the stream has reached (`nats
-   * stream rmm`, a purge by subject). Their rows are not queued again (`outbox:republish` does
-   * that on purpose); sending them would undo the operator's removal, or, under a limit, push
-   * out others.
+   * `nats stream purge`; so were messages missing below one it still holds (`nats stream rmm`,
+   * a purge by subject). Their rows are not queued again (`outbox:republish` does that on
+   * purpose); sending them would undo the operator's removal, or, under a limit, push out
+   * others.
    */
   async function requeueLostRows(jsm: JetStreamManager): Promise<number> {
     return sql.begin(async (tx) => {
@@ -150,23 +207,18 @@ export function startSalesStream({
       // above, or be past the stream's end (the tail, below).
       const oldest = await oldestPublished(tx, firstSequence);
       const ours = !oldest || (await lookUp(jsm, oldest)) !== "other";
-      // No message at a sequence the stream has reached: an operator deleted it (`nats stream
-      // rmm`, a purge by subject), which Sales does not undo, as for the head. Only another
-      // message there, or a newest row past the stream's end, tells of a loss.
-      if (ours && (await lookUp(jsm, newest)) !== "other" && newest.streamSequence <= lastSequence)
+      if (ours && newest.streamSequence <= lastSequence && (await lookUp(jsm, newest)) === "held")
         return 0;
 
-      // Something is gone. If the stream is ours and has not put another message where the
-      // newest row at or below its last sequence should be (rows older than max age tell
-      // nothing: it may have dropped them), or should hold none there, only the tail past that
-      // sequence is missing; otherwise its history is not ours. Either way, only rows it should
-      // hold are queued.
-      const [boundary] = await tx<PublishedRow[]>`
-        select id, stream_sequence from sales.outbox_messages
-        where stream_sequence between ${firstSequence} and ${lastSequence} and ${withinMaxAge(tx)}
-        order by stream_sequence desc, published_at
-        limit 1`;
-      const onlyTailLost = ours && (!boundary || (await lookUp(jsm, boundary)) !== "other");
+      // Something is gone. On a stream that is ours, the rows past the newest one it still holds
+      // are its lost tail (a server may keep its last sequence over a tail it lost, as over one an
+      // operator deleted: only the newest message tells them apart, so a deleted newest one is
+      // sent again). Messages missing below a held one were removed on purpose, as at the head.
+      // Another message where a row should be: the history is not ours. Either way, only rows it
+      // should hold are queued.
+      const held = ours
+        ? await newestHeld(tx, jsm, firstSequence, Math.min(newest.streamSequence, lastSequence))
+        : "other";
       // Due before every waiting row, in their old order: a relay claims them first, and one
       // relay publishing them without a failure puts them back on the stream in that order.
       // That is all: newer rows can take sequences the lost ones had, e.g. from a second Sales
@@ -179,9 +231,9 @@ export function startSalesStream({
           ${
             !ours
               ? tx`` // another stream: its first sequence says nothing of what this one removed
-              : onlyTailLost
-                ? tx`and stream_sequence > ${lastSequence}`
-                : tx`and stream_sequence >= ${firstSequence}`
+              : held === "other"
+                ? tx`and stream_sequence >= ${firstSequence}`
+                : tx`and stream_sequence > ${held ?? firstSequence - 1}`
           }`;
       log.warn(
         {
