@@ -92,11 +92,16 @@ export class EnvError extends Error {
 }
 
 /**
- * `text` with the user and password of every URL in it masked (`nats://***@host`): URLs carry
- * credentials, and logs, error lines and CI output must not.
+ * `text` (URLs separated by commas) with the user and password of each masked, up to its last
+ * `@` (`nats://***@host`), and password or token parameters too: URLs carry credentials, and
+ * logs, error lines and CI output must not.
  */
 export function redactUrls(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^@/,]*@/gi, "$1***@");
+  return text
+    .split(",")
+    .map((url) => url.replace(/^(\s*(?:[a-z][a-z0-9+.-]*:\/\/)?).*@/i, "$1***@"))
+    .join(",")
+    .replace(/([?&](?:password|passwd|pwd|token|secret)=)[^&#,]*/gi, "$1***");
 }
 
 /** Variables whose value is shown in no error line at all, whatever it looks like. */

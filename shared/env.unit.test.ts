@@ -36,6 +36,16 @@ describe("credentials in error lines", () => {
     expect(redactUrls("postgres://u:pa ss@h/db")).toBe("postgres://***@h/db");
   });
 
+  test("odd URLs too: a / or an @ in the password, no scheme, a password parameter", () => {
+    expect(redactUrls("postgres://u:pa/ss@h/db")).toBe("postgres://***@h/db");
+    expect(redactUrls("postgres://u:p@ss@h/db")).toBe("postgres://***@h/db");
+    expect(redactUrls("u:secretpw@h:4222")).toBe("***@h:4222");
+    expect(redactUrls("postgres://h/db?sslmode=require&password=secret")).toBe(
+      "postgres://h/db?sslmode=require&password=***",
+    );
+    expect(redactUrls("nats://h:4222")).toBe("nats://h:4222");
+  });
+
   test("a bad URL is shown without them", () => {
     const schema = v.object({ NATS_URL: natsUrlVariable });
     expect(() => parseEnv(schema, { NATS_URL: "nats://u:secret@h:4222, ws://x" })).toThrow(

@@ -8,6 +8,7 @@ import {
   type Sql,
   type Transaction,
 } from "./database.ts";
+import { errorMessage } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 
 const MIGRATION_FILE = /^(\d{4})_[\w-]+\.sql$/;
@@ -97,6 +98,8 @@ async function lockHolder(tx: Transaction, lock: string): Promise<string> {
     select a.pid, a.usename as user, a.application_name as application
     from pg_locks l join pg_stat_activity a on a.pid = l.pid
     where l.locktype = 'advisory' and l.granted and l.objsubid = 1
+      and l.database = (select oid from pg_database where datname = current_database())
+      and l.classid = ((hashtext(${lock})::bigint >> 32) & 4294967295)::oid
       and l.objid = (hashtext(${lock})::bigint & 4294967295)::oid
     limit 1`;
   if (!holder) return "a session that has just let go";
@@ -186,6 +189,17 @@ export async function migrateAtStart(
   const { applied } = await migrateDatabase(url, migrations, {
     onWaiting: (holder) =>
       log.warn({ holder }, `waiting for another migration of schema ${migrations.schema}`),
+  }).catch((error: unknown) => {
+    if (!isPermissionDenied(error)) throw error;
+    throw new Error(
+      `DATABASE_URL's user may not migrate schema ${migrations.schema} (${errorMessage(error)}): apply the migrations as the database's admin user (\`${options.command}\`), and start this process with MIGRATE_ON_START=false`,
+      { cause: error },
+    );
   });
   if (applied.length > 0) log.info({ applied }, "migrations applied");
+}
+
+/** SQLSTATE 42501, insufficient_privilege. */
+function isPermissionDenied(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === "42501";
 }

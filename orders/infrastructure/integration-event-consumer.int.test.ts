@@ -217,12 +217,38 @@ describe("messages the stream removed before the consumer read them", async () =
     );
     expect(report.level).toBe("error");
     expect([report.fromSequence, report.toSequence, report.count]).toEqual([4, 8, 5]);
-    expect(report.msg).toContain(`bun run outbox:republish --since ${before[2]?.time}`);
+    expect(report.msg).toContain("bun run outbox:republish --sequences 4-8");
     expect(removed).toEqual([5]);
     await waitFor(
       async () => (await database.sql`select 1 from orders.inbox_messages`).length === 3 + 5,
       { message: "the messages still on the stream stored" },
     );
+  });
+});
+
+describe("messages removed before a consumer that had read nothing yet was delivered any", async () => {
+  const sales = await startFakeSales();
+  const database = await useTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+
+  test("are reported too", async () => {
+    await sales.jsm.consumers.add(sales.stream, {
+      durable_name: CONSUMER_NAME,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: `${sales.namespace}.sales.>`,
+    });
+    for (let i = 0; i < 8; i++) await sales.publishProduct("created", productSnapshot());
+    const { config } = await sales.jsm.streams.info(sales.stream);
+    await sales.jsm.streams.update(sales.stream, { ...config, max_msgs: 3 });
+
+    const logs = captureLogger("orders");
+    startConsumer(sales, database.sql, { log: logs.log });
+    const report = await waitFor(
+      () => logs.lines.find((line) => line.msg?.startsWith("the stream removed messages")),
+      { message: "the removal reported" },
+    );
+    expect([report.fromSequence, report.toSequence]).toEqual([1, 5]);
   });
 });
 

@@ -176,6 +176,10 @@ export function startIntegrationEventConsumer(
         (infoError: unknown) => isJetStreamApiError(infoError, JetStreamApiCodes.ConsumerNotFound),
       );
       if (!gone) throw error;
+      log.warn(
+        { stream, consumer: CONSUMER_NAME, err: errorMessage(error) },
+        "the server answered the consumer's delete with an error, but deleted it",
+      );
     }
   }
 
@@ -201,31 +205,28 @@ export function startIntegrationEventConsumer(
     return stored === undefined;
   }
 
-  /** The last stream sequence already reported as removed unread. */
-  let reportedUpTo = 0;
+  /** The last stream sequence already reported as removed unread, in the stream created then. */
+  let reported = { streamCreated: "", upTo: 0 };
 
   /**
    * Messages the stream removed from its head before this consumer was delivered them (a
    * `max_msgs`, `max_bytes` or `max_age` limit reached while Orders was down or behind): their
    * events never reach Orders, and Sales, which takes removals from the head as deliberate,
-   * does not send them again by itself. Says so as an error, with the way back.
+   * does not send them again by itself. Says so as an error, with the way back. (Messages
+   * delivered but not stored yet when removed, by a crash within the ack wait, do not show.)
    */
   async function reportRemovedUnread(jsm: JetStreamManager, delivered: number) {
-    if (delivered === 0) return; // a consumer that has read nothing yet starts where the stream does
-    const { first_seq: firstSequence } = (await jsm.streams.info(stream)).state;
-    const from = Math.max(delivered, reportedUpTo) + 1;
-    const to = firstSequence - 1;
+    const { created, state } = await jsm.streams.info(stream);
+    if (created !== reported.streamCreated) reported = { streamCreated: created, upTo: 0 };
+    const from = Math.max(delivered, reported.upTo) + 1;
+    const to = state.first_seq - 1;
     if (from > to) return;
-    reportedUpTo = to;
-    const [last] = await sql<{ time: string | null }[]>`
-      select payload->>'time' as time from orders.inbox_messages
-      where stream_sequence = ${delivered} limit 1`;
-    const since = last?.time ?? "<the time Orders fell behind>";
     log.error(
       { stream, consumer: CONSUMER_NAME, fromSequence: from, toSequence: to, count: to - from + 1 },
-      `the stream removed messages before Orders read them (a limit on the stream, or its max age): their events are lost to Orders until Sales sends them again; on Sales run: bun run outbox:republish --since ${since}`,
+      `the stream removed messages before Orders read them (a limit on the stream, or its max age): their events are lost to Orders until Sales sends them again; on Sales run: bun run outbox:republish --sequences ${from}-${to}`,
     );
     options.metrics?.removedUnread(to - from + 1);
+    reported.upTo = to;
   }
 
   /** Ensures the consumer and consumes from it; returns a short retry delay when it could not. */

@@ -94,6 +94,29 @@ test("--since leaves parked rows alone and takes only a time with its zone", asy
   }
 });
 
+test("--sequences re-sends the rows published at those stream sequences, and takes only a range", async () => {
+  for (const sku of ["REPUB-SEQ-1", "REPUB-SEQ-2", "REPUB-SEQ-3"]) await createProduct(sku);
+  await waitFor(async () => (await unpublished()) === 0, { message: "published" });
+  const rows = await sales.sql<{ id: string; streamSequence: number }[]>`
+    select id, stream_sequence from sales.outbox_messages
+    where payload->'data'->>'sku' like 'REPUB-SEQ-%' order by stream_sequence`;
+  const [, second, third] = rows;
+  const range = `${second?.streamSequence}-${third?.streamSequence}`;
+  const bySequence = await runRepublish(["--sequences", range, "--json"]);
+  expect(bySequence.code).toBe(0);
+  expect(JSON.parse(bySequence.stdout).queued.sort()).toEqual([second?.id, third?.id].sort());
+  await waitFor(async () => (await unpublished()) === 0, {
+    timeoutMs: 20_000,
+    message: "re-published",
+  });
+
+  for (const sequences of ["4", "0-3", "5-4", "a-b", "-3"]) {
+    const refused = await runRepublish(["--sequences", sequences]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("--sequences");
+  }
+});
+
 test("rows whose messages were purged within the duplicate window wait it out rather than pass as published", async () => {
   await createProduct("REPUB-PURGED-1");
   await createProduct("REPUB-PURGED-2");

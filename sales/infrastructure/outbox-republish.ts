@@ -1,12 +1,18 @@
 import type { Sql } from "shared";
 import { OUTBOX_CHANNEL } from "./outbox-relay.ts";
 
-export type RepublishSelection = { ids?: string[]; since?: Date };
+export type RepublishSelection = {
+  ids?: string[];
+  since?: Date;
+  /** Rows published at these stream sequences (both included), e.g. ones a consumer missed. */
+  sequences?: { from: number; to: number };
+};
 export type RepublishResult = { queued: string[]; notFound: string[] };
 
 /**
- * Queues outbox rows to be published again, by id or by time (`occurred_at >= since`, parked
- * rows left out: one is sent again only when named, e.g. after the server's limit was raised),
+ * Queues outbox rows to be published again, by id, by time (`occurred_at >= since`) or by the
+ * stream sequences they were published at (parked rows left out of the last two: one is sent
+ * again only when named, e.g. after the server's limit was raised),
  * and wakes the relays. They go out with their original event ids: JetStream drops copies
  * within its duplicate window, and Orders' inbox recognises any copy after that, so this is
  * safe at any time. (A row whose message the stream dropped within that window, e.g. by a
@@ -14,9 +20,11 @@ export type RepublishResult = { queued: string[]; notFound: string[] };
  */
 export async function queueForRepublish(
   sql: Sql,
-  { ids = [], since }: RepublishSelection,
+  { ids = [], since, sequences }: RepublishSelection,
 ): Promise<RepublishResult> {
-  if (ids.length === 0 && !since) throw new Error("Give event ids, a time, or both");
+  if (ids.length === 0 && !since && !sequences) {
+    throw new Error("Give event ids, a time or stream sequences");
+  }
   // Postgres answers with ids in lower case, whatever case they were given in.
   const wanted = ids.map((id) => id.toLowerCase());
   const queued = await sql<{ id: string }[]>`
@@ -26,6 +34,11 @@ export async function queueForRepublish(
         next_attempt_at = least(next_attempt_at, now())
     where ${wanted.length > 0 ? sql`id = any(${wanted}::uuid[])` : sql`false`}
        or ${since ? sql`(occurred_at >= ${since} and parked_at is null)` : sql`false`}
+       or ${
+         sequences
+           ? sql`(stream_sequence between ${sequences.from} and ${sequences.to} and parked_at is null)`
+           : sql`false`
+       }
     returning id`;
   await sql.notify(OUTBOX_CHANNEL, "republish");
   const found = new Set(queued.map((row) => row.id));

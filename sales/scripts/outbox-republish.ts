@@ -6,12 +6,18 @@ import { queueForRepublish } from "../infrastructure/outbox-republish.ts";
 export const spec = {
   command: "bun run outbox:republish",
   summary:
-    "Queues outbox rows to be published again, by event id and/or since a time (sales.outbox_messages).",
-  options: { id: { type: "string", multiple: true }, since: { type: "string" } },
+    "Queues outbox rows to be published again, by event id, since a time, or by stream sequence (sales.outbox_messages).",
+  options: {
+    id: { type: "string", multiple: true },
+    since: { type: "string" },
+    sequences: { type: "string" },
+  },
   optionHelp: [
     "--id <uuid>        an event id (repeatable)",
     "--since <time>     every event that occurred at or after it (ISO 8601 with its zone, e.g.",
     "                   2026-11-27T10:00:00Z), except parked ones: those only by --id",
+    "--sequences <a-b>  every event published at stream sequences a to b (e.g. 4-8, as Orders",
+    "                   names the messages the stream removed before it read them)",
   ],
   schema: v.object({
     id: v.optional(v.array(v.pipe(v.string(), v.uuid("must be an event id (a UUID)"))), []),
@@ -23,13 +29,25 @@ export const spec = {
         v.transform((text) => new Date(text)),
       ),
     ),
+    sequences: v.optional(
+      v.pipe(
+        v.string(),
+        v.regex(/^[1-9]\d{0,15}-[1-9]\d{0,15}$/, "must be two stream sequences, e.g. 4-8"),
+        v.transform((text) => {
+          const [from, to] = text.split("-").map(Number) as [number, number];
+          return { from, to };
+        }),
+        v.check(({ from, to }) => from <= to, "must go from the lower sequence to the higher"),
+      ),
+    ),
   }),
   notes: [
-    "A running Sales relay sends them at once (NOTIFY wakes it); otherwise Sales sends them when",
-    "it starts. Safe at any time: the events keep their ids, so JetStream drops copies within its",
-    "duplicate window (2 min) and Orders' inbox ignores the rest. A row whose message the stream",
-    "dropped within that window (a purge, say) goes out once the window has passed. Exits 1 if an",
-    "--id is not in the outbox. Reads DATABASE_URL and DATABASE_ROLE like Sales does.",
+    "Several selections add up. A running Sales relay sends them at once (NOTIFY wakes it);",
+    "otherwise Sales sends them when it starts. Safe at any time: the events keep their ids, so",
+    "JetStream drops copies within its duplicate window (2 min) and Orders' inbox ignores the",
+    "rest. A row whose message the stream dropped within that window (a purge, say) goes out once",
+    "the window has passed. Exits 1 if an --id is not in the outbox. Reads DATABASE_URL and",
+    "DATABASE_ROLE like Sales does.",
   ],
 } satisfies ScriptSpec<v.GenericSchema>;
 
@@ -42,7 +60,9 @@ function isRealTime(text: string): boolean {
 
 if (import.meta.main) {
   await runScript(spec, async ({ options, json }) => {
-    if (options.id.length === 0 && !options.since) throw new UsageError("give --id and/or --since");
+    if (options.id.length === 0 && !options.since && !options.sequences) {
+      throw new UsageError("give --id, --since or --sequences");
+    }
     const env = readSalesEnv();
     const sql = createDatabase(env.DATABASE_URL, {
       name: "outbox-republish",
@@ -50,7 +70,11 @@ if (import.meta.main) {
       role: env.DATABASE_ROLE || undefined,
     });
     try {
-      const result = await queueForRepublish(sql, { ids: options.id, since: options.since });
+      const result = await queueForRepublish(sql, {
+        ids: options.id,
+        since: options.since,
+        sequences: options.sequences,
+      });
       if (json) {
         process.stdout.write(`${JSON.stringify(result)}\n`);
       } else {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { createDatabase } from "../database.ts";
 import { migrate } from "../migrations.ts";
-import { startServiceProcess } from "../processes/service-process.ts";
+import { createServiceProcess, startServiceProcess } from "../processes/service-process.ts";
 import { afterTests } from "../testing/cleanup.ts";
 import { deleteStreams } from "../testing/stream-messages.ts";
 import { testEnv, uniqueId, useTestDatabase } from "../testing/test-environment.ts";
@@ -133,5 +133,27 @@ test("Sales runs on such a login without migrating at start", async () => {
   } finally {
     await sales.stop();
     await deleteStreams(testEnv.NATS_URL, [`${namespace}_SALES`]);
+  }
+});
+
+test("Sales started on such a login that is told to migrate says what to do instead", async () => {
+  const sales = await createServiceProcess({
+    name: "sales",
+    entry: "sales/main.ts",
+    env: {
+      DATABASE_URL: salesLoginUrl,
+      NATS_URL: testEnv.NATS_URL,
+      NATS_NAMESPACE: `t${uniqueId()}`,
+    },
+  });
+  try {
+    await expect(sales.start()).rejects.toThrow("exited with 1");
+    const fatal = sales.logs.find((line) => line.level === "fatal");
+    expect(String(fatal?.err)).toContain(
+      "DATABASE_URL's user may not migrate schema sales (permission denied for database",
+    );
+    expect(String(fatal?.err)).toContain("start this process with MIGRATE_ON_START=false");
+  } finally {
+    await sales.stop("SIGKILL");
   }
 });
