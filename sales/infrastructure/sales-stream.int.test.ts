@@ -423,6 +423,15 @@ test("the oldest message expiring while the check looks is not taken for another
   expect(await outbox.check({ connection: expiring })).toEqual([]);
 });
 
+test("messages that expire while the check looks are not taken for a lost tail", async () => {
+  const outbox = await useOwnOutbox();
+  await outbox.publish(5);
+  // All gone after the check read the stream's first sequence, before it looked them up.
+  let expiry: Promise<void> | undefined;
+  const expiring = beforeLookups(outbox.connection, () => (expiry ??= outbox.purgeStream()));
+  expect(await outbox.check({ connection: expiring })).toEqual([]);
+});
+
 test("the shortest and the longest stream max age Sales' settings accept are ones JetStream takes", async () => {
   const maxAge = (ms: number) => v.safeParse(SalesEnv, { STREAM_MAX_AGE_MS: String(ms) });
   expect(maxAge(DUPLICATE_WINDOW_MS - 1).success).toBe(false);

@@ -219,6 +219,9 @@ export function startSalesStream({
       const held = ours
         ? await newestHeld(tx, jsm, firstSequence, Math.min(newest.streamSequence, lastSequence))
         : "other";
+      // Messages the head dropped while this looked (max age, a purge) were removed, not lost:
+      // the first sequence only grows, so reading it again leaves them out.
+      const first = ours ? (await jsm.streams.info(spec.name)).state.first_seq : firstSequence;
       // Due before every waiting row, in their old order: a relay claims them first, and one
       // relay publishing them without a failure puts them back on the stream in that order.
       // That is all: newer rows can take sequences the lost ones had, e.g. from a second Sales
@@ -232,8 +235,8 @@ export function startSalesStream({
             !ours
               ? tx`` // another stream: its first sequence says nothing of what this one removed
               : held === "other"
-                ? tx`and stream_sequence >= ${firstSequence}`
-                : tx`and stream_sequence > ${held ?? firstSequence - 1}`
+                ? tx`and stream_sequence >= ${first}`
+                : tx`and stream_sequence > ${held ?? first - 1} and stream_sequence >= ${first}`
           }`;
       log.warn(
         {
