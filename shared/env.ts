@@ -98,10 +98,10 @@ export class EnvError extends Error {
  */
 export function redactUrls(text: string): string {
   return text
-    .split(",")
-    .map((url) => url.replace(/^(\s*(?:[a-z][a-z0-9+.-]*:\/\/)?).*@/i, "$1***@"))
+    .split(/,(?=\s*[a-z][a-z0-9+.-]*:\/\/)/i)
+    .map((url) => url.replace(/^(\s*(?:[a-z][a-z0-9+.-]*:\/\/)?)[^?#]*@/i, "$1***@"))
     .join(",")
-    .replace(/([?&](?:password|passwd|pwd|token|secret)=)[^&#,]*/gi, "$1***");
+    .replace(/([?&][a-z_]*(?:password|passwd|pwd|token|secret)=)[^&#,\s]*/gi, "$1***");
 }
 
 /** Variables whose value is shown in no error line at all, whatever it looks like. */

@@ -44,6 +44,10 @@ describe("credentials in error lines", () => {
       "postgres://h/db?sslmode=require&password=***",
     );
     expect(redactUrls("nats://h:4222")).toBe("nats://h:4222");
+    expect(redactUrls("postgres://u:pa,ss@h/db")).toBe("postgres://***@h/db");
+    expect(redactUrls("postgres://u:p@h/db?sslpassword=x&a=b")).toBe(
+      "postgres://***@h/db?sslpassword=***&a=b",
+    );
   });
 
   test("a bad URL is shown without them", () => {

@@ -212,8 +212,10 @@ export function startIntegrationEventConsumer(
    * Messages the stream removed from its head before this consumer was delivered them (a
    * `max_msgs`, `max_bytes` or `max_age` limit reached while Orders was down or behind): their
    * events never reach Orders, and Sales, which takes removals from the head as deliberate,
-   * does not send them again by itself. Says so as an error, with the way back. (Messages
-   * delivered but not stored yet when removed, by a crash within the ack wait, do not show.)
+   * does not send them again by itself. Says so as an error, with the way back. Only what the
+   * consumer's position shows: a server moves a consumer with a pull waiting past removed
+   * messages at once, so removals while Orders runs, and messages delivered but not stored yet
+   * when removed, do not show.
    */
   async function reportRemovedUnread(jsm: JetStreamManager, delivered: number) {
     const { created, state } = await jsm.streams.info(stream);

@@ -105,12 +105,19 @@ test("--sequences re-sends the rows published at those stream sequences, and tak
   const bySequence = await runRepublish(["--sequences", range, "--json"]);
   expect(bySequence.code).toBe(0);
   expect(JSON.parse(bySequence.stdout).queued.sort()).toEqual([second?.id, third?.id].sort());
+  expect(JSON.parse(bySequence.stdout).sequencesNotFound).toBe(0);
   await waitFor(async () => (await unpublished()) === 0, {
     timeoutMs: 20_000,
     message: "re-published",
   });
 
-  for (const sequences of ["4", "0-3", "5-4", "a-b", "-3"]) {
+  // Sequences no row recorded (deleted by retention, say) are counted, and the exit is 1.
+  const beyond = `${(third?.streamSequence ?? 0) + 1000}-${(third?.streamSequence ?? 0) + 1001}`;
+  const missing = await runRepublish(["--sequences", beyond]);
+  expect(missing.code).toBe(1);
+  expect(missing.stdout).toContain("2 of the sequences have no outbox row");
+
+  for (const sequences of ["4", "0-3", "5-4", "a-b", "-3", "1-1234567890123456"]) {
     const refused = await runRepublish(["--sequences", sequences]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain("--sequences");

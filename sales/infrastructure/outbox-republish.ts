@@ -7,7 +7,12 @@ export type RepublishSelection = {
   /** Rows published at these stream sequences (both included), e.g. ones a consumer missed. */
   sequences?: { from: number; to: number };
 };
-export type RepublishResult = { queued: string[]; notFound: string[] };
+export type RepublishResult = {
+  queued: string[];
+  notFound: string[];
+  /** With `sequences`: how many of them no outbox row recorded (deleted by retention, say). */
+  sequencesNotFound?: number;
+};
 
 /**
  * Queues outbox rows to be published again, by id, by time (`occurred_at >= since`) or by the
@@ -27,6 +32,13 @@ export async function queueForRepublish(
   }
   // Postgres answers with ids in lower case, whatever case they were given in.
   const wanted = ids.map((id) => id.toLowerCase());
+  const recorded = sequences
+    ? ((
+        await sql<{ count: number }[]>`
+          select count(distinct stream_sequence)::int as count from sales.outbox_messages
+          where stream_sequence between ${sequences.from} and ${sequences.to}`
+      )[0]?.count ?? 0)
+    : 0;
   const queued = await sql<{ id: string }[]>`
     update sales.outbox_messages
     set published_at = null, stream_sequence = null, parked_at = null,
@@ -42,5 +54,9 @@ export async function queueForRepublish(
     returning id`;
   await sql.notify(OUTBOX_CHANNEL, "republish");
   const found = new Set(queued.map((row) => row.id));
-  return { queued: queued.map((row) => row.id), notFound: wanted.filter((id) => !found.has(id)) };
+  return {
+    queued: queued.map((row) => row.id),
+    notFound: wanted.filter((id) => !found.has(id)),
+    ...(sequences && { sequencesNotFound: sequences.to - sequences.from + 1 - recorded }),
+  };
 }

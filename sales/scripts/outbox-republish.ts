@@ -32,7 +32,7 @@ export const spec = {
     sequences: v.optional(
       v.pipe(
         v.string(),
-        v.regex(/^[1-9]\d{0,15}-[1-9]\d{0,15}$/, "must be two stream sequences, e.g. 4-8"),
+        v.regex(/^[1-9]\d{0,14}-[1-9]\d{0,14}$/, "must be two stream sequences, e.g. 4-8"),
         v.transform((text) => {
           const [from, to] = text.split("-").map(Number) as [number, number];
           return { from, to };
@@ -46,8 +46,9 @@ export const spec = {
     "otherwise Sales sends them when it starts. Safe at any time: the events keep their ids, so",
     "JetStream drops copies within its duplicate window (2 min) and Orders' inbox ignores the",
     "rest. A row whose message the stream dropped within that window (a purge, say) goes out once",
-    "the window has passed. Exits 1 if an --id is not in the outbox. Reads DATABASE_URL and",
-    "DATABASE_ROLE like Sales does.",
+    "the window has passed. Exits 1 if an --id, or one of the --sequences, is not in the outbox",
+    "(published rows are kept OUTBOX_RETENTION_MS). Reads DATABASE_URL and DATABASE_ROLE like",
+    "Sales does.",
   ],
 } satisfies ScriptSpec<v.GenericSchema>;
 
@@ -85,9 +86,14 @@ if (import.meta.main) {
           ...result.queued.map((id) => `  ${id}`),
           ...result.notFound.map((id) => `  not found: ${id}`),
         );
+        if (result.sequencesNotFound) {
+          lines.push(
+            `  ${result.sequencesNotFound} of the sequences have no outbox row (deleted after OUTBOX_RETENTION_MS, or never published by Sales): those events cannot be sent again from here`,
+          );
+        }
         process.stdout.write(`${lines.join("\n")}\n`);
       }
-      return result.notFound.length > 0 ? 1 : 0;
+      return result.notFound.length > 0 || result.sequencesNotFound ? 1 : 0;
     } finally {
       await closeDatabase(sql);
     }
