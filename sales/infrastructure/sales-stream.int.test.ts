@@ -86,6 +86,25 @@ function beforeLookups(connection: NatsConnection, before: () => Promise<unknown
   });
 }
 
+/** `connection`, whose stream info reports `lost` as a server does after damage it found. */
+function reportingLost(connection: NatsConnection, lost: number[]) {
+  return new Proxy(connection, {
+    get(target, key) {
+      if (key === "request") {
+        return async (subject: string, ...rest: Parameters<NatsConnection["request"]>[1][]) => {
+          const answer = await target.request(subject, ...rest);
+          if (!subject.includes(".STREAM.INFO.")) return answer;
+          const info = answer.json<{ state: Record<string, unknown> }>();
+          info.state.lost = { msgs: lost, bytes: 100 };
+          return { ...answer, data: new TextEncoder().encode(JSON.stringify(info)) };
+        };
+      }
+      const value = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
 
@@ -430,6 +449,13 @@ test("messages that expire while the check looks are not taken for a lost tail",
   let expiry: Promise<void> | undefined;
   const expiring = beforeLookups(outbox.connection, () => (expiry ??= outbox.purgeStream()));
   expect(await outbox.check({ connection: expiring })).toEqual([]);
+});
+
+test("messages the server reports lost are sent again, wherever they were", async () => {
+  const outbox = await useOwnOutbox();
+  const ids = await outbox.publish(5);
+  const damaged = reportingLost(outbox.connection, [2, 3]);
+  expect(await outbox.check({ connection: damaged })).toEqual([ids[1], ids[2]].sort() as string[]);
 });
 
 test("the shortest and the longest stream max age Sales' settings accept are ones JetStream takes", async () => {

@@ -179,6 +179,26 @@ export function startSalesStream({
   }
 
   /**
+   * Queues again the rows whose messages the server itself reports lost (`state.lost`: damaged
+   * and unrecoverable, e.g. after a crash), wherever they were in the stream.
+   */
+  async function requeueDamaged(tx: Transaction, sequences: number[]): Promise<number> {
+    if (sequences.length === 0) return 0;
+    const requeued = await tx`
+      update sales.outbox_messages
+      set published_at = null, stream_sequence = null,
+          next_attempt_at = 'epoch'::timestamptz + stream_sequence * interval '1 microsecond'
+      where ${withinMaxAge(tx)} and stream_sequence = any(${sequences}::bigint[])`;
+    if (requeued.count > 0) {
+      log.warn(
+        { stream: spec.name, requeued: requeued.count },
+        "the stream reports messages it lost; publishing them again",
+      );
+    }
+    return requeued.count;
+  }
+
+  /**
    * Queues again every published row whose message the stream has lost; returns how many. Holds
    * the relay's marks off meanwhile: a batch acked by the server before it lost its store, and
    * marked after this looked, would otherwise stay "published" with nothing on the stream.
@@ -197,18 +217,18 @@ export function startSalesStream({
         select set_config('idle_in_transaction_session_timeout', '10000', true),
                pg_advisory_xact_lock(hashtext(${OUTBOX_MARKS_LOCK}))`;
       // Read under the lock: a batch that recorded its acks before this looked is on it.
-      const { first_seq: firstSequence, last_seq: lastSequence } = (
-        await jsm.streams.info(spec.name)
-      ).state;
+      const { state } = await jsm.streams.info(spec.name);
+      const { first_seq: firstSequence, last_seq: lastSequence } = state;
+      const damaged = await requeueDamaged(tx, state.lost?.msgs ?? []);
       const newest = await newestPublished(tx, firstSequence);
-      if (!newest) return 0;
+      if (!newest) return damaged;
       // Another message where the oldest row should be: the stream is not the one the outbox
       // published to. No message there tells nothing here: it may have expired since the read
       // above, or be past the stream's end (the tail, below).
       const oldest = await oldestPublished(tx, firstSequence);
       const ours = !oldest || (await lookUp(jsm, oldest)) !== "other";
       if (ours && newest.streamSequence <= lastSequence && (await lookUp(jsm, newest)) === "held")
-        return 0;
+        return damaged;
 
       // Something is gone. On a stream that is ours, the rows past the newest one it still holds
       // are its lost tail (a server may keep its last sequence over a tail it lost, as over one an
@@ -247,7 +267,7 @@ export function startSalesStream({
         },
         "the stream lost messages the outbox had published; publishing them again",
       );
-      return requeued.count;
+      return damaged + requeued.count;
     });
   }
 
