@@ -80,15 +80,17 @@ export function startSalesStream({
    * sequence, not by `published_at`: a batch's rows share one, and a row sent again inside the
    * duplicate window gets a new one but keeps its old sequence. Of two rows at one sequence
    * (the stream was deleted and added again), the earlier-published one is from the old stream.
-   * Rows below the stream's first sequence are left out: see `requeueLostRows`.
+   * Rows below the stream's first sequence are left out: see `requeueLostRows`. With `high`,
+   * the newest at or below it.
    */
   async function newestPublished(
     tx: Transaction,
     firstSequence: number,
+    high = Number.MAX_SAFE_INTEGER,
   ): Promise<PublishedRow | undefined> {
     const [row] = await tx<PublishedRow[]>`
       select id, stream_sequence from sales.outbox_messages
-      where stream_sequence >= ${firstSequence} and ${withinMaxAge(tx)}
+      where stream_sequence between ${firstSequence} and ${high} and ${withinMaxAge(tx)}
       order by stream_sequence desc, published_at
       limit 1`;
     return row;
@@ -121,16 +123,6 @@ export function startSalesStream({
   const lookUp = (jsm: JetStreamManager, row: PublishedRow) =>
     messageAt(jsm, spec.name, row.streamSequence, row.id);
 
-  /** The row at the highest sequence from `low` to `high` that the stream should still hold. */
-  async function highestRow(tx: Transaction, low: number, high: number) {
-    const [row] = await tx<PublishedRow[]>`
-      select id, stream_sequence from sales.outbox_messages
-      where stream_sequence between ${low} and ${high} and ${withinMaxAge(tx)}
-      order by stream_sequence desc, published_at
-      limit 1`;
-    return row;
-  }
-
   /**
    * The sequence of the newest row (from `low` to `high`, within max age) whose message the
    * stream holds; undefined when it holds none of them, "other" when another message is where
@@ -148,7 +140,7 @@ export function startSalesStream({
     let held: number | undefined;
     let missing = high + 1; // the lowest sequence known to be missing
     for (let upper = high, stride = 1; upper >= low; stride *= 2) {
-      const row = await highestRow(tx, low, upper);
+      const row = await newestPublished(tx, low, upper);
       if (!row) break;
       const status = await lookUp(jsm, row);
       if (status === "other") return "other";
@@ -161,7 +153,7 @@ export function startSalesStream({
     }
     let [from, to] = [held === undefined ? low : held + 1, missing - 1];
     while (from <= to) {
-      const row = await highestRow(tx, from, Math.floor((from + to) / 2));
+      const row = await newestPublished(tx, from, Math.floor((from + to) / 2));
       if (!row) {
         from = Math.floor((from + to) / 2) + 1;
         continue;
