@@ -9,6 +9,19 @@ function deferred() {
   return { promise, resolve };
 }
 
+/** Lets time pass without a fixed sleep: waits until another 5 ms loop has run `count` times. */
+async function ticksOfAnotherLoop(count: number) {
+  let ticks = 0;
+  const clock = startIntervalLoop({
+    name: "clock",
+    intervalMs: 5,
+    log: silentLogger,
+    run: async () => void ticks++,
+  });
+  await waitFor(() => ticks >= count, { message: `${count} runs of a 5 ms loop` });
+  await clock.stop();
+}
+
 test("never runs twice at once, even when woken during a run", async () => {
   let active = 0;
   let maxActive = 0;
@@ -81,12 +94,18 @@ test("stop waits for the run in hand and schedules no more", async () => {
     },
   });
   await waitFor(() => runs === 1);
-  const stopped = loop.stop();
+  let stopResolved = false;
+  const stopped = loop.stop().then(() => {
+    stopResolved = true;
+  });
   loop.wake();
-  setTimeout(gate.resolve, 20);
+  await ticksOfAnotherLoop(5);
+  expect(stopResolved).toBe(false);
+  gate.resolve();
   await stopped;
   expect(finished).toBe(true);
-  await Bun.sleep(20);
+  // A stopped 1 ms loop would have run many times over while another loop ran 20 times.
+  await ticksOfAnotherLoop(20);
   expect(runs).toBe(1);
 });
 
@@ -126,15 +145,7 @@ test("an interval longer than a timer can hold waits as long as a timer can, not
     log: silentLogger,
     run: async () => void runs++,
   });
-  let ticks = 0;
-  const clock = startIntervalLoop({
-    name: "clock",
-    intervalMs: 5,
-    log: silentLogger,
-    run: async () => void ticks++,
-  });
-  await waitFor(() => ticks >= 20, { message: "20 runs of a 5 ms loop" });
-  await clock.stop();
+  await ticksOfAnotherLoop(20);
   await loop.stop();
   expect(runs).toBe(1);
 });
