@@ -20,7 +20,12 @@ import { MIGRATIONS, type SalesProcess } from "../main.ts";
 import { unsentProductCreated } from "../testing/integration-events.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 import { createOutboxEventBus } from "./outbox.ts";
-import { OUTBOX_CHANNEL, OUTBOX_MARKS_LOCK, startOutboxRelay } from "./outbox-relay.ts";
+import {
+  OUTBOX_CHANNEL,
+  OUTBOX_MARKS_LOCK,
+  REQUEUED_BEFORE,
+  startOutboxRelay,
+} from "./outbox-relay.ts";
 
 type OutboxRow = {
   id: string;
@@ -481,6 +486,71 @@ test("a batch whose acks cannot be recorded still records the rows that failed",
     expect(rows.get(huge)?.lastError).toContain("max_payload");
   } finally {
     check.release();
+    await dispose();
+  }
+});
+
+/** Marks rows as the stream check re-queues them: due from the epoch, in the given order. */
+async function requeue(database: { sql: Sql }, ids: string[]) {
+  await database.sql`
+    update sales.outbox_messages
+    set next_attempt_at = 'epoch'::timestamptz + r.position * interval '1 microsecond'
+    from unnest(${ids}::uuid[]) with ordinality as r(id, position)
+    where outbox_messages.id = r.id`;
+}
+
+test("new events wait while re-queued rows are unsent, so they never take a lost message's sequence", async () => {
+  const { database, stream, relay, dispose } = await relayOnOwnStream((nc) => linkTo(nc));
+  await relay.stop(); // relayOnce only
+  try {
+    const [lost] = (await writeOutboxRows(database, 1)) as [string];
+    const [fresh] = (await writeOutboxRows(database, 1)) as [string];
+    await requeue(database, [lost]);
+    // A subject the stream does not capture: the re-queued row's publish fails.
+    await database.sql`update sales.outbox_messages set subject = 'elsewhere' where id = ${lost}`;
+    expect(await relay.relayOnce()).toBe(0);
+    expect(await relay.relayOnce()).toBe(0);
+    const rows = new Map((await rowsById(database, [lost, fresh])).map((row) => [row.id, row]));
+    expect(rows.get(lost)).toMatchObject({ publishedAt: null, attempts: 2 });
+    expect(rows.get(lost)?.nextAttemptAt.getTime()).toBeLessThan(Date.parse(REQUEUED_BEFORE));
+    expect(rows.get(fresh)).toMatchObject({ publishedAt: null, attempts: 0 });
+
+    await database.sql`
+      update sales.outbox_messages set subject = type where id = ${lost}`;
+    expect(await relay.relayOnce()).toBe(1);
+    expect(await relay.relayOnce()).toBe(1);
+    const sent = await rowsById(database, [lost, fresh]);
+    const sequenceOf = (id: string) => sent.find((row) => row.id === id)?.streamSequence;
+    expect([sequenceOf(lost), sequenceOf(fresh)]).toEqual([1, 2]);
+    const messages = await readStreamMessages(testEnv.NATS_URL, stream);
+    expect(messages.map((m) => m.headers["Nats-Msg-Id"])).toEqual([lost, fresh]);
+  } finally {
+    await dispose();
+  }
+});
+
+test("new events wait while another relay holds the re-queued rows", async () => {
+  const { database, relay, dispose } = await relayOnOwnStream((nc) => linkTo(nc));
+  await relay.stop(); // relayOnce only
+  const otherRelay = await database.sql.reserve();
+  try {
+    const [lost] = (await writeOutboxRows(database, 1)) as [string];
+    const [fresh] = (await writeOutboxRows(database, 1)) as [string];
+    await requeue(database, [lost]);
+    await otherRelay`begin`;
+    await otherRelay`select id from sales.outbox_messages where id = ${lost} for update`;
+    expect(await relay.relayOnce()).toBe(0);
+    expect((await rowsById(database, [fresh]))[0]).toMatchObject({
+      publishedAt: null,
+      attempts: 0,
+    });
+
+    await otherRelay`commit`;
+    expect(await relay.relayOnce()).toBe(1);
+    expect(await relay.relayOnce()).toBe(1);
+    expect((await rowsById(database, [lost, fresh])).every((row) => row.publishedAt)).toBe(true);
+  } finally {
+    otherRelay.release();
     await dispose();
   }
 });

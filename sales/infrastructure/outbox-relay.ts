@@ -35,8 +35,8 @@ export const OUTBOX_MARKS_LOCK = "sales:outbox-marks";
 /**
  * Rows the stream check re-queued are due from 1970 on, one microsecond per old sequence, so a
  * relay claims them before every other waiting row and in their old order; a failed publish
- * leaves them there. That keeps their order only while one relay publishes them without a
- * failure; nothing keeps their old sequences.
+ * leaves them there, and no other row is sent until they all are. That keeps their order only
+ * while one relay publishes them without a failure; nothing keeps their old sequences.
  */
 export const REQUEUED_BEFORE = "1971-01-01T00:00:00Z";
 
@@ -132,10 +132,16 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     const generation = nats.generation;
     const verified = nats.isConnected && isStreamReady();
     return sql.begin(async (tx) => {
+      // While re-queued rows are unsent, locked by another relay or not, they go alone: a new
+      // event sent meanwhile would take a lost message's sequence, one consumers already passed.
       const rows = await tx<DueRow[]>`
         select id, type, subject, payload::text as body, headers, attempts
         from sales.outbox_messages
         where published_at is null and parked_at is null and next_attempt_at <= now()
+          and (next_attempt_at < ${REQUEUED_BEFORE}::timestamptz
+               or not exists (select from sales.outbox_messages
+                              where published_at is null and parked_at is null
+                                and next_attempt_at < ${REQUEUED_BEFORE}::timestamptz))
         order by next_attempt_at
         limit ${batchSize}
         for update skip locked`;
