@@ -23,6 +23,7 @@ import { createOutboxEventBus } from "./outbox.ts";
 import {
   OUTBOX_CHANNEL,
   OUTBOX_MARKS_LOCK,
+  OUTBOX_REFILL_LOCK,
   REQUEUED_BEFORE,
   startOutboxRelay,
 } from "./outbox-relay.ts";
@@ -452,15 +453,17 @@ test("a full batch that fails to publish waits for the next poll, re-queued rows
       where outbox_messages.id = requeued.id`;
     connected = true;
     relay.wake();
-    await waitFor(async () => (await rowsById(database, ids)).every((row) => row.attempts >= 1), {
+    await waitFor(async () => (await rowsById(database, ids)).some((row) => row.attempts >= 1), {
       message: "the batch failed once",
     });
     // A loop that went again at once would have its next claim under way by now.
     await database.sql`select 1`;
     await database.sql`select 1`;
     await relay.stop();
-    expect((await rowsById(database, ids)).map((row) => row.attempts)).toEqual(ids.map(() => 1));
-    expect(publishes).toBe(10);
+    // Re-queued rows go one at a time and stop at the first failure: one publish, one attempt.
+    const attempts = new Map((await rowsById(database, ids)).map((row) => [row.id, row.attempts]));
+    expect(ids.map((id) => attempts.get(id))).toEqual(ids.map((_, i) => (i === 0 ? 1 : 0)));
+    expect(publishes).toBe(1);
   } finally {
     await dispose();
   }
@@ -549,6 +552,50 @@ test("new events wait while another relay holds the re-queued rows", async () =>
     expect(await relay.relayOnce()).toBe(1);
     expect(await relay.relayOnce()).toBe(1);
     expect((await rowsById(database, [lost, fresh])).every((row) => row.publishedAt)).toBe(true);
+  } finally {
+    otherRelay.release();
+    await dispose();
+  }
+});
+
+test("re-queued rows go one at a time and stop at the first failure, so those after it keep their sequences", async () => {
+  const { database, stream, relay, dispose } = await relayOnOwnStream((nc) => linkTo(nc));
+  await relay.stop(); // relayOnce only
+  try {
+    const ids = await writeOutboxRows(database, 3);
+    const [first, failing, last] = ids as [string, string, string];
+    await requeue(database, ids);
+    await database.sql`update sales.outbox_messages set subject = 'elsewhere' where id = ${failing}`;
+    expect(await relay.relayOnce()).toBe(1);
+    const rows = new Map((await rowsById(database, ids)).map((row) => [row.id, row]));
+    expect(rows.get(failing)).toMatchObject({ publishedAt: null, attempts: 1 });
+    expect(rows.get(last)).toMatchObject({ publishedAt: null, attempts: 0 });
+    expect(rows.get(last)?.nextAttemptAt.getTime()).toBeLessThan(Date.parse(REQUEUED_BEFORE));
+
+    await database.sql`update sales.outbox_messages set subject = type where id = ${failing}`;
+    expect(await relay.relayOnce()).toBe(2);
+    const messages = await readStreamMessages(testEnv.NATS_URL, stream);
+    expect(messages.map((m) => m.headers["Nats-Msg-Id"])).toEqual([first, failing, last]);
+  } finally {
+    await dispose();
+  }
+});
+
+test("one relay at a time sends re-queued rows", async () => {
+  const { database, relay, dispose } = await relayOnOwnStream((nc) => linkTo(nc));
+  await relay.stop(); // relayOnce only
+  const otherRelay = await database.sql.reserve();
+  try {
+    const ids = await writeOutboxRows(database, 2);
+    await requeue(database, ids);
+    // Another relay sending the first of them holds the refill lock.
+    await otherRelay`begin`;
+    await otherRelay`select pg_advisory_xact_lock(hashtext(${OUTBOX_REFILL_LOCK}))`;
+    expect(await relay.relayOnce()).toBe(0);
+    expect((await rowsById(database, ids)).map((row) => row.attempts)).toEqual([0, 0]);
+
+    await otherRelay`commit`;
+    expect(await relay.relayOnce()).toBe(2);
   } finally {
     otherRelay.release();
     await dispose();

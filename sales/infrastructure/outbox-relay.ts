@@ -35,10 +35,14 @@ export const OUTBOX_MARKS_LOCK = "sales:outbox-marks";
 /**
  * Rows the stream check re-queued are due from 1970 on, one microsecond per old sequence, so a
  * relay claims them before every other waiting row and in their old order; a failed publish
- * leaves them there, and no other row is sent until they all are. That keeps their order only
- * while one relay publishes them without a failure; nothing keeps their old sequences.
+ * leaves them there. Until they are all sent again, nothing else is sent, one relay sends them
+ * (it holds `OUTBOX_REFILL_LOCK`), one at a time, and stops at the first that fails: a message
+ * sent out of turn would take the sequence of another, one that consumers may have passed.
  */
 export const REQUEUED_BEFORE = "1971-01-01T00:00:00Z";
+
+/** Held by the relay batch that is sending re-queued rows (see `REQUEUED_BEFORE`). */
+export const OUTBOX_REFILL_LOCK = "sales:outbox-refill";
 
 /** JetStream drops a re-sent `Nats-Msg-Id` seen within this window (the stream's setting). */
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
@@ -88,6 +92,8 @@ type DueRow = {
   body: string;
   headers: OutboxHeaders;
   attempts: number;
+  /** Re-queued by the stream check (see `REQUEUED_BEFORE`). */
+  requeued: boolean;
 };
 
 type PublishedOutcome = { row: DueRow; published: true; sequence: number; duplicate: boolean };
@@ -132,16 +138,16 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     const generation = nats.generation;
     const verified = nats.isConnected && isStreamReady();
     return sql.begin(async (tx) => {
-      // While re-queued rows are unsent, locked by another relay or not, they go alone: a new
-      // event sent meanwhile would take a lost message's sequence, one consumers already passed.
       const rows = await tx<DueRow[]>`
-        select id, type, subject, payload::text as body, headers, attempts
+        select id, type, subject, payload::text as body, headers, attempts,
+               next_attempt_at < ${REQUEUED_BEFORE}::timestamptz as requeued
         from sales.outbox_messages
         where published_at is null and parked_at is null and next_attempt_at <= now()
-          and (next_attempt_at < ${REQUEUED_BEFORE}::timestamptz
-               or not exists (select from sales.outbox_messages
-                              where published_at is null and parked_at is null
-                                and next_attempt_at < ${REQUEUED_BEFORE}::timestamptz))
+          and case when next_attempt_at < ${REQUEUED_BEFORE}::timestamptz
+                   then pg_try_advisory_xact_lock(hashtext(${OUTBOX_REFILL_LOCK}))
+                   else not exists (select from sales.outbox_messages
+                                    where published_at is null and parked_at is null
+                                      and next_attempt_at < ${REQUEUED_BEFORE}::timestamptz) end
         order by next_attempt_at
         limit ${batchSize}
         for update skip locked`;
@@ -240,42 +246,49 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     const js = jetstream(connection, { timeout: publishTimeoutMs });
     let manager: Promise<JetStreamManager> | undefined;
     const stream = names.stream(SALES_STREAM);
-    return Promise.all(
-      rows.map(async (row): Promise<Outcome> => {
-        const headers = natsHeaders();
-        headers.set("Content-Type", "application/cloudevents+json");
-        if (row.headers.traceparent) headers.set("traceparent", row.headers.traceparent);
-        try {
-          const ack = await js.publish(names.subject(row.subject), row.body, {
-            msgID: row.id,
-            headers,
-          });
-          // Rare (a retry, a republish): worth a lookup, so a row is never marked published
-          // with a message the stream has dropped.
-          if (ack.duplicate) {
-            manager ??= jetstreamManager(connection, { checkAPI: false });
-            if ((await messageAt(await manager, stream, ack.seq, row.id)) !== "held") {
-              return {
-                row,
-                published: false,
-                error: REMEMBERED_NOT_HELD,
-                park: false,
-                waitMs: DUPLICATE_WINDOW_MS,
-              };
-            }
+    const publish = async (row: DueRow): Promise<Outcome> => {
+      const headers = natsHeaders();
+      headers.set("Content-Type", "application/cloudevents+json");
+      if (row.headers.traceparent) headers.set("traceparent", row.headers.traceparent);
+      try {
+        const ack = await js.publish(names.subject(row.subject), row.body, {
+          msgID: row.id,
+          headers,
+        });
+        // Rare (a retry, a republish): worth a lookup, so a row is never marked published
+        // with a message the stream has dropped.
+        if (ack.duplicate) {
+          manager ??= jetstreamManager(connection, { checkAPI: false });
+          if ((await messageAt(await manager, stream, ack.seq, row.id)) !== "held") {
+            return {
+              row,
+              published: false,
+              error: REMEMBERED_NOT_HELD,
+              park: false,
+              waitMs: DUPLICATE_WINDOW_MS,
+            };
           }
-          return { row, published: true, sequence: ack.seq, duplicate: ack.duplicate };
-        } catch (error) {
-          if (!isTooLarge(error)) {
-            return { row, published: false, error: errorMessage(error), park: false };
-          }
-          const maxPayload = connection.info?.max_payload ?? "unknown";
-          const size = Buffer.byteLength(row.body);
-          const tooLarge = `message of ${size} bytes and its headers exceeds the server's max_payload of ${maxPayload}`;
-          return { row, published: false, error: tooLarge, park: true };
         }
-      }),
-    );
+        return { row, published: true, sequence: ack.seq, duplicate: ack.duplicate };
+      } catch (error) {
+        if (!isTooLarge(error)) {
+          return { row, published: false, error: errorMessage(error), park: false };
+        }
+        const maxPayload = connection.info?.max_payload ?? "unknown";
+        const size = Buffer.byteLength(row.body);
+        const tooLarge = `message of ${size} bytes and its headers exceeds the server's max_payload of ${maxPayload}`;
+        return { row, published: false, error: tooLarge, park: true };
+      }
+    };
+    if (!rows[0]?.requeued) return Promise.all(rows.map(publish));
+    // Re-queued rows: the rows after one that failed stay as they are, next in line.
+    const outcomes: Outcome[] = [];
+    for (const row of rows) {
+      const outcome = await publish(row);
+      outcomes.push(outcome);
+      if (!outcome.published) break;
+    }
+    return outcomes;
   }
 
   function logOutcomes(outcomes: Outcome[]) {
