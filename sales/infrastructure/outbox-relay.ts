@@ -19,7 +19,7 @@ import {
   startIntervalLoop,
   type Transaction,
 } from "shared";
-import type { OutboxHeaders } from "./outbox.ts";
+import type { OutboxHeaders } from "shared/outbox";
 
 /** Out-of-process writers (e.g. `bun run outbox:republish`) `NOTIFY` here to wake the relay. */
 export const OUTBOX_CHANNEL = "sales_outbox";
