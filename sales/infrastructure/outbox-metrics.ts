@@ -1,5 +1,5 @@
 import type { MetricsRegistry, Sql } from "shared";
-import type { OutboxRelayMetrics } from "./outbox-relay.ts";
+import type { OutboxRelayMetrics } from "shared/outbox";
 import { readOutboxBacklog } from "./outbox-status.ts";
 
 /**

@@ -1,5 +1,5 @@
 import type { Sql } from "shared";
-import { OUTBOX_CHANNEL } from "./outbox-relay.ts";
+import { SALES_OUTBOX } from "./outbox.ts";
 
 export type RepublishSelection = {
   ids?: string[];
@@ -52,7 +52,7 @@ export async function queueForRepublish(
            : sql`false`
        }
     returning id`;
-  await sql.notify(OUTBOX_CHANNEL, "republish");
+  await sql.notify(SALES_OUTBOX.channel, "republish");
   const found = new Set(queued.map((row) => row.id));
   return {
     queued: queued.map((row) => row.id),

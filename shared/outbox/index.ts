@@ -1,4 +1,8 @@
 /** The transactional outbox: a module's events written with its changes, then relayed to JetStream. */
+export type { OutboxRelay, OutboxRelayMetrics, OutboxRelayOptions } from "./relay.ts";
+export { DUPLICATE_WINDOW_MS, makePendingRowsDue, startOutboxRelay } from "./relay.ts";
 export type { OutboxSpec } from "./spec.ts";
+export type { StreamCheck, StreamCheckOptions } from "./stream-check.ts";
+export { startStreamCheck } from "./stream-check.ts";
 export type { OutboxHeaders, OutboxWriter, UnsentEvent } from "./writer.ts";
 export { createOutboxWriter } from "./writer.ts";
