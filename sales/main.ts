@@ -16,7 +16,14 @@ import {
   runService,
   startNatsLink,
 } from "shared";
-import { makePendingRowsDue, startOutboxRelay, startStreamCheck } from "shared/outbox";
+import {
+  createOutboxMetrics,
+  makePendingRowsDue,
+  readOutboxBacklog,
+  startOutboxRelay,
+  startOutboxRetention,
+  startStreamCheck,
+} from "shared/outbox";
 import { createAsyncApiRoute } from "./api/asyncapi.ts";
 import { createProductsApi } from "./api/products.ts";
 import { createProductUseCase } from "./application/create-product.ts";
@@ -24,9 +31,6 @@ import { updateProductUseCase } from "./application/update-product.ts";
 import { readSalesEnv, type SalesEnv } from "./env.ts";
 import { createGroupCommitMetrics } from "./infrastructure/group-commit-metrics.ts";
 import { SALES_OUTBOX } from "./infrastructure/outbox.ts";
-import { createOutboxMetrics } from "./infrastructure/outbox-metrics.ts";
-import { startOutboxRetention } from "./infrastructure/outbox-retention.ts";
-import { readOutboxBacklog } from "./infrastructure/outbox-status.ts";
 import { createRunInTransaction } from "./infrastructure/transaction.ts";
 
 export const MIGRATIONS = { schema: "sales", directory: join(import.meta.dir, "migrations") };
@@ -102,11 +106,12 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     isStreamReady: () => stream.isReady,
     pollMs: env.OUTBOX_POLL_MS,
     batchSize: env.OUTBOX_BATCH_SIZE,
-    metrics: createOutboxMetrics(metrics, sql),
+    metrics: createOutboxMetrics(metrics, sql, SALES_OUTBOX),
   });
 
   const retention = startOutboxRetention({
     sql,
+    outbox: SALES_OUTBOX,
     log,
     retentionMs: env.OUTBOX_RETENTION_MS,
     intervalMs: env.RETENTION_INTERVAL_MS,
@@ -130,7 +135,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     },
     metrics,
     messagingHealth: async () => {
-      const backlog = await readOutboxBacklog(sql);
+      const backlog = await readOutboxBacklog(sql, SALES_OUTBOX);
       return assessMessagingHealth({ ...backlog, dead: backlog.parked }, thresholds);
     },
     api: {
