@@ -5,7 +5,10 @@ import type { Queryable } from "../database.ts";
  * `<schema>.outbox_messages`, made by its own migrations.
  */
 export type OutboxSpec = {
-  /** The schema that holds the module's `outbox_messages` table. */
+  /**
+   * The schema that holds the module's `outbox_messages` table. In lower case: the pool's
+   * camelCase-to-snake_case column transform applies to identifiers too.
+   */
   schema: string;
   /** The JetStream stream the events go to, and the subjects it captures (before namespacing). */
   stream: string;
