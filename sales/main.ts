@@ -16,17 +16,21 @@ import {
   runService,
   startNatsLink,
 } from "shared";
+import {
+  createOutboxMetrics,
+  makePendingRowsDue,
+  readOutboxBacklog,
+  startOutboxRelay,
+  startOutboxRetention,
+  startStreamCheck,
+} from "shared/outbox";
 import { createAsyncApiRoute } from "./api/asyncapi.ts";
 import { createProductsApi } from "./api/products.ts";
 import { createProductUseCase } from "./application/create-product.ts";
 import { updateProductUseCase } from "./application/update-product.ts";
 import { readSalesEnv, type SalesEnv } from "./env.ts";
 import { createGroupCommitMetrics } from "./infrastructure/group-commit-metrics.ts";
-import { createOutboxMetrics } from "./infrastructure/outbox-metrics.ts";
-import { makePendingRowsDue, startOutboxRelay } from "./infrastructure/outbox-relay.ts";
-import { startOutboxRetention } from "./infrastructure/outbox-retention.ts";
-import { readOutboxBacklog } from "./infrastructure/outbox-status.ts";
-import { startSalesStream } from "./infrastructure/sales-stream.ts";
+import { SALES_OUTBOX } from "./infrastructure/outbox.ts";
 import { createRunInTransaction } from "./infrastructure/transaction.ts";
 
 export const MIGRATIONS = { schema: "sales", directory: join(import.meta.dir, "migrations") };
@@ -73,7 +77,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     onConnect: () => {
       stream.wake();
       // Rows that backed off while NATS was away need not wait out their delay.
-      makePendingRowsDue(sql)
+      makePendingRowsDue(sql, SALES_OUTBOX)
         .catch((error) =>
           log.warn(
             { err: errorMessage(error) },
@@ -83,10 +87,12 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
         .then(() => relay.wake());
     },
   });
-  const stream = startSalesStream({
+  const stream = startStreamCheck({
     sql,
     nats,
     names,
+    outbox: SALES_OUTBOX,
+    loopName: "sales-stream",
     log,
     maxAgeMs: env.STREAM_MAX_AGE_MS,
     onVerified: () => relay.wake(),
@@ -95,15 +101,17 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     sql,
     nats,
     names,
+    outbox: SALES_OUTBOX,
     log,
     isStreamReady: () => stream.isReady,
     pollMs: env.OUTBOX_POLL_MS,
     batchSize: env.OUTBOX_BATCH_SIZE,
-    metrics: createOutboxMetrics(metrics, sql),
+    metrics: createOutboxMetrics(metrics, sql, SALES_OUTBOX),
   });
 
   const retention = startOutboxRetention({
     sql,
+    outbox: SALES_OUTBOX,
     log,
     retentionMs: env.OUTBOX_RETENTION_MS,
     intervalMs: env.RETENTION_INTERVAL_MS,
@@ -127,7 +135,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     },
     metrics,
     messagingHealth: async () => {
-      const backlog = await readOutboxBacklog(sql);
+      const backlog = await readOutboxBacklog(sql, SALES_OUTBOX);
       return assessMessagingHealth({ ...backlog, dead: backlog.parked }, thresholds);
     },
     api: {

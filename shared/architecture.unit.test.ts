@@ -180,6 +180,7 @@ describe("the checker catches a planted violation", () => {
       ["orders/api/x.ts", 'export { y } from "../api/x.ts";'],
       ["shared", 'import { UnprocessableError } from "shared";'],
       ["shared/nats.ts", 'import { natsNames } from "shared/nats.ts";'],
+      ["shared/outbox", 'import { startOutboxRelay } from "shared/outbox";'],
       ["node:fs", 'import { readFileSync } from "node:fs";'],
       ["fs/promises", 'import { readFile } from "fs/promises";'],
       ["bun", 'import { $ } from "bun";'],
@@ -212,6 +213,17 @@ describe("the checker catches a planted violation", () => {
         'import { waitFor } from "shared/testing/test-environment.ts";',
       ),
     ).toBe("");
+    expect(violationsIn("sales/main.ts", 'import { startOutboxRelay } from "shared/outbox";')).toBe(
+      "",
+    );
+    expect(
+      violationsIn(
+        "sales/main.ts",
+        'import { startOutboxRelay } from "../shared/outbox/relay.ts";',
+      ),
+    ).toBe(
+      "sales/main.ts:1 → shared/outbox/relay.ts (sales imports shared and contracts by their names, through their doors)",
+    );
   });
 
   test("is not fooled by comments or strings that look like imports", () => {

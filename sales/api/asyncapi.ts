@@ -8,8 +8,8 @@ import {
 } from "contracts";
 import { Hono } from "hono";
 import { describeRoute, jsonSchemaOf } from "shared";
+import { DUPLICATE_WINDOW_MS } from "shared/outbox";
 import * as v from "valibot";
-import { DUPLICATE_WINDOW_MS } from "../infrastructure/outbox-relay.ts";
 
 /** What each event means, for people reading the document. */
 const DESCRIPTIONS: Record<string, string> = {

@@ -11,6 +11,7 @@ import {
   pipelineWrites,
   type Sql,
 } from "shared";
+import { REQUEUED_BEFORE, startOutboxRelay } from "shared/outbox";
 import { startNatsServer } from "shared/processes/nats-server.ts";
 import { afterTests } from "shared/testing/cleanup.ts";
 import { captureLogger, silentLogger } from "shared/testing/silent-logger.ts";
@@ -19,14 +20,7 @@ import { createTestDatabase, testEnv, uniqueId, waitFor } from "shared/testing/t
 import { MIGRATIONS, type SalesProcess } from "../main.ts";
 import { unsentProductCreated } from "../testing/integration-events.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
-import { createOutboxEventBus } from "./outbox.ts";
-import {
-  OUTBOX_CHANNEL,
-  OUTBOX_MARKS_LOCK,
-  OUTBOX_REFILL_LOCK,
-  REQUEUED_BEFORE,
-  startOutboxRelay,
-} from "./outbox-relay.ts";
+import { createOutboxEventBus, SALES_OUTBOX } from "./outbox.ts";
 
 type OutboxRow = {
   id: string;
@@ -117,12 +111,13 @@ describe("with NATS up", async () => {
       sql: sales.sql,
       nats: sales.nats,
       names: sales.names,
+      outbox: SALES_OUTBOX,
       log: second.log,
       pollMs: 60_000,
       batchSize: 50,
     });
     const ids = await writeOutboxRows(sales, 1_000);
-    await sales.sql.notify(OUTBOX_CHANNEL, "");
+    await sales.sql.notify(SALES_OUTBOX.channel, "");
     await waitFor(async () => (await rowsById(sales, ids)).every((row) => row.publishedAt), {
       timeoutMs: 20_000,
       message: "all rows published",
@@ -258,6 +253,7 @@ test("a row that failed to publish waits the retry delay of its attempt number",
     sql: database.sql,
     nats: notConnected,
     names: natsNames("unused"),
+    outbox: SALES_OUTBOX,
     log: silentLogger,
     pollMs: 3_600_000,
     batchSize: 10,
@@ -314,6 +310,7 @@ async function relayOnOwnStream(
     sql: database.sql,
     nats: makeLink(nc),
     names,
+    outbox: SALES_OUTBOX,
     log: silentLogger,
     pollMs: 3_600_000,
     batchSize: 10,
@@ -410,7 +407,7 @@ test("a batch that finds the stream check re-queueing is sent again rather than 
   try {
     const [id] = (await writeOutboxRows(database, 1)) as [string];
     await check`begin`;
-    await check`select pg_advisory_xact_lock(hashtext(${OUTBOX_MARKS_LOCK}))`;
+    await check`select pg_advisory_xact_lock(hashtext(${SALES_OUTBOX.marksLock}))`;
     expect(await relay.relayOnce()).toBe(0);
     const [row] = await rowsById(database, [id]);
     expect(row).toMatchObject({ publishedAt: null, attempts: 0 });
@@ -477,7 +474,7 @@ test("a batch whose acks cannot be recorded still records the rows that failed",
     const [sent] = (await writeOutboxRows(database, 1)) as [string];
     const [huge] = (await writeOutboxRows(database, 1, "x".repeat(1_100_000))) as [string];
     await check`begin`;
-    await check`select pg_advisory_xact_lock(hashtext(${OUTBOX_MARKS_LOCK}))`;
+    await check`select pg_advisory_xact_lock(hashtext(${SALES_OUTBOX.marksLock}))`;
     expect(await relay.relayOnce()).toBe(0);
     await check`commit`;
 
@@ -590,7 +587,7 @@ test("one relay at a time sends re-queued rows", async () => {
     await requeue(database, ids);
     // Another relay sending the first of them holds the refill lock.
     await otherRelay`begin`;
-    await otherRelay`select pg_advisory_xact_lock(hashtext(${OUTBOX_REFILL_LOCK}))`;
+    await otherRelay`select pg_advisory_xact_lock(hashtext(${SALES_OUTBOX.refillLock}))`;
     expect(await relay.relayOnce()).toBe(0);
     expect((await rowsById(database, ids)).map((row) => row.attempts)).toEqual([0, 0]);
 

@@ -1,8 +1,9 @@
 import { expect, test } from "bun:test";
 import { migrate } from "shared";
+import { deletePublishedOutboxRows } from "shared/outbox";
 import { useTestDatabase } from "shared/testing/test-environment.ts";
 import { MIGRATIONS } from "../main.ts";
-import { deletePublishedOutboxRows } from "./outbox-retention.ts";
+import { SALES_OUTBOX } from "./outbox.ts";
 
 const db = await useTestDatabase();
 await migrate(db.sql, MIGRATIONS);
@@ -30,10 +31,10 @@ test("deletes published rows past retention in bounded batches, never pending or
   await row("old-parked", { ageDays: 30, parked: true });
 
   const retention = { retentionMs: 7 * DAY, batchSize: 2 };
-  expect(await deletePublishedOutboxRows(db.sql, retention)).toBe(2);
-  expect(await deletePublishedOutboxRows(db.sql, retention)).toBe(2);
-  expect(await deletePublishedOutboxRows(db.sql, retention)).toBe(1);
-  expect(await deletePublishedOutboxRows(db.sql, retention)).toBe(0);
+  expect(await deletePublishedOutboxRows(db.sql, SALES_OUTBOX, retention)).toBe(2);
+  expect(await deletePublishedOutboxRows(db.sql, SALES_OUTBOX, retention)).toBe(2);
+  expect(await deletePublishedOutboxRows(db.sql, SALES_OUTBOX, retention)).toBe(1);
+  expect(await deletePublishedOutboxRows(db.sql, SALES_OUTBOX, retention)).toBe(0);
 
   const left = await db.sql<
     { type: string }[]

@@ -11,6 +11,7 @@ import {
   natsNames,
   pipelineWrites,
 } from "shared";
+import { DUPLICATE_WINDOW_MS, startStreamCheck } from "shared/outbox";
 import { startNatsServer } from "shared/processes/nats-server.ts";
 import { afterTests } from "shared/testing/cleanup.ts";
 import { captureLogger, silentLogger } from "shared/testing/silent-logger.ts";
@@ -21,9 +22,7 @@ import { SalesEnv } from "../env.ts";
 import { MIGRATIONS } from "../main.ts";
 import { unsentProductCreated } from "../testing/integration-events.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
-import { createOutboxEventBus } from "./outbox.ts";
-import { DUPLICATE_WINDOW_MS, OUTBOX_MARKS_LOCK } from "./outbox-relay.ts";
-import { startSalesStream } from "./sales-stream.ts";
+import { createOutboxEventBus, SALES_OUTBOX } from "./outbox.ts";
 
 const server = await startNatsServer();
 afterAll(() => server.dispose());
@@ -175,10 +174,11 @@ async function useOwnOutbox({ maxAgeMs = HOUR_MS } = {}) {
       await jsm.streams.deleteMessage(spec.name, sequence);
     },
     async check({ connection = nc } = {}) {
-      const check = startSalesStream({
+      const check = startStreamCheck({
         sql: database.sql,
         nats: linkTo(connection),
         names,
+        outbox: SALES_OUTBOX,
         log: silentLogger,
         maxAgeMs,
         onVerified: () => {},
@@ -267,7 +267,7 @@ test("the check re-queues only after relay batches still marking rows have commi
   // A relay batch between its PubAcks and its commit holds this lock shared.
   const marking = await sales.database.sql.reserve();
   await marking`begin`;
-  await marking`select pg_advisory_xact_lock_shared(hashtext(${OUTBOX_MARKS_LOCK}))`;
+  await marking`select pg_advisory_xact_lock_shared(hashtext(${SALES_OUTBOX.marksLock}))`;
   try {
     await sales.sql`update sales.outbox_messages set stream_sequence = stream_sequence + 1000
       where id = ${newest.id}`;
@@ -314,7 +314,7 @@ test("a batch that records its acks while the check waits for it is not taken fo
   const batch = await sales.database.sql.reserve();
   const nc = await connectNats(server.url);
   await batch`begin`;
-  await batch`select pg_advisory_xact_lock_shared(hashtext(${OUTBOX_MARKS_LOCK}))`;
+  await batch`select pg_advisory_xact_lock_shared(hashtext(${SALES_OUTBOX.marksLock}))`;
   try {
     sales.stream.wake();
     await waitFor(async () => (await advisoryLocks()) > 1, { message: "the check waiting" });
@@ -347,10 +347,11 @@ test("a stream check whose message lookups fail queues nothing again and tries a
     checkLogs.lines.filter((line) => line.msg === "cannot ensure stream").length;
   const requeued = () =>
     checkLogs.lines.some((line) => line.msg?.startsWith("the stream lost messages"));
-  const check = startSalesStream({
+  const check = startStreamCheck({
     sql: sales.sql,
     nats: linkTo(lookupsFail),
     names: sales.names,
+    outbox: SALES_OUTBOX,
     log: checkLogs.log,
     maxAgeMs: sales.stream.spec.maxAgeMs,
     onVerified: () => {},

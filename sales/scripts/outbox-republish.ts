@@ -1,7 +1,8 @@
 import { closeDatabase, createDatabase, runScript, type ScriptSpec, UsageError } from "shared";
+import { queueForRepublish } from "shared/outbox";
 import * as v from "valibot";
 import { readSalesEnv } from "../env.ts";
-import { queueForRepublish } from "../infrastructure/outbox-republish.ts";
+import { SALES_OUTBOX } from "../infrastructure/outbox.ts";
 
 export const spec = {
   command: "bun run outbox:republish",
@@ -71,7 +72,7 @@ if (import.meta.main) {
       role: env.DATABASE_ROLE || undefined,
     });
     try {
-      const result = await queueForRepublish(sql, {
+      const result = await queueForRepublish(sql, SALES_OUTBOX, {
         ids: options.id,
         since: options.since,
         sequences: options.sequences,

@@ -1,7 +1,8 @@
 import { expect, test } from "bun:test";
+import { readOutboxStatus } from "shared/outbox";
 import { runScriptProcess } from "shared/testing/script-process.ts";
 import { testEnv, waitFor } from "shared/testing/test-environment.ts";
-import { readOutboxStatus } from "../infrastructure/outbox-status.ts";
+import { SALES_OUTBOX } from "../infrastructure/outbox.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 import { outboxStatusText } from "./outbox-status.ts";
 
@@ -62,16 +63,16 @@ test("--json gives the counts, the attempts histogram and the latest errors with
 });
 
 test("the text output shows the same for people", async () => {
-  const stdout = outboxStatusText(await readOutboxStatus(sales.sql));
+  const stdout = outboxStatusText(await readOutboxStatus(sales.sql, SALES_OUTBOX));
   expect(stdout).toMatch(/Pending: +2\n/);
   expect(stdout).toMatch(/Oldest pending: +10 min \d\d s\n/);
   expect(stdout).toMatch(/Parked: +1\n/);
   expect(stdout).toMatch(/Published \(1 h\): +3\n/);
   expect(stdout).toContain(retrying);
   expect(stdout).toContain(parked);
-  expect(outboxStatusText(await readOutboxStatus(sales.sql, { errors: 1 }))).not.toContain(
-    retrying,
-  );
+  expect(
+    outboxStatusText(await readOutboxStatus(sales.sql, SALES_OUTBOX, { errors: 1 })),
+  ).not.toContain(retrying);
 });
 
 test("--help explains and exits 0; a bad option exits 2 naming it", async () => {

@@ -9,9 +9,10 @@ import {
   runScript,
   type ScriptSpec,
 } from "shared";
+import { type OutboxStatus, readOutboxStatus } from "shared/outbox";
 import * as v from "valibot";
 import { readSalesEnv } from "../env.ts";
-import { type OutboxStatus, readOutboxStatus } from "../infrastructure/outbox-status.ts";
+import { SALES_OUTBOX } from "../infrastructure/outbox.ts";
 
 export const spec = {
   command: "bun run outbox:status",
@@ -59,7 +60,7 @@ if (import.meta.main) {
       role: env.DATABASE_ROLE || undefined,
     });
     try {
-      const status = await readOutboxStatus(sql, { errors: options.errors });
+      const status = await readOutboxStatus(sql, SALES_OUTBOX, { errors: options.errors });
       process.stdout.write(
         json ? `${JSON.stringify(status, null, 2)}\n` : outboxStatusText(status),
       );

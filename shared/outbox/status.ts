@@ -1,4 +1,5 @@
-import { allQueries, type Queryable } from "shared";
+import { allQueries, type Queryable } from "../database.ts";
+import { type OutboxSpec, outboxTable } from "./spec.ts";
 
 /** What the relay has not published yet: for `/metrics` and `/health/messaging`. */
 export type OutboxBacklog = {
@@ -30,39 +31,45 @@ export type OutboxStatus = OutboxBacklog & {
 };
 
 /** Counts through the partial indexes (`outbox_messages_due`, `outbox_messages_parked`). */
-export async function readOutboxBacklog(sql: Queryable): Promise<OutboxBacklog> {
+export async function readOutboxBacklog(
+  sql: Queryable,
+  outbox: OutboxSpec,
+): Promise<OutboxBacklog> {
+  const table = outboxTable(sql, outbox);
   const [row] = await sql<OutboxBacklog[]>`
     select pending.count as pending, pending.oldest_pending_age_ms,
-           (select count(*) from sales.outbox_messages where parked_at is not null) as parked
+           (select count(*) from ${table} where parked_at is not null) as parked
     from (select count(*) as count,
                  (extract(epoch from now() - min(occurred_at)) * 1000)::float8 as oldest_pending_age_ms
-          from sales.outbox_messages
+          from ${table}
           where published_at is null and parked_at is null) as pending`;
   return row as OutboxBacklog;
 }
 
 export async function readOutboxStatus(
   sql: Queryable,
+  outbox: OutboxSpec,
   { errors = 10 }: { errors?: number } = {},
 ): Promise<OutboxStatus> {
+  const table = outboxTable(sql, outbox);
   const [backlog, [published], attempts, latestErrors] = await allQueries([
-    readOutboxBacklog(sql),
+    readOutboxBacklog(sql, outbox),
     sql<{ count: number }[]>`
-      select count(*) from sales.outbox_messages
+      select count(*) from ${table}
       where published_at is not null and published_at > now() - interval '1 hour'`,
     sql<{ attempts: number; rows: number }[]>`
-      select attempts, count(*) as rows from sales.outbox_messages
+      select attempts, count(*) as rows from ${table}
       where published_at is null and parked_at is null
       group by attempts order by attempts`,
     sql<OutboxError[]>`
       select * from (
         (select id, type, 'retrying' as state, attempts, last_error, occurred_at,
                 next_attempt_at as at
-         from sales.outbox_messages
+         from ${table}
          where published_at is null and parked_at is null and last_error is not null)
         union all
         (select id, type, 'parked', attempts, last_error, occurred_at, parked_at
-         from sales.outbox_messages where parked_at is not null)
+         from ${table} where parked_at is not null)
       ) as failing
       order by occurred_at desc limit ${errors}`,
   ]);

@@ -1,4 +1,7 @@
-import { type IntervalLoop, type Logger, type Queryable, startIntervalLoop } from "shared";
+import type { Queryable } from "../database.ts";
+import { type IntervalLoop, startIntervalLoop } from "../interval-loop.ts";
+import type { Logger } from "../logger.ts";
+import { type OutboxSpec, outboxTable } from "./spec.ts";
 
 /**
  * Deletes up to `batchSize` published outbox rows older than `retentionMs`, in one short
@@ -6,12 +9,14 @@ import { type IntervalLoop, type Logger, type Queryable, startIntervalLoop } fro
  */
 export async function deletePublishedOutboxRows(
   sql: Queryable,
+  outbox: OutboxSpec,
   { retentionMs, batchSize }: { retentionMs: number; batchSize: number },
 ): Promise<number> {
+  const table = outboxTable(sql, outbox);
   const result = await sql`
-    delete from sales.outbox_messages
+    delete from ${table}
     where id in (
-      select id from sales.outbox_messages
+      select id from ${table}
       where published_at < now() - ${retentionMs} * interval '1 millisecond'
       order by published_at
       limit ${batchSize})`;
@@ -24,12 +29,14 @@ export async function deletePublishedOutboxRows(
  */
 export function startOutboxRetention({
   sql,
+  outbox,
   log,
   retentionMs,
   intervalMs,
   batchSize = 1_000,
 }: {
   sql: Queryable;
+  outbox: OutboxSpec;
   log: Logger;
   retentionMs: number;
   intervalMs: number;
@@ -40,7 +47,7 @@ export function startOutboxRetention({
     intervalMs,
     log,
     run: async () => {
-      const deleted = await deletePublishedOutboxRows(sql, { retentionMs, batchSize });
+      const deleted = await deletePublishedOutboxRows(sql, outbox, { retentionMs, batchSize });
       if (deleted > 0) log.info({ deleted }, "published outbox rows deleted");
       return deleted === batchSize;
     },

@@ -1,43 +1,50 @@
-import type { MetricsRegistry, Sql } from "shared";
-import type { OutboxRelayMetrics } from "./outbox-relay.ts";
-import { readOutboxBacklog } from "./outbox-status.ts";
+import type { Sql } from "../database.ts";
+import type { MetricsRegistry } from "../metrics.ts";
+import type { OutboxRelayMetrics } from "./relay.ts";
+import type { OutboxSpec } from "./spec.ts";
+import { readOutboxBacklog } from "./status.ts";
 
 /**
  * The outbox in `/metrics`: the relay's counters and batch durations (in memory, per
  * process) and the backlog gauges, read from Postgres at each scrape.
  */
-export function createOutboxMetrics(registry: MetricsRegistry, sql: Sql): OutboxRelayMetrics {
+export function createOutboxMetrics(
+  registry: MetricsRegistry,
+  sql: Sql,
+  outbox: OutboxSpec,
+): OutboxRelayMetrics {
+  const prefix = outbox.metricPrefix;
   const published = registry.counter(
-    "sales_outbox_published_total",
+    `${prefix}_published_total`,
     "Outbox rows published to JetStream (PubAck received) by this process.",
   );
   const duplicates = registry.counter(
-    "sales_outbox_publish_duplicates_total",
+    `${prefix}_publish_duplicates_total`,
     "Of those, PubAcks saying JetStream already had the message (Nats-Msg-Id seen).",
   );
   const failures = registry.counter(
-    "sales_outbox_publish_failures_total",
+    `${prefix}_publish_failures_total`,
     "Failed publish attempts by this process; the row is retried, or parked.",
   );
   const parkedByRelay = registry.counter(
-    "sales_outbox_parked_total",
+    `${prefix}_parked_total`,
     "Rows this process parked because the stream will never take them.",
   );
   const batches = registry.histogram(
-    "sales_outbox_relay_batch_duration_seconds",
+    `${prefix}_relay_batch_duration_seconds`,
     "Duration of relay batches that claimed rows (claim, publish, record), in seconds.",
   );
-  const pending = registry.gauge("sales_outbox_pending", "Outbox rows waiting to be published.");
+  const pending = registry.gauge(`${prefix}_pending`, "Outbox rows waiting to be published.");
   const oldest = registry.gauge(
-    "sales_outbox_oldest_pending_age_seconds",
+    `${prefix}_oldest_pending_age_seconds`,
     "Age of the oldest outbox row waiting to be published (0 when none waits).",
   );
   const parked = registry.gauge(
-    "sales_outbox_parked",
+    `${prefix}_parked`,
     "Outbox rows parked: they are not published without an operator.",
   );
   registry.onScrape("outbox", async () => {
-    const backlog = await readOutboxBacklog(sql);
+    const backlog = await readOutboxBacklog(sql, outbox);
     pending.set(backlog.pending);
     oldest.set((backlog.oldestPendingAgeMs ?? 0) / 1000);
     parked.set(backlog.parked);

@@ -1,34 +1,35 @@
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { SALES_STREAM, SALES_SUBJECTS } from "contracts";
+import type { Sql, Transaction } from "../database.ts";
+import { errorMessage } from "../errors.ts";
+import { type IntervalLoop, startIntervalLoop } from "../interval-loop.ts";
+import type { Logger } from "../logger.ts";
 import {
   ensureStream,
-  errorMessage,
-  type IntervalLoop,
-  type Logger,
   messageAt,
   type NatsLink,
   type NatsNames,
-  type Sql,
   type StreamSpec,
-  startIntervalLoop,
-  type Transaction,
-} from "shared";
-import { DUPLICATE_WINDOW_MS, OUTBOX_MARKS_LOCK } from "./outbox-relay.ts";
+} from "../nats.ts";
+import { DUPLICATE_WINDOW_MS } from "./relay.ts";
+import { type OutboxSpec, outboxTable } from "./spec.ts";
 
-export type SalesStreamOptions = {
+export type StreamCheckOptions = {
   sql: Sql;
   nats: NatsLink;
   names: NatsNames;
+  outbox: OutboxSpec;
   log: Logger;
   maxAgeMs: number;
   /** Called once the stream is verified on a (new) connection: the relay may publish. */
   onVerified: () => void;
   /** How often to re-check the stream besides every (re)connect. */
   checkIntervalMs?: number;
+  /** The check's loop, as its log lines name it. */
+  loopName?: string;
 };
 
-export type SalesStream = IntervalLoop & {
+export type StreamCheck = IntervalLoop & {
   readonly spec: StreamSpec;
   /** True once the stream was ensured and checked for lost messages on the current connection. */
   readonly isReady: boolean;
@@ -40,25 +41,27 @@ const RETRY_MS = 1_000;
 type PublishedRow = { id: string; streamSequence: number };
 
 /**
- * Keeps stream `SALES` (`sales.>`, limits retention, file storage, 2 min duplicate window) in
- * place and whole: ensured as soon as NATS answers, after every reconnect and periodically, and
- * each time checked against what the outbox recorded. A broker can lose acknowledged messages
- * (a power loss, a store wiped): when the stream no longer holds what the outbox says it
- * published, the missing rows are queued again. Their event ids are unchanged, so Orders' inbox
- * recognises whatever it already has.
+ * Keeps the outbox's stream (e.g. `SALES`: `sales.>`, limits retention, file storage, 2 min
+ * duplicate window) in place and whole: ensured as soon as NATS answers, after every reconnect
+ * and periodically, and each time checked against what the outbox recorded. A broker can lose
+ * acknowledged messages (a power loss, a store wiped): when the stream no longer holds what the
+ * outbox says it published, the missing rows are queued again. Their event ids are unchanged,
+ * so a consumer's inbox (Orders') recognises whatever it already has.
  */
-export function startSalesStream({
+export function startStreamCheck({
   sql,
   nats,
   names,
+  outbox,
   log,
   maxAgeMs,
   onVerified,
   checkIntervalMs = 30_000,
-}: SalesStreamOptions): SalesStream {
+  loopName = "stream-check",
+}: StreamCheckOptions): StreamCheck {
   const spec: StreamSpec = {
-    name: names.stream(SALES_STREAM),
-    subjects: [names.subject(SALES_SUBJECTS)],
+    name: names.stream(outbox.stream),
+    subjects: outbox.subjects.map((subjects) => names.subject(subjects)),
     maxAgeMs,
     duplicateWindowMs: DUPLICATE_WINDOW_MS,
   };
@@ -89,7 +92,7 @@ export function startSalesStream({
     high = Number.MAX_SAFE_INTEGER,
   ): Promise<PublishedRow | undefined> {
     const [row] = await tx<PublishedRow[]>`
-      select id, stream_sequence from sales.outbox_messages
+      select id, stream_sequence from ${outboxTable(tx, outbox)}
       where stream_sequence between ${firstSequence} and ${high} and ${withinMaxAge(tx)}
       order by stream_sequence desc, published_at
       limit 1`;
@@ -108,7 +111,7 @@ export function startSalesStream({
     firstSequence: number,
   ): Promise<PublishedRow | undefined> {
     const [row] = await tx<PublishedRow[]>`
-      select id, stream_sequence from sales.outbox_messages
+      select id, stream_sequence from ${outboxTable(tx, outbox)}
       where stream_sequence >= ${firstSequence} and ${withinMaxAge(tx)}
       order by published_at, stream_sequence
       limit 1`;
@@ -177,7 +180,7 @@ export function startSalesStream({
   async function requeueDamaged(tx: Transaction, sequences: number[]): Promise<number> {
     if (sequences.length === 0) return 0;
     const requeued = await tx`
-      update sales.outbox_messages
+      update ${outboxTable(tx, outbox)}
       set published_at = null, stream_sequence = null,
           next_attempt_at = 'epoch'::timestamptz + stream_sequence * interval '1 microsecond'
       where ${withinMaxAge(tx)} and stream_sequence = any(${sequences}::bigint[])`;
@@ -207,7 +210,7 @@ export function startSalesStream({
       // Postgres ends this transaction (and frees the lock) if this process stalls inside it.
       await tx`
         select set_config('idle_in_transaction_session_timeout', '10000', true),
-               pg_advisory_xact_lock(hashtext(${OUTBOX_MARKS_LOCK}))`;
+               pg_advisory_xact_lock(hashtext(${outbox.marksLock}))`;
       // Read under the lock: a batch that recorded its acks before this looked is on it.
       const { state } = await jsm.streams.info(spec.name);
       const { first_seq: firstSequence, last_seq: lastSequence } = state;
@@ -236,10 +239,10 @@ export function startSalesStream({
       const first = ours ? (await jsm.streams.info(spec.name)).state.first_seq : firstSequence;
       // Due before every waiting row, in their old order: a relay claims them first, and one
       // relay publishing them without a failure puts them back on the stream in that order.
-      // That is all: newer rows can take sequences the lost ones had, e.g. from a second Sales
-      // instance, or when a re-queued row fails while the rest of its batch is published.
+      // That is all: newer rows can take sequences the lost ones had, e.g. from a second instance
+      // of the module, or when a re-queued row fails while the rest of its batch is published.
       const requeued = await tx`
-        update sales.outbox_messages
+        update ${outboxTable(tx, outbox)}
         set published_at = null, stream_sequence = null,
             next_attempt_at = 'epoch'::timestamptz + coalesce(stream_sequence, 0) * interval '1 microsecond'
         where ${withinMaxAge(tx)}
@@ -264,7 +267,7 @@ export function startSalesStream({
   }
 
   const loop = startIntervalLoop({
-    name: "sales-stream",
+    name: loopName,
     intervalMs: checkIntervalMs,
     log,
     run: async () => {

@@ -1,5 +1,5 @@
-import type { Sql } from "shared";
-import { OUTBOX_CHANNEL } from "./outbox-relay.ts";
+import type { Sql } from "../database.ts";
+import { type OutboxSpec, outboxTable } from "./spec.ts";
 
 export type RepublishSelection = {
   ids?: string[];
@@ -19,12 +19,13 @@ export type RepublishResult = {
  * stream sequences they were published at (parked rows left out of the last two: one is sent
  * again only when named, e.g. after the server's limit was raised),
  * and wakes the relays. They go out with their original event ids: JetStream drops copies
- * within its duplicate window, and Orders' inbox recognises any copy after that, so this is
- * safe at any time. (A row whose message the stream dropped within that window, e.g. by a
+ * within its duplicate window, and a consumer's inbox (Orders') recognises any copy after that,
+ * so this is safe at any time. (A row whose message the stream dropped within that window, e.g. by a
  * purge, waits for the window to pass: the relay checks what JetStream calls a duplicate.)
  */
 export async function queueForRepublish(
   sql: Sql,
+  outbox: OutboxSpec,
   { ids = [], since, sequences }: RepublishSelection,
 ): Promise<RepublishResult> {
   if (ids.length === 0 && !since && !sequences) {
@@ -32,15 +33,16 @@ export async function queueForRepublish(
   }
   // Postgres answers with ids in lower case, whatever case they were given in.
   const wanted = ids.map((id) => id.toLowerCase());
+  const table = outboxTable(sql, outbox);
   const recorded = sequences
     ? ((
         await sql<{ count: number }[]>`
-          select count(distinct stream_sequence)::int as count from sales.outbox_messages
+          select count(distinct stream_sequence)::int as count from ${table}
           where stream_sequence between ${sequences.from} and ${sequences.to}`
       )[0]?.count ?? 0)
     : 0;
   const queued = await sql<{ id: string }[]>`
-    update sales.outbox_messages
+    update ${table}
     set published_at = null, stream_sequence = null, parked_at = null,
         -- due now, or sooner: rows the stream check re-queued keep their place in line
         next_attempt_at = least(next_attempt_at, now())
@@ -52,7 +54,7 @@ export async function queueForRepublish(
            : sql`false`
        }
     returning id`;
-  await sql.notify(OUTBOX_CHANNEL, "republish");
+  await sql.notify(outbox.channel, "republish");
   const found = new Set(queued.map((row) => row.id));
   return {
     queued: queued.map((row) => row.id),

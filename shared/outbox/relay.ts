@@ -5,44 +5,23 @@ import {
   jetstreamManager,
 } from "@nats-io/jetstream";
 import { InvalidArgumentError, headers as natsHeaders } from "@nats-io/nats-core";
-import { SALES_STREAM } from "contracts";
-import {
-  errorMessage,
-  type IntervalLoop,
-  type Logger,
-  listenForWakeUps,
-  messageAt,
-  type NatsLink,
-  type NatsNames,
-  retryDelayMs,
-  type Sql,
-  startIntervalLoop,
-  type Transaction,
-} from "shared";
-import type { OutboxHeaders } from "./outbox.ts";
-
-/** Out-of-process writers (e.g. `bun run outbox:republish`) `NOTIFY` here to wake the relay. */
-export const OUTBOX_CHANNEL = "sales_outbox";
-
-/**
- * Orders the relay's "published" marks with the stream check's re-queueing (`sales-stream.ts`):
- * marks take it shared (or, finding the check at work, send their batch again instead of
- * waiting), the re-queueing exclusively, so no mark of acks from a server the check has since
- * found empty can commit after the check looked.
- */
-export const OUTBOX_MARKS_LOCK = "sales:outbox-marks";
+import { retryDelayMs } from "../backoff.ts";
+import { listenForWakeUps, type Sql, type Transaction } from "../database.ts";
+import { errorMessage } from "../errors.ts";
+import { type IntervalLoop, startIntervalLoop } from "../interval-loop.ts";
+import type { Logger } from "../logger.ts";
+import { messageAt, type NatsLink, type NatsNames } from "../nats.ts";
+import { type OutboxSpec, outboxTable } from "./spec.ts";
+import type { OutboxHeaders } from "./writer.ts";
 
 /**
  * Rows the stream check re-queued are due from 1970 on, one microsecond per old sequence, so a
  * relay claims them before every other waiting row and in their old order; a failed publish
  * leaves them there. Until they are all sent again, nothing else is sent, one relay sends them
- * (it holds `OUTBOX_REFILL_LOCK`), one at a time, and stops at the first that fails: a message
- * sent out of turn would take the sequence of another, one that consumers may have passed.
+ * (it holds the outbox's `refillLock`), one at a time, and stops at the first that fails: a
+ * message sent out of turn would take the sequence of another, one that consumers may have passed.
  */
 export const REQUEUED_BEFORE = "1971-01-01T00:00:00Z";
-
-/** Held by the relay batch that is sending re-queued rows (see `REQUEUED_BEFORE`). */
-export const OUTBOX_REFILL_LOCK = "sales:outbox-refill";
 
 /** JetStream drops a re-sent `Nats-Msg-Id` seen within this window (the stream's setting). */
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
@@ -63,6 +42,7 @@ export type OutboxRelayOptions = {
   sql: Sql;
   nats: NatsLink;
   names: NatsNames;
+  outbox: OutboxSpec;
   log: Logger;
   /** False while a (re)connection's stream check is pending: publishing waits for it. */
   isStreamReady?: () => boolean;
@@ -74,7 +54,7 @@ export type OutboxRelayOptions = {
   metrics?: OutboxRelayMetrics;
 };
 
-/** Told the outcome of every batch that claimed rows (see `outbox-metrics.ts`). */
+/** Told the outcome of every batch that claimed rows (see `metrics.ts`). */
 export type OutboxRelayMetrics = {
   batch(result: {
     seconds: number;
@@ -119,14 +99,14 @@ export type OutboxRelay = IntervalLoop & {
 };
 
 /**
- * Drains `sales.outbox_messages` to JetStream. Each run claims a batch of due rows with
+ * Drains the module's `outbox_messages` to JetStream. Each run claims a batch of due rows with
  * `FOR UPDATE SKIP LOCKED` (so several relays never send the same row at once), publishes
  * them all concurrently with `Nats-Msg-Id` = event id, waits for every PubAck, and records
  * the outcome of each row in the same transaction. A full batch that published something runs
  * again at once; a full batch of failures waits for the next poll.
  */
 export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
-  const { sql, nats, names, log, pollMs, batchSize } = options;
+  const { sql, nats, names, outbox, log, pollMs, batchSize } = options;
   const publishTimeoutMs = options.publishTimeoutMs ?? 5_000;
   const retryDelay = options.retryDelay ?? ((attempts: number) => retryDelayMs(attempts));
   const isStreamReady = options.isStreamReady ?? (() => true);
@@ -141,11 +121,11 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       const rows = await tx<DueRow[]>`
         select id, type, subject, payload::text as body, headers, attempts,
                next_attempt_at < ${REQUEUED_BEFORE}::timestamptz as requeued
-        from sales.outbox_messages
+        from ${outboxTable(tx, outbox)}
         where published_at is null and parked_at is null and next_attempt_at <= now()
           and case when next_attempt_at < ${REQUEUED_BEFORE}::timestamptz
-                   then pg_try_advisory_xact_lock(hashtext(${OUTBOX_REFILL_LOCK}))
-                   else not exists (select from sales.outbox_messages
+                   then pg_try_advisory_xact_lock(hashtext(${outbox.refillLock}))
+                   else not exists (select from ${outboxTable(tx, outbox)}
                                     where published_at is null and parked_at is null
                                       and next_attempt_at < ${REQUEUED_BEFORE}::timestamptz) end
         order by next_attempt_at
@@ -163,7 +143,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       if (refused) {
         // Sent again without counting an attempt; JetStream drops the copies it already has.
         await tx`
-          update sales.outbox_messages
+          update ${outboxTable(tx, outbox)}
           set next_attempt_at = least(next_attempt_at, now()),
               last_error = ${`${refused}; sending it again`}
           where id = any(${published.map((o) => o.row.id)}::uuid[])`;
@@ -174,7 +154,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       }
       if (failed.length > 0) {
         await tx`
-          update sales.outbox_messages as o
+          update ${outboxTable(tx, outbox)} as o
           set attempts = o.attempts + f.counted::int,
               last_error = f.error,
               -- A row the stream check re-queued keeps its place in line (see REQUEUED_BEFORE).
@@ -221,9 +201,9 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
     const marked = await tx`
       with marks as (
-        select pg_try_advisory_xact_lock_shared(hashtext(${OUTBOX_MARKS_LOCK})) as allowed
+        select pg_try_advisory_xact_lock_shared(hashtext(${outbox.marksLock})) as allowed
       )
-      update sales.outbox_messages as o
+      update ${outboxTable(tx, outbox)} as o
       set published_at = now(), stream_sequence = p.sequence, last_error = null
       from unnest(${published.map((o) => o.row.id)}::uuid[],
                   ${published.map((o) => o.sequence)}::bigint[]) as p(id, sequence), marks
@@ -245,7 +225,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
     const js = jetstream(connection, { timeout: publishTimeoutMs });
     let manager: Promise<JetStreamManager> | undefined;
-    const stream = names.stream(SALES_STREAM);
+    const stream = names.stream(outbox.stream);
     const publish = async (row: DueRow): Promise<Outcome> => {
       const headers = natsHeaders();
       headers.set("Content-Type", "application/cloudevents+json");
@@ -337,7 +317,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     },
   });
 
-  const wakeUps = listenForWakeUps(sql, OUTBOX_CHANNEL, loop.wake, log);
+  const wakeUps = listenForWakeUps(sql, outbox.channel, loop.wake, log);
 
   return {
     wake: loop.wake,
@@ -352,9 +332,9 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 }
 
 /** Makes every waiting row due now, e.g. when NATS is back after an outage. */
-export async function makePendingRowsDue(sql: Sql): Promise<number> {
+export async function makePendingRowsDue(sql: Sql, outbox: OutboxSpec): Promise<number> {
   const result = await sql`
-    update sales.outbox_messages set next_attempt_at = now()
+    update ${outboxTable(sql, outbox)} set next_attempt_at = now()
     where published_at is null and parked_at is null and next_attempt_at > now()`;
   return result.count;
 }
