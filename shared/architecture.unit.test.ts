@@ -180,6 +180,7 @@ describe("the checker catches a planted violation", () => {
       ["orders/api/x.ts", 'export { y } from "../api/x.ts";'],
       ["shared", 'import { UnprocessableError } from "shared";'],
       ["shared/nats.ts", 'import { natsNames } from "shared/nats.ts";'],
+      ["shared/inbox", 'import { readStream } from "shared/inbox";'],
       ["node:fs", 'import { readFileSync } from "node:fs";'],
       ["fs/promises", 'import { readFile } from "fs/promises";'],
       ["bun", 'import { $ } from "bun";'],
@@ -205,6 +206,11 @@ describe("the checker catches a planted violation", () => {
     );
     expect(violationsIn("orders/x.ts", 'import { x } from "../contracts/parse.ts";')).toBe(
       "orders/x.ts:1 → contracts/parse.ts (orders imports shared and contracts by their names, through their doors)",
+    );
+    expect(
+      violationsIn("orders/main.ts", 'import { readStream } from "../shared/inbox/index.ts";'),
+    ).toBe(
+      "orders/main.ts:1 → shared/inbox/index.ts (orders imports shared and contracts by their names, through their doors)",
     );
     expect(
       violationsIn(
