@@ -15,16 +15,24 @@ import {
   runService,
   startNatsLink,
 } from "shared";
+import {
+  createInboxMetrics,
+  readInboxBacklog,
+  startInboxRetention,
+  startIntegrationEventConsumer,
+  startProcessInboxJob,
+} from "shared/inbox";
 import { createOrdersApi } from "./api/orders.ts";
 import { createProductsApi } from "./api/products.ts";
 import { placeOrderUseCase } from "./application/place-order.ts";
 import { type OrdersEnv, readOrdersEnv } from "./env.ts";
-import { createInboxMetrics } from "./infrastructure/inbox-metrics.ts";
-import { startInboxRetention } from "./infrastructure/inbox-retention.ts";
-import { readInboxBacklog } from "./infrastructure/inbox-status.ts";
-import { startIntegrationEventConsumer } from "./infrastructure/integration-event-consumer.ts";
 import { findOrderByIdempotencyKey, saveOrder } from "./infrastructure/order-repository.ts";
-import { startProcessInboxJob } from "./infrastructure/process-inbox-job.ts";
+import {
+  ORDERS_CONSUMER,
+  ORDERS_INBOX,
+  ORDERS_INBOX_METRICS,
+  ordersInboxJob,
+} from "./infrastructure/orders-inbox.ts";
 import { cachedProductsByIds } from "./infrastructure/product-cache.ts";
 import type { IntegrationEventHandlers } from "./integration/handler.ts";
 import { integrationEventHandlers } from "./integration/handlers.ts";
@@ -64,7 +72,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
   });
 
   const metrics = createMetricsRegistry({ log });
-  const inboxMetrics = createInboxMetrics(metrics, sql);
+  const inboxMetrics = createInboxMetrics(metrics, sql, ORDERS_INBOX_METRICS);
   const names = natsNames(env.NATS_NAMESPACE);
   const nats = startNatsLink({
     url: env.NATS_URL,
@@ -73,8 +81,8 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     onConnect: () => consumer.wake(),
   });
   const processInboxJob = startProcessInboxJob({
+    ...ordersInboxJob(handlers),
     sql,
-    handlers,
     log,
     pollMs: env.INBOX_POLL_MS,
     batchSize: env.INBOX_BATCH_SIZE,
@@ -82,6 +90,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     metrics: inboxMetrics.job,
   });
   const consumer = startIntegrationEventConsumer({
+    ...ORDERS_CONSUMER,
     sql,
     nats,
     names,
@@ -98,6 +107,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
 
   const retention = startInboxRetention({
     sql,
+    inbox: ORDERS_INBOX,
     nats,
     stream: names.stream(SALES_STREAM),
     log,
@@ -115,7 +125,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     },
     metrics,
     messagingHealth: async () => {
-      const backlog = await readInboxBacklog(sql);
+      const backlog = await readInboxBacklog(sql, ORDERS_INBOX);
       return assessMessagingHealth({ ...backlog, dead: backlog.dead + backlog.parked }, thresholds);
     },
     api: {

@@ -181,6 +181,7 @@ describe("the checker catches a planted violation", () => {
       ["shared", 'import { UnprocessableError } from "shared";'],
       ["shared/nats.ts", 'import { natsNames } from "shared/nats.ts";'],
       ["shared/outbox", 'import { startOutboxRelay } from "shared/outbox";'],
+      ["shared/inbox", 'import { readStream } from "shared/inbox";'],
       ["node:fs", 'import { readFileSync } from "node:fs";'],
       ["fs/promises", 'import { readFile } from "fs/promises";'],
       ["bun", 'import { $ } from "bun";'],
@@ -206,6 +207,11 @@ describe("the checker catches a planted violation", () => {
     );
     expect(violationsIn("orders/x.ts", 'import { x } from "../contracts/parse.ts";')).toBe(
       "orders/x.ts:1 → contracts/parse.ts (orders imports shared and contracts by their names, through their doors)",
+    );
+    expect(
+      violationsIn("orders/main.ts", 'import { readStream } from "../shared/inbox/index.ts";'),
+    ).toBe(
+      "orders/main.ts:1 → shared/inbox/index.ts (orders imports shared and contracts by their names, through their doors)",
     );
     expect(
       violationsIn(

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { PRODUCT_CREATED_V1, type ProductCreatedIntegrationEvent } from "contracts";
 import { migrate } from "shared";
+import { type ReceivedMessage, storeInboxMessages, storeReceivedMessages } from "shared/inbox";
 import { afterTests } from "shared/testing/cleanup.ts";
 import { captureLogger } from "shared/testing/silent-logger.ts";
 import { createTestDatabase, waitFor } from "shared/testing/test-environment.ts";
@@ -13,8 +14,7 @@ import {
   startFakeSales,
   startOrdersUnderTest,
 } from "../testing/orders-under-test.ts";
-import { type ReceivedMessage, storeInboxMessages, storeReceivedMessages } from "./inbox.ts";
-import { CONSUMER_NAME } from "./integration-event-consumer.ts";
+import { CONSUMER_NAME, ORDERS_INBOX } from "./orders-inbox.ts";
 
 type InboxRow = {
   id: string;
@@ -206,7 +206,7 @@ describe("one Orders", async () => {
       }),
     );
 
-    const stored = await storeReceivedMessages(orders.sql, messages, () => false);
+    const stored = await storeReceivedMessages(orders.sql, ORDERS_INBOX, messages, () => false);
 
     expect(stored.inserted).toBe(3);
     const bySequence = async (offset: number) =>
@@ -337,6 +337,7 @@ describe("after a crash between the inbox insert and the ack", async () => {
   await database.sql.begin((tx) =>
     storeInboxMessages(
       tx,
+      ORDERS_INBOX,
       events.map((event, index) => ({
         subject: `${sales.namespace}.${event.type}`,
         data: new TextEncoder().encode(JSON.stringify(event)),

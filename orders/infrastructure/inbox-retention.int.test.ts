@@ -1,12 +1,12 @@
 import { expect, test } from "bun:test";
 import { migrate, startNatsLink } from "shared";
+import { deleteHandledInboxRows, startInboxRetention, storeReceivedMessages } from "shared/inbox";
 import { afterTests } from "shared/testing/cleanup.ts";
 import { silentLogger } from "shared/testing/silent-logger.ts";
 import { testEnv, useTestDatabase, waitFor } from "shared/testing/test-environment.ts";
 import { MIGRATIONS } from "../main.ts";
 import { productEvent, productSnapshot, startFakeSales } from "../testing/orders-under-test.ts";
-import { storeReceivedMessages } from "./inbox.ts";
-import { deleteHandledInboxRows, startInboxRetention } from "./inbox-retention.ts";
+import { ORDERS_INBOX } from "./orders-inbox.ts";
 
 const db = await useTestDatabase();
 await migrate(db.sql, MIGRATIONS);
@@ -32,9 +32,9 @@ test("deletes handled rows past retention in bounded batches, never pending, par
   await row("processed", 5);
 
   const retention = { retentionMs: 60 * MINUTE, batchSize: 2 };
-  expect(await deleteHandledInboxRows(db.sql, retention)).toBe(2);
-  expect(await deleteHandledInboxRows(db.sql, retention)).toBe(1);
-  expect(await deleteHandledInboxRows(db.sql, retention)).toBe(0);
+  expect(await deleteHandledInboxRows(db.sql, ORDERS_INBOX, retention)).toBe(2);
+  expect(await deleteHandledInboxRows(db.sql, ORDERS_INBOX, retention)).toBe(1);
+  expect(await deleteHandledInboxRows(db.sql, ORDERS_INBOX, retention)).toBe(0);
   expect(await statusesLeft()).toEqual(["dead", "parked", "pending", "processed"]);
   await db.sql`delete from orders.inbox_messages`;
 });
@@ -47,20 +47,29 @@ test("counts from the newest copy of a message: the stream keeps a copy sent aga
     streamSequence: 1,
     headers: {},
   };
-  await storeReceivedMessages(db.sql, [message], () => true);
+  await storeReceivedMessages(db.sql, ORDERS_INBOX, [message], () => true);
   await db.sql`
     update orders.inbox_messages
     set status = 'processed', received_at = now() - interval '2 hours'
     where id = ${event.id}`;
   // Sent again past the duplicate window (say, by `outbox:republish`): a second copy arrives.
-  const copy = await storeReceivedMessages(db.sql, [{ ...message, streamSequence: 2 }], () => true);
+  const copy = await storeReceivedMessages(
+    db.sql,
+    ORDERS_INBOX,
+    [{ ...message, streamSequence: 2 }],
+    () => true,
+  );
   expect(copy.inserted).toBe(0);
 
-  expect(await deleteHandledInboxRows(db.sql, { retentionMs: 60 * MINUTE, batchSize: 10 })).toBe(0);
+  expect(
+    await deleteHandledInboxRows(db.sql, ORDERS_INBOX, { retentionMs: 60 * MINUTE, batchSize: 10 }),
+  ).toBe(0);
   await db.sql`
     update orders.inbox_messages set last_received_at = now() - interval '90 minutes'
     where id = ${event.id}`;
-  expect(await deleteHandledInboxRows(db.sql, { retentionMs: 60 * MINUTE, batchSize: 10 })).toBe(1);
+  expect(
+    await deleteHandledInboxRows(db.sql, ORDERS_INBOX, { retentionMs: 60 * MINUTE, batchSize: 10 }),
+  ).toBe(1);
 });
 
 test("keeps handled rows an hour longer than the stream keeps messages, even with a shorter retention", async () => {
@@ -70,6 +79,7 @@ test("keeps handled rows an hour longer than the stream keeps messages, even wit
   const nats = startNatsLink({ url: testEnv.NATS_URL, name: "retention-test", log: silentLogger });
   const retention = startInboxRetention({
     sql: db.sql,
+    inbox: ORDERS_INBOX,
     nats,
     stream: sales.stream,
     log: silentLogger,

@@ -2,6 +2,11 @@ import { describe, expect, test } from "bun:test";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connectNats, migrate, natsNames, type Sql, startNatsLink } from "shared";
+import {
+  type IntegrationEventConsumerOptions,
+  startIntegrationEventConsumer,
+  UNREADABLE_HEADERS,
+} from "shared/inbox";
 import { afterTests } from "shared/testing/cleanup.ts";
 import { captureLogger, silentLogger } from "shared/testing/silent-logger.ts";
 import { testEnv, useTestDatabase, waitFor } from "shared/testing/test-environment.ts";
@@ -13,12 +18,7 @@ import {
   startFakeSales,
   startOrdersUnderTest,
 } from "../testing/orders-under-test.ts";
-import {
-  CONSUMER_NAME,
-  type IntegrationEventConsumerOptions,
-  startIntegrationEventConsumer,
-  UNREADABLE_HEADERS,
-} from "./integration-event-consumer.ts";
+import { CONSUMER_NAME, ORDERS_CONSUMER } from "./orders-inbox.ts";
 
 /** Header bytes nats.js cannot decode (a space in a name) but the server stores as they are. */
 const MALFORMED_HEADERS = "NATS/1.0\r\nBad Key: x\r\n\r\n";
@@ -70,6 +70,7 @@ function startConsumer(
     onConnect: () => consumer.wake(),
   });
   const consumer = startIntegrationEventConsumer({
+    ...ORDERS_CONSUMER,
     sql,
     nats,
     names: natsNames(sales.namespace),
@@ -307,6 +308,7 @@ describe("a consumer delete the server answers with an error after it removed th
     });
     const logs = captureLogger("orders");
     const consumer = startIntegrationEventConsumer({
+      ...ORDERS_CONSUMER,
       sql: database.sql,
       nats: {
         connection: failingDeletes,

@@ -1,29 +1,46 @@
 import { expect, test } from "bun:test";
-import { PRODUCT_CREATED_V1, type ProductCreatedIntegrationEvent } from "contracts";
+import {
+  type IntegrationEvent,
+  PRODUCT_CREATED_V1,
+  type ProductCreatedIntegrationEvent,
+} from "contracts";
 import { closeDatabase, createDatabase, migrate } from "shared";
+import {
+  type ProcessInboxJobOptions,
+  startProcessInboxJob,
+  storeReceivedMessages,
+} from "shared/inbox";
 import { captureLogger } from "shared/testing/silent-logger.ts";
 import { useTestDatabase, waitFor } from "shared/testing/test-environment.ts";
-import type { HandlerContext, IntegrationEventHandler } from "../integration/handler.ts";
+import type {
+  HandlerContext,
+  IntegrationEventHandler,
+  IntegrationEventHandlers,
+} from "../integration/handler.ts";
 import { integrationEventHandlers } from "../integration/handlers.ts";
 import { toProduct } from "../integration/product-snapshot.ts";
 import { MIGRATIONS } from "../main.ts";
 import { productEvent, productSnapshot } from "../testing/orders-under-test.ts";
-import { storeReceivedMessages } from "./inbox.ts";
-import { type ProcessInboxJobOptions, startProcessInboxJob } from "./process-inbox-job.ts";
+import { ORDERS_INBOX, ordersInboxJob } from "./orders-inbox.ts";
 
 const db = await useTestDatabase();
 await migrate(db.sql, MIGRATIONS);
 
 /** ProcessInboxJob on the test database, running when woken (or a minute later), logs kept. */
-function startJob(options: Partial<ProcessInboxJobOptions> = {}) {
+function startJob({
+  handlers = integrationEventHandlers,
+  ...options
+}: Partial<ProcessInboxJobOptions<IntegrationEvent>> & {
+  handlers?: IntegrationEventHandlers;
+} = {}) {
   const logs = captureLogger("orders");
   const job = startProcessInboxJob({
+    ...ordersInboxJob(handlers),
     sql: db.sql,
     log: logs.log,
     pollMs: 60_000,
     batchSize: 10,
     maxAttempts: 5,
-    handlers: integrationEventHandlers,
     ...options,
   });
   return { job, logs };
@@ -54,6 +71,7 @@ async function applyWithOneFailing(
   const stored = [first, doomed, last].map((data, index) => received(data, index + 1));
   await storeReceivedMessages(
     db.sql,
+    ORDERS_INBOX,
     stored.map((s) => s.message),
     () => true,
   );
@@ -158,7 +176,7 @@ test("a deadlock with another instance's batch is retried without counting as an
   await db.sql`truncate orders.inbox_messages, orders.product_cache`;
   const data = productSnapshot();
   const { event, message } = received(data, 1);
-  await storeReceivedMessages(db.sql, [message], () => true);
+  await storeReceivedMessages(db.sql, ORDERS_INBOX, [message], () => true);
 
   let calls = 0;
   const { job, logs } = startJob({
@@ -200,6 +218,7 @@ test("an event whose id comes in upper case is counted as pending, so the job is
   const upper = { ...event, id: event.id.toUpperCase() };
   const stored = await storeReceivedMessages(
     db.sql,
+    ORDERS_INBOX,
     [
       {
         subject: upper.type,
@@ -220,6 +239,7 @@ test("a batch whose connection dies while it applies message by message commits 
   ) as [ReturnType<typeof received>, ReturnType<typeof received>, ReturnType<typeof received>];
   await storeReceivedMessages(
     db.sql,
+    ORDERS_INBOX,
     [fine, failing, interrupted].map((r) => r.message),
     () => true,
   );

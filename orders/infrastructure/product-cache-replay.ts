@@ -1,11 +1,10 @@
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { parseIntegrationEvent } from "contracts";
 import { errorMessage, type Logger, type Queryable } from "shared";
+import { isRefusedValue, readStream } from "shared/inbox";
 import type { ProductCacheWriter } from "../application/product-cache-writer.ts";
 import type { Product } from "../domain/product.ts";
 import { handlerFor, type IntegrationEventHandlers } from "../integration/handler.ts";
-import { isRefusedValue } from "./inbox.ts";
-import { readStream } from "./stream-reader.ts";
 
 /**
  * Reads stream ranges through the handlers (the same ones ProcessInboxJob calls) into

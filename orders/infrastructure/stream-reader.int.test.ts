@@ -1,10 +1,10 @@
 import { afterAll, expect, test } from "bun:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connectNats } from "shared";
+import { readStream } from "shared/inbox";
 import { startNatsServer } from "shared/processes/nats-server.ts";
 import { testEnv } from "shared/testing/test-environment.ts";
 import { startFakeSales } from "../testing/orders-under-test.ts";
-import { readStream } from "./stream-reader.ts";
 
 const sales = await startFakeSales();
 const nc = await connectNats(testEnv.NATS_URL);

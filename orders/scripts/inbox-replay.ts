@@ -1,7 +1,8 @@
 import { closeDatabase, createDatabase, runScript, type ScriptSpec, UsageError } from "shared";
+import { type ReplayOutcome, replayInboxRows } from "shared/inbox";
 import * as v from "valibot";
 import { readOrdersEnv } from "../env.ts";
-import { type ReplayOutcome, replayInboxRows } from "../infrastructure/inbox-replay.ts";
+import { ORDERS_INBOX } from "../infrastructure/orders-inbox.ts";
 import { handlesEventType } from "../integration/handlers.ts";
 
 export const spec = {
@@ -64,6 +65,7 @@ if (import.meta.main) {
     try {
       const outcomes = await replayInboxRows(
         sql,
+        ORDERS_INBOX,
         { ids: options.id, allDead, allIgnored },
         handlesEventType,
       );

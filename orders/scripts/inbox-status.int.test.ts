@@ -1,8 +1,9 @@
 import { expect, test } from "bun:test";
 import { PRODUCT_CREATED_V1, type ProductCreatedIntegrationEvent } from "contracts";
+import { readInboxStatus } from "shared/inbox";
 import { runScriptProcess } from "shared/testing/script-process.ts";
 import { testEnv, waitFor } from "shared/testing/test-environment.ts";
-import { readInboxStatus } from "../infrastructure/inbox-status.ts";
+import { ORDERS_INBOX } from "../infrastructure/orders-inbox.ts";
 import { integrationEventHandlers } from "../integration/handlers.ts";
 import {
   productSnapshot,
@@ -68,7 +69,7 @@ test("--json gives the counts, the attempts histogram and the latest errors with
 });
 
 test("the text output shows the same for people", async () => {
-  const text = inboxStatusText(await readInboxStatus(orders.sql));
+  const text = inboxStatusText(await readInboxStatus(orders.sql, ORDERS_INBOX));
   expect(text).toMatch(/Pending: +1\n/);
   expect(text).toMatch(/Oldest pending: +10 min \d\d s\n/);
   expect(text).toMatch(/Dead: +1\n/);

@@ -9,9 +9,10 @@ import {
   runScript,
   type ScriptSpec,
 } from "shared";
+import { type InboxStatus, readInboxStatus } from "shared/inbox";
 import * as v from "valibot";
 import { readOrdersEnv } from "../env.ts";
-import { type InboxStatus, readInboxStatus } from "../infrastructure/inbox-status.ts";
+import { ORDERS_INBOX } from "../infrastructure/orders-inbox.ts";
 
 export const spec = {
   command: "bun run inbox:status",
@@ -60,7 +61,7 @@ if (import.meta.main) {
       role: env.DATABASE_ROLE || undefined,
     });
     try {
-      const status = await readInboxStatus(sql, { errors: options.errors });
+      const status = await readInboxStatus(sql, ORDERS_INBOX, { errors: options.errors });
       process.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : inboxStatusText(status));
       return 0;
     } finally {

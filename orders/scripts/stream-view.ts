@@ -9,9 +9,9 @@ import {
   type ScriptSpec,
   UsageError,
 } from "shared";
+import { readStream } from "shared/inbox";
 import * as v from "valibot";
 import { readOrdersEnv } from "../env.ts";
-import { readStream } from "../infrastructure/stream-reader.ts";
 
 const SubjectFilter = v.pipe(
   v.string(),

@@ -21,7 +21,7 @@ import {
 } from "shared";
 import * as v from "valibot";
 import { readOrdersEnv } from "../env.ts";
-import { CONSUMER_NAME } from "../infrastructure/integration-event-consumer.ts";
+import { CONSUMER_NAME } from "../infrastructure/orders-inbox.ts";
 
 export const spec = {
   command: "bun run streams",

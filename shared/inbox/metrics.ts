@@ -1,63 +1,76 @@
-import type { MetricsRegistry, Sql } from "shared";
-import { readInboxBacklog } from "./inbox-status.ts";
-import type { IntegrationEventConsumerMetrics } from "./integration-event-consumer.ts";
+import type { Sql } from "../database.ts";
+import type { MetricsRegistry } from "../metrics.ts";
+import type { InboxPublisher, IntegrationEventConsumerMetrics } from "./consumer.ts";
+import type { Inbox } from "./inbox.ts";
 import type { ProcessInboxJobMetrics } from "./process-inbox-job.ts";
+import { readInboxBacklog } from "./status.ts";
 
 /**
  * The inbox in `/metrics`: the consumer's and ProcessInboxJob's counters and durations (in
- * memory, per process) and the backlog gauges, read from Postgres at each scrape.
+ * memory, per process) and the backlog gauges, read from Postgres at each scrape. Every name
+ * starts with `prefix` (`orders` for `orders_inbox_pending`); `reader` and `publisher` name the
+ * modules in the help texts, as in the consumer's log lines.
  */
 export function createInboxMetrics(
   registry: MetricsRegistry,
   sql: Sql,
+  {
+    inbox,
+    prefix,
+    reader,
+    publisher,
+  }: { inbox: Pick<Inbox, "schema">; prefix: string; reader: string; publisher: InboxPublisher },
 ): { consumer: IntegrationEventConsumerMetrics; job: ProcessInboxJobMetrics } {
   const received = registry.counter(
-    "orders_inbox_received_total",
+    `${prefix}_inbox_received_total`,
     "Messages the consumer stored (or found stored) and acked, redeliveries included.",
   );
   const duplicates = registry.counter(
-    "orders_inbox_duplicates_total",
+    `${prefix}_inbox_duplicates_total`,
     "Of those, messages already in the inbox (same event id): skipped.",
   );
   const removedUnread = registry.counter(
-    "orders_stream_removed_unread_total",
-    "Messages the stream removed before the consumer was delivered them (a limit, or max age): lost to Orders until Sales sends them again (outbox:republish).",
+    `${prefix}_stream_removed_unread_total`,
+    `Messages the stream removed before the consumer was delivered them (a limit, or max age): lost to ${reader} until ${publisher.name} sends them again (${publisher.republishScript}).`,
   );
   const processed = registry.counter(
-    "orders_inbox_processed_total",
+    `${prefix}_inbox_processed_total`,
     "Inbox messages applied by their handler (committed).",
   );
   const failed = registry.counter(
-    "orders_inbox_failed_total",
+    `${prefix}_inbox_failed_total`,
     "Failed attempts to handle an inbox message (retried until dead).",
   );
   const died = registry.counter(
-    "orders_inbox_dead_total",
+    `${prefix}_inbox_dead_total`,
     "Inbox messages this process gave up on (they became dead).",
   );
   const handlers = registry.histogram(
-    "orders_inbox_handler_duration_seconds",
+    `${prefix}_inbox_handler_duration_seconds`,
     "Duration of one handler call, by event type and outcome, in seconds (its writes are sent, not awaited: Postgres' part shows in the batch's duration).",
   );
   const batches = registry.histogram(
-    "orders_inbox_batch_duration_seconds",
+    `${prefix}_inbox_batch_duration_seconds`,
     "Duration of ProcessInboxJob batches that claimed rows, in seconds.",
   );
-  const pending = registry.gauge("orders_inbox_pending", "Inbox messages waiting to be applied.");
+  const pending = registry.gauge(
+    `${prefix}_inbox_pending`,
+    "Inbox messages waiting to be applied.",
+  );
   const oldest = registry.gauge(
-    "orders_inbox_oldest_pending_age_seconds",
+    `${prefix}_inbox_oldest_pending_age_seconds`,
     "Age of the oldest inbox message waiting to be applied (0 when none waits).",
   );
   const dead = registry.gauge(
-    "orders_inbox_dead",
+    `${prefix}_inbox_dead`,
     "Inbox messages whose handler failed every attempt: not applied without an operator.",
   );
   const parked = registry.gauge(
-    "orders_inbox_parked",
+    `${prefix}_inbox_parked`,
     "Messages stored unread because they are not a valid event.",
   );
   registry.onScrape("inbox", async () => {
-    const backlog = await readInboxBacklog(sql);
+    const backlog = await readInboxBacklog(sql, inbox);
     pending.set(backlog.pending);
     oldest.set((backlog.oldestPendingAgeMs ?? 0) / 1000);
     dead.set(backlog.dead);

@@ -11,30 +11,27 @@ import {
   jetstreamManager,
 } from "@nats-io/jetstream";
 import { type NatsConnection, nanos } from "@nats-io/nats-core";
-import { SALES_STREAM, SALES_SUBJECTS } from "contracts";
-import {
-  errorMessage,
-  isJetStreamApiError,
-  type Logger,
-  type NatsLink,
-  type NatsNames,
-  retryDelayMs,
-  type Sql,
-  startIntervalLoop,
-} from "shared";
+import { retryDelayMs } from "../backoff.ts";
+import type { Sql } from "../database.ts";
+import { errorMessage } from "../errors.ts";
+import { startIntervalLoop } from "../interval-loop.ts";
+import type { Logger } from "../logger.ts";
+import { isJetStreamApiError, type NatsLink, type NatsNames } from "../nats.ts";
 import {
   contentId,
+  type Inbox,
+  inboxTable,
   type ReceivedMessage,
   type StoredBatch,
   storeReceivedMessages,
   toInboxRow,
 } from "./inbox.ts";
 
-/** How soon to look again while the stream is missing (Sales creates it) or the check failed. */
+/**
+ * How soon to look again while the stream is missing (the publisher creates it) or the check
+ * failed.
+ */
 const RETRY_MS = 1_000;
-
-/** The durable consumer's name: `nats consumer info SALES orders`. */
-export const CONSUMER_NAME = "orders";
 
 /**
  * The key under which a parked message's headers are replaced by why they could not be decoded.
@@ -47,8 +44,19 @@ const FLUSHES_IN_FLIGHT = 2;
 
 export type IntegrationEventConsumerOptions = {
   sql: Sql;
+  inbox: Inbox;
   nats: NatsLink;
   names: NatsNames;
+  /** The stream to consume, before `names` puts it in its namespace: `SALES`. */
+  stream: string;
+  /** The subjects to take from it, before `names` puts them in their namespace: `sales.>`. */
+  subjects: string;
+  /** The durable consumer's name: `orders` for `nats consumer info SALES orders`. */
+  consumerName: string;
+  /** The consuming module as log lines name it: `Orders`. */
+  reader: string;
+  /** The publishing module, and its script that sends the stream's messages again. */
+  publisher: InboxPublisher;
   log: Logger;
   handles: (type: string) => boolean;
   /** Called after a batch committed, e.g. to wake ProcessInboxJob. */
@@ -63,7 +71,13 @@ export type IntegrationEventConsumerOptions = {
   metrics?: IntegrationEventConsumerMetrics;
 };
 
-/** Told of every batch stored (see `inbox-metrics.ts`). */
+/**
+ * The publishing module as log lines name it (`Sales`), and its script that sends the stream's
+ * messages again (`outbox:republish`, run with `--sequences <from>-<to>`).
+ */
+export type InboxPublisher = { name: string; republishScript: string };
+
+/** Told of every batch stored (see `metrics.ts`). */
 export type IntegrationEventConsumerMetrics = {
   /** `received` messages were stored; `inserted` of them were new, the rest duplicates. */
   stored(batch: { received: number; inserted: number }): void;
@@ -81,25 +95,27 @@ export type IntegrationEventConsumer = {
 };
 
 /**
- * The `IntegrationEventConsumer`: a durable pull consumer on stream `SALES` that stores every
- * message in `orders.inbox_messages` and acks it only after that insert committed. Messages
- * that arrive while batches are being stored wait and go in the next batch (one statement
- * each, two at a time), so throughput grows with load while a lone message is stored at once.
+ * The `IntegrationEventConsumer`: a durable pull consumer on the publisher's stream (`SALES`)
+ * that stores every message in the module's `inbox_messages` and acks it only after that insert
+ * committed. Messages that arrive while batches are being stored wait and go in the next batch
+ * (one statement each, two at a time), so throughput grows with load while a lone message is
+ * stored at once.
  */
 export function startIntegrationEventConsumer(
   options: IntegrationEventConsumerOptions,
 ): IntegrationEventConsumer {
-  const { sql, nats, names, log, handles, onStored, batchSize } = options;
-  const stream = names.stream(SALES_STREAM);
+  const { sql, inbox, nats, names, log, handles, onStored, batchSize } = options;
+  const { consumerName, reader, publisher } = options;
+  const stream = names.stream(options.stream);
   const wanted: Partial<ConsumerConfig> = {
-    durable_name: CONSUMER_NAME,
+    durable_name: consumerName,
     ack_policy: AckPolicy.Explicit,
     ack_wait: nanos(options.ackWaitMs),
     // Unlimited on purpose: a message is acked once stored, and every message can be stored
     // (unreadable ones are parked). A cap would drop events during a long database outage.
     max_deliver: -1,
     max_ack_pending: options.maxAckPending,
-    filter_subject: names.subject(SALES_SUBJECTS),
+    filter_subject: names.subject(options.subjects),
     deliver_policy: DeliverPolicy.All,
   };
 
@@ -122,7 +138,7 @@ export function startIntegrationEventConsumer(
     delivered?: number;
   }> {
     try {
-      const info = await jsm.consumers.info(stream, CONSUMER_NAME);
+      const info = await jsm.consumers.info(stream, consumerName);
       if (await isAheadOfStream(jsm, info)) {
         await deleteConsumer(jsm);
         const added = await jsm.consumers.add(stream, wanted);
@@ -130,7 +146,7 @@ export function startIntegrationEventConsumer(
       }
       const { config } = info;
       // Made by something else (an operator's `nats consumer add`): these cannot be updated, and
-      // Orders would lose messages on them (acks covering unstored ones, history skipped).
+      // the module would lose messages on them (acks covering unstored ones, history skipped).
       if (
         config.ack_policy !== wanted.ack_policy ||
         config.deliver_policy !== wanted.deliver_policy ||
@@ -148,7 +164,7 @@ export function startIntegrationEventConsumer(
       const delivered = info.delivered.stream_seq;
       if (same) return { outcome: "unchanged", created: info.created, delivered };
       const { ack_wait, max_deliver, max_ack_pending, filter_subject } = wanted;
-      await jsm.consumers.update(stream, CONSUMER_NAME, {
+      await jsm.consumers.update(stream, consumerName, {
         ack_wait,
         max_deliver,
         max_ack_pending,
@@ -169,15 +185,15 @@ export function startIntegrationEventConsumer(
    */
   async function deleteConsumer(jsm: JetStreamManager) {
     try {
-      await jsm.consumers.delete(stream, CONSUMER_NAME);
+      await jsm.consumers.delete(stream, consumerName);
     } catch (error) {
-      const gone = await jsm.consumers.info(stream, CONSUMER_NAME).then(
+      const gone = await jsm.consumers.info(stream, consumerName).then(
         () => false,
         (infoError: unknown) => isJetStreamApiError(infoError, JetStreamApiCodes.ConsumerNotFound),
       );
       if (!gone) throw error;
       log.warn(
-        { stream, consumer: CONSUMER_NAME, err: errorMessage(error) },
+        { stream, consumer: consumerName, err: errorMessage(error) },
         "the server answered the consumer's delete with an error, but deleted it",
       );
     }
@@ -200,8 +216,9 @@ export function startIntegrationEventConsumer(
     // Stored under its event id, or parked under the hash of its bytes. Neither id depends on
     // the headers, left undecoded: a malformed one must not keep the consumer from starting.
     const received = { subject: message.subject, data: message.data, streamSequence: message.seq };
-    const ids = [toInboxRow({ ...received, headers: {} }, handles).id, contentId(received)];
-    const [stored] = await sql`select 1 from orders.inbox_messages where id = any(${ids}::uuid[])`;
+    const ids = [toInboxRow(inbox, { ...received, headers: {} }, handles).id, contentId(received)];
+    const [stored] = await sql`
+      select 1 from ${inboxTable(sql, inbox)} where id = any(${ids}::uuid[])`;
     return stored === undefined;
   }
 
@@ -210,12 +227,12 @@ export function startIntegrationEventConsumer(
 
   /**
    * Messages the stream removed from its head before this consumer was delivered them (a
-   * `max_msgs`, `max_bytes` or `max_age` limit reached while Orders was down or behind): their
-   * events never reach Orders, and Sales, which takes removals from the head as deliberate,
-   * does not send them again by itself. Says so as an error, with the way back. Only what the
-   * consumer's position shows: a server moves a consumer with a pull waiting past removed
-   * messages at once, so removals while Orders runs, and messages delivered but not stored yet
-   * when removed, do not show.
+   * `max_msgs`, `max_bytes` or `max_age` limit reached while the module was down or behind):
+   * their events never reach it, and the publisher (Sales), which takes removals from the head
+   * as deliberate, does not send them again by itself. Says so as an error, with the way back.
+   * Only what the consumer's position shows: a server moves a consumer with a pull waiting past
+   * removed messages at once, so removals while the module runs, and messages delivered but not
+   * stored yet when removed, do not show.
    */
   async function reportRemovedUnread(jsm: JetStreamManager, delivered: number) {
     const { created, state } = await jsm.streams.info(stream);
@@ -224,8 +241,8 @@ export function startIntegrationEventConsumer(
     const to = state.first_seq - 1;
     if (from > to) return;
     log.error(
-      { stream, consumer: CONSUMER_NAME, fromSequence: from, toSequence: to, count: to - from + 1 },
-      `the stream removed messages before Orders read them (a limit on the stream, or its max age): their events are lost to Orders until Sales sends them again; on Sales run: bun run outbox:republish --sequences ${from}-${to}`,
+      { stream, consumer: consumerName, fromSequence: from, toSequence: to, count: to - from + 1 },
+      `the stream removed messages before ${reader} read them (a limit on the stream, or its max age): their events are lost to ${reader} until ${publisher.name} sends them again; on ${publisher.name} run: bun run ${publisher.republishScript} --sequences ${from}-${to}`,
     );
     options.metrics?.removedUnread(to - from + 1);
     reported.upTo = to;
@@ -244,16 +261,16 @@ export function startIntegrationEventConsumer(
       if (delivered !== undefined) await reportRemovedUnread(manager.jsm, delivered);
       if (outcome === "recreated") {
         log.warn(
-          { stream, consumer: CONSUMER_NAME },
+          { stream, consumer: consumerName },
           "the stream lost messages this consumer had acked; reading the stream again from its start (the inbox drops what it has)",
         );
       } else if (outcome === "replaced") {
         log.warn(
-          { stream, consumer: CONSUMER_NAME },
+          { stream, consumer: consumerName },
           "a consumer of that name with another ack or deliver policy was in place; replaced it, reading the stream from its start (the inbox drops what it has)",
         );
       } else if (outcome !== "unchanged") {
-        log.info({ stream, consumer: CONSUMER_NAME, outcome }, "consumer ensured");
+        log.info({ stream, consumer: consumerName, outcome }, "consumer ensured");
       }
       if (messages && created !== consumingCreated) {
         // The consumer we pulled from is gone (the broker lost its store, or another instance
@@ -270,14 +287,14 @@ export function startIntegrationEventConsumer(
         if (!waitingForStreamLogged) log.info({ stream }, "waiting for the stream to exist");
         waitingForStreamLogged = true;
       } else {
-        log.error({ stream, consumer: CONSUMER_NAME, err: errorMessage(error) }, "cannot consume");
+        log.error({ stream, consumer: consumerName, err: errorMessage(error) }, "cannot consume");
       }
       return RETRY_MS;
     }
   }
 
   async function startConsuming(connection: NatsConnection) {
-    const consumer = await jetstream(connection).consumers.get(stream, CONSUMER_NAME);
+    const consumer = await jetstream(connection).consumers.get(stream, consumerName);
     const current = await consumer.consume({ max_messages: batchSize * 2, callback: receive });
     messages = current;
     watchNotifications(current);
@@ -285,7 +302,7 @@ export function startIntegrationEventConsumer(
       if (messages === current) messages = undefined;
       if (!stopped) guard.wake();
     });
-    log.info({ stream, consumer: CONSUMER_NAME }, "consuming");
+    log.info({ stream, consumer: consumerName }, "consuming");
   }
 
   async function watchNotifications(current: ConsumerMessages) {
@@ -296,7 +313,7 @@ export function startIntegrationEventConsumer(
         status.type === "stream_not_found"
       ) {
         log.warn(
-          { stream, consumer: CONSUMER_NAME, notification: status.type },
+          { stream, consumer: consumerName, notification: status.type },
           "consumer lost, recreating",
         );
         guard.wake();
@@ -334,7 +351,7 @@ export function startIntegrationEventConsumer(
   async function flush(batch: JsMsg[]) {
     let stored: StoredBatch;
     try {
-      stored = await storeReceivedMessages(sql, batch.map(toReceived), handles);
+      stored = await storeReceivedMessages(sql, inbox, batch.map(toReceived), handles);
     } catch (error) {
       log.warn(
         { err: errorMessage(error), messages: batch.length },
@@ -352,7 +369,7 @@ export function startIntegrationEventConsumer(
   }
 
   const guard = startIntervalLoop({
-    name: "orders-consumer",
+    name: `${consumerName}-consumer`,
     intervalMs: options.checkIntervalMs ?? 10_000,
     log,
     run: check,

@@ -1,6 +1,39 @@
 import { createHash } from "node:crypto";
-import { parseIntegrationEvent } from "contracts";
-import type { Queryable, Sql, Transaction } from "shared";
+import type { Queryable, Sql, Transaction } from "../database.ts";
+
+/** What the inbox reads of an event: its id (the dedup key) and its type (picks the handler). */
+export type InboxEvent = { id: string; type: string };
+
+/**
+ * A message body read as an event, or the problems found (a dot path, "" for the whole
+ * message, and what), with the envelope when that alone is valid (e.g. a type the module does
+ * not know).
+ */
+export type ParsedMessage =
+  | { success: true; event: InboxEvent }
+  | {
+      success: false;
+      issues: { path: string; message: string }[];
+      envelope?: InboxEvent;
+    };
+
+/** What makes an inbox a module's own: its table, how its messages read, its wake-up channel. */
+export type Inbox = {
+  /**
+   * The schema of the module's `inbox_messages` table (the module's migrations create it):
+   * `"orders"` for `orders.inbox_messages`.
+   */
+  schema: string;
+  /** Reads a message body as an event; never throws. */
+  parse: (body: Uint8Array | string) => ParsedMessage;
+  /** A `NOTIFY` here wakes the module's ProcessInboxJob (e.g. from `inbox:replay`). */
+  channel: string;
+};
+
+/** The module's inbox table in a query: `"orders"."inbox_messages"` for schema `orders`. */
+export function inboxTable(sql: Queryable, inbox: Pick<Inbox, "schema">) {
+  return sql(`${inbox.schema}.inbox_messages`);
+}
 
 /** A message as the consumer hands it over. */
 export type ReceivedMessage = {
@@ -8,16 +41,16 @@ export type ReceivedMessage = {
   data: Uint8Array;
   streamSequence: number;
   /**
-   * Read only for a message that gets parked: a valid event carries what Orders needs of them
-   * (its id, its trace context) itself, and decoding a NATS message's headers costs more than
-   * storing the message (measured), so the consumer decodes them on first read.
+   * Read only for a message that gets parked: a valid event carries what the module needs of
+   * them (its id, its trace context) itself, and decoding a NATS message's headers costs more
+   * than storing the message (measured), so the consumer decodes them on first read.
    */
   readonly headers: Record<string, string>;
 };
 
 export type InboxStatus = "pending" | "processed" | "ignored" | "parked" | "dead";
 
-/** A row for `orders.inbox_messages`, as the intake statement takes it. */
+/** A row for the module's `inbox_messages`, as the intake statement takes it. */
 export type InboxRow = {
   id: string;
   type: string | null;
@@ -34,19 +67,23 @@ export type InboxRow = {
 };
 
 /**
- * Decides how a message is stored: a valid event Orders handles is `pending`; a valid envelope
- * of a type it does not handle is `ignored`; anything else is `parked` with its issues and raw
- * body and headers. Keyed by the event id so redeliveries collapse; a message with no readable id
- * is keyed by a hash of its subject and bytes.
+ * Decides how a message is stored: a valid event the module handles is `pending`; a valid
+ * envelope of a type it does not handle is `ignored`; anything else is `parked` with its issues
+ * and raw body and headers. Keyed by the event id so redeliveries collapse; a message with no
+ * readable id is keyed by a hash of its subject and bytes.
  */
-export function toInboxRow(message: ReceivedMessage, handles: (type: string) => boolean): InboxRow {
+export function toInboxRow(
+  inbox: Pick<Inbox, "parse">,
+  message: ReceivedMessage,
+  handles: (type: string) => boolean,
+): InboxRow {
   const base = {
     subject: toStorableText(message.subject),
     headers: "{}",
     streamSequence: message.streamSequence,
   };
   const text = decodeUtf8(message.data);
-  const parsed = parseIntegrationEvent(text ?? message.data);
+  const parsed = inbox.parse(text ?? message.data);
   // Keep the event as sent, unknown fields included: the parsed copy drops them.
   const payload = () => text ?? null;
   if (parsed.success) {
@@ -137,9 +174,9 @@ export function contentId(message: Pick<ReceivedMessage, "subject" | "data">): s
  * travels as one JSON document, serialized natively: as text arrays, every payload would be
  * escaped for the array syntax in JavaScript (a tenth of the intake's time, profiled).
  */
-async function insertRows(sql: Queryable, rows: InboxRow[]): Promise<string[]> {
+async function insertRows(sql: Queryable, inbox: Inbox, rows: InboxRow[]): Promise<string[]> {
   const inserted = await sql<{ id: string }[]>`
-    insert into orders.inbox_messages
+    insert into ${inboxTable(sql, inbox)}
       (id, type, subject, payload, raw_body, headers, stream_sequence, status, last_error)
     select m.id, m.type, m.subject, m.payload::jsonb, decode(m."rawBody", 'base64'),
            m.headers::jsonb, m."streamSequence", m.status, m."lastError"
@@ -161,16 +198,17 @@ export type StoredBatch = { inserted: number; pending: number };
  */
 export async function storeInboxMessages(
   tx: Transaction,
+  inbox: Inbox,
   messages: ReceivedMessage[],
   handles: (type: string) => boolean,
 ): Promise<StoredBatch> {
-  const rows = messages.map((message) => toInboxRow(message, handles));
+  const rows = messages.map((message) => toInboxRow(inbox, message, handles));
   let insertedIds: string[];
   try {
-    insertedIds = await tx.savepoint((sp) => insertRows(sp, rows));
+    insertedIds = await tx.savepoint((sp) => insertRows(sp, inbox, rows));
   } catch (error) {
     if (!isRefusedValue(error)) throw error;
-    insertedIds = await insertOneByOne(tx, messages, rows);
+    insertedIds = await insertOneByOne(tx, inbox, messages, rows);
   }
   return storedBatch(rows, insertedIds);
 }
@@ -183,32 +221,34 @@ export async function storeInboxMessages(
  */
 export async function storeReceivedMessages(
   sql: Sql,
+  inbox: Inbox,
   messages: ReceivedMessage[],
   handles: (type: string) => boolean,
 ): Promise<StoredBatch> {
-  const rows = messages.map((message) => toInboxRow(message, handles));
+  const rows = messages.map((message) => toInboxRow(inbox, message, handles));
   let insertedIds: string[];
   try {
-    insertedIds = await insertRows(sql, rows);
+    insertedIds = await insertRows(sql, inbox, rows);
   } catch (error) {
     if (!isRefusedValue(error)) throw error;
-    insertedIds = await sql.begin((tx) => insertOneByOne(tx, messages, rows));
+    insertedIds = await sql.begin((tx) => insertOneByOne(tx, inbox, messages, rows));
   }
-  await noteLaterCopies(sql, rows, insertedIds);
+  await noteLaterCopies(sql, inbox, rows, insertedIds);
   return storedBatch(rows, insertedIds);
 }
 
 /**
  * Rows already stored: the stream delivered their message again, and may keep this copy its
- * `max_age` from now, so retention counts from now (see `0011_inbox_last_received.sql`). A copy
- * that arrives as retention deletes its row is acked all the same: it was applied.
+ * `max_age` from now, so retention counts from now (see Orders'
+ * `0011_inbox_last_received.sql`). A copy that arrives as retention deletes its row is acked all
+ * the same: it was applied.
  */
-async function noteLaterCopies(sql: Sql, rows: InboxRow[], insertedIds: string[]) {
+async function noteLaterCopies(sql: Sql, inbox: Inbox, rows: InboxRow[], insertedIds: string[]) {
   const inserted = new Set(insertedIds);
   const copies = rows.map((row) => row.id).filter((id) => !inserted.has(id.toLowerCase()));
   if (copies.length === 0) return;
   await sql`
-    update orders.inbox_messages set last_received_at = now()
+    update ${inboxTable(sql, inbox)} set last_received_at = now()
     where id = any(${copies}::uuid[])`;
 }
 
@@ -223,18 +263,19 @@ function storedBatch(rows: InboxRow[], insertedIds: string[]): StoredBatch {
 
 async function insertOneByOne(
   tx: Transaction,
+  inbox: Inbox,
   messages: ReceivedMessage[],
   rows: InboxRow[],
 ): Promise<string[]> {
   const insertedIds: string[] = [];
   for (const [index, row] of rows.entries()) {
     try {
-      insertedIds.push(...(await tx.savepoint((sp) => insertRows(sp, [row]))));
+      insertedIds.push(...(await tx.savepoint((sp) => insertRows(sp, inbox, [row]))));
     } catch (rowError) {
       if (!isRefusedValue(rowError)) throw rowError;
       const message = messages[index] as ReceivedMessage;
       const parked = parkedRow(message, `cannot be stored as JSON: ${(rowError as Error).message}`);
-      insertedIds.push(...(await insertRows(tx, [parked])));
+      insertedIds.push(...(await insertRows(tx, inbox, [parked])));
     }
   }
   return insertedIds;

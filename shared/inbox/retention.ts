@@ -1,12 +1,9 @@
 import { jetstreamManager } from "@nats-io/jetstream";
-import {
-  type IntervalLoop,
-  type Logger,
-  type NatsLink,
-  type Queryable,
-  startIntervalLoop,
-  streamInfo,
-} from "shared";
+import type { Queryable } from "../database.ts";
+import { type IntervalLoop, startIntervalLoop } from "../interval-loop.ts";
+import type { Logger } from "../logger.ts";
+import { type NatsLink, streamInfo } from "../nats.ts";
+import { type Inbox, inboxTable } from "./inbox.ts";
 
 /**
  * Deletes up to `batchSize` processed or ignored inbox rows whose message last arrived more than
@@ -14,12 +11,13 @@ import {
  */
 export async function deleteHandledInboxRows(
   sql: Queryable,
+  inbox: Pick<Inbox, "schema">,
   { retentionMs, batchSize }: { retentionMs: number; batchSize: number },
 ): Promise<number> {
   const result = await sql`
-    delete from orders.inbox_messages
+    delete from ${inboxTable(sql, inbox)}
     where id in (
-      select id from orders.inbox_messages
+      select id from ${inboxTable(sql, inbox)}
       where status in ('processed', 'ignored')
         and received_at < now() - ${retentionMs} * interval '1 millisecond'
         and (last_received_at is null
@@ -43,6 +41,7 @@ export const STREAM_EXPIRY_MARGIN_MS = 60 * 60_000;
  */
 export function startInboxRetention({
   sql,
+  inbox,
   nats,
   stream,
   log,
@@ -51,6 +50,7 @@ export function startInboxRetention({
   batchSize = 1_000,
 }: {
   sql: Queryable;
+  inbox: Pick<Inbox, "schema">;
   nats: NatsLink;
   stream: string;
   log: Logger;
@@ -73,7 +73,7 @@ export function startInboxRetention({
         streamMaxAgeMs === 0 ? Number.POSITIVE_INFINITY : streamMaxAgeMs + STREAM_EXPIRY_MARGIN_MS,
       );
       if (!Number.isFinite(keepMs)) return false;
-      const deleted = await deleteHandledInboxRows(sql, { retentionMs: keepMs, batchSize });
+      const deleted = await deleteHandledInboxRows(sql, inbox, { retentionMs: keepMs, batchSize });
       if (deleted > 0) log.info({ deleted, retentionMs: keepMs }, "handled inbox rows deleted");
       return deleted === batchSize;
     },

@@ -1,4 +1,5 @@
-import { allQueries, type Queryable } from "shared";
+import { allQueries, type Queryable } from "../database.ts";
+import { type Inbox, inboxTable } from "./inbox.ts";
 
 /** What ProcessInboxJob has not applied yet: for `/metrics` and `/health/messaging`. */
 export type InboxBacklog = {
@@ -31,26 +32,32 @@ export type InboxStatus = InboxBacklog & {
 };
 
 /** Counts through the partial indexes (`inbox_messages_pending`, `inbox_messages_stuck`). */
-export async function readInboxBacklog(sql: Queryable): Promise<InboxBacklog> {
+export async function readInboxBacklog(
+  sql: Queryable,
+  inbox: Pick<Inbox, "schema">,
+): Promise<InboxBacklog> {
+  const table = inboxTable(sql, inbox);
   const [row] = await sql<InboxBacklog[]>`
     select
-      (select count(*) from orders.inbox_messages where status = 'pending') as pending,
+      (select count(*) from ${table} where status = 'pending') as pending,
       (select (extract(epoch from now() - received_at) * 1000)::float8
-       from orders.inbox_messages where status = 'pending'
+       from ${table} where status = 'pending'
        order by position limit 1) as oldest_pending_age_ms,
-      (select count(*) from orders.inbox_messages where status = 'dead') as dead,
-      (select count(*) from orders.inbox_messages where status = 'parked') as parked`;
+      (select count(*) from ${table} where status = 'dead') as dead,
+      (select count(*) from ${table} where status = 'parked') as parked`;
   return row as InboxBacklog;
 }
 
 export async function readInboxStatus(
   sql: Queryable,
+  inbox: Pick<Inbox, "schema">,
   { errors = 10 }: { errors?: number } = {},
 ): Promise<InboxStatus> {
+  const table = inboxTable(sql, inbox);
   const [backlog, attempts, latestErrors] = await allQueries([
-    readInboxBacklog(sql),
+    readInboxBacklog(sql, inbox),
     sql<{ attempts: number; rows: number }[]>`
-      select attempts, count(*) as rows from orders.inbox_messages
+      select attempts, count(*) as rows from ${table}
       where status = 'pending'
       group by attempts order by attempts`,
     sql<InboxError[]>`
@@ -58,11 +65,11 @@ export async function readInboxStatus(
       from (
         (select id, type, subject, status, attempts, last_error, stream_sequence, received_at,
                 position
-         from orders.inbox_messages where status = 'pending' and last_error is not null)
+         from ${table} where status = 'pending' and last_error is not null)
         union all
         (select id, type, subject, status, attempts, last_error, stream_sequence, received_at,
                 position
-         from orders.inbox_messages where status in ('dead', 'parked'))
+         from ${table} where status in ('dead', 'parked'))
       ) as failing
       order by position desc limit ${errors}`,
   ]);

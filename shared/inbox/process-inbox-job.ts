@@ -1,22 +1,20 @@
-import { IntegrationEvent } from "contracts";
+import * as v from "valibot";
+import { retryDelayMs } from "../backoff.ts";
 import {
-  errorMessage,
-  type IntervalLoop,
   isDatabaseUnavailable,
   isTransactionConflict,
-  type Logger,
   listenForWakeUps,
+  type PipelinedTransaction,
   pipelineWrites,
-  retryDelayMs,
   type Sql,
-  startIntervalLoop,
   type Transaction,
-  toIssues,
-  traceIdOf,
-} from "shared";
-import * as v from "valibot";
-import { handlerFor, type IntegrationEventHandlers } from "../integration/handler.ts";
-import { createProductCacheWriter } from "./product-cache.ts";
+} from "../database.ts";
+import { errorMessage } from "../errors.ts";
+import { type IntervalLoop, startIntervalLoop } from "../interval-loop.ts";
+import type { Logger } from "../logger.ts";
+import { traceIdOf } from "../trace.ts";
+import { toIssues } from "../validation.ts";
+import { type Inbox, inboxTable } from "./inbox.ts";
 
 /** A handler threw while a batch ran without savepoints: run the batch again, isolated. */
 class HandlerFailed extends Error {
@@ -26,12 +24,24 @@ class HandlerFailed extends Error {
   }
 }
 
-/** Out-of-process writers (e.g. `bun run inbox:replay`) `NOTIFY` here to wake the job. */
-export const INBOX_CHANNEL = "orders_inbox";
+/** What the job reads of an event, besides its id and type: what its log lines carry. */
+export type HandledEvent = { id: string; type: string; subject: string; traceparent?: string };
 
-export type ProcessInboxJobOptions = {
+/** What a handler is given: the message's transaction, its writes sent together, and a logger. */
+export type InboxHandlerContext = { sql: PipelinedTransaction; log: Logger };
+
+/** The handler for `event`, bound to it; undefined when the module does not handle its type. */
+export type InboxHandlerFor<E extends HandledEvent> = (
+  event: E,
+) => ((context: InboxHandlerContext) => Promise<void>) | undefined;
+
+export type ProcessInboxJobOptions<E extends HandledEvent> = {
   sql: Sql;
-  handlers: IntegrationEventHandlers;
+  /** The table it applies; out-of-process writers (e.g. `inbox:replay`) `NOTIFY` its channel. */
+  inbox: Pick<Inbox, "schema" | "channel">;
+  /** Reads a stored payload as an event: the module's schema of every event it takes. */
+  eventSchema: v.GenericSchema<unknown, E>;
+  handlerFor: InboxHandlerFor<E>;
   log: Logger;
   pollMs: number;
   batchSize: number;
@@ -41,7 +51,7 @@ export type ProcessInboxJobOptions = {
   metrics?: ProcessInboxJobMetrics;
 };
 
-/** Told of every message handled and every batch committed (see `inbox-metrics.ts`). */
+/** Told of every message handled and every batch committed (see `metrics.ts`). */
 export type ProcessInboxJobMetrics = {
   handled(type: string, seconds: number, outcome: "processed" | "failed"): void;
   batch(result: ProcessedBatch & { seconds: number; dead: number }): void;
@@ -67,8 +77,10 @@ export type ProcessInboxJob = IntervalLoop;
  * failing handler rolls back only its own message (savepoints), which is retried with backoff
  * until it is dead.
  */
-export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessInboxJob {
-  const { sql, handlers, log, pollMs, batchSize, maxAttempts } = options;
+export function startProcessInboxJob<E extends HandledEvent>(
+  options: ProcessInboxJobOptions<E>,
+): ProcessInboxJob {
+  const { sql, inbox, eventSchema, handlerFor, log, pollMs, batchSize, maxAttempts } = options;
   const retryDelay = options.retryDelay ?? ((attempts: number) => retryDelayMs(attempts));
 
   /**
@@ -95,7 +107,7 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
     const batch = await sql.begin(async (tx) => {
       const rows = await tx<PendingRow[]>`
         select id, type, payload, attempts
-        from orders.inbox_messages
+        from ${inboxTable(tx, inbox)}
         where status = 'pending' and next_attempt_at <= now()
         order by position
         limit ${batchSize}
@@ -106,7 +118,7 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
       const writes = pipelineWrites(tx);
 
       for (const row of rows) {
-        const parsed = v.safeParse(IntegrationEvent, row.payload);
+        const parsed = v.safeParse(eventSchema, row.payload);
         if (!parsed.success) {
           const issues = toIssues(parsed.issues).map((i) => `${i.path}: ${i.message}`);
           const error = `not a valid event: ${issues.join("; ")}`;
@@ -115,7 +127,7 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
           continue;
         }
         const event = parsed.output;
-        const handle = handlerFor(handlers, event);
+        const handle = handlerFor(event);
         if (!handle) {
           ignored.push(row.id);
           continue;
@@ -132,13 +144,13 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
           if (isolated) {
             await tx.savepoint(async (sp) => {
               const own = pipelineWrites(sp);
-              await handle({ productCache: createProductCacheWriter(own), log: eventLog });
+              await handle({ sql: own, log: eventLog });
               await own.settled();
             });
           } else {
             // A handler that throws before returning its promise fails the batch all the same.
             try {
-              await handle({ productCache: createProductCacheWriter(writes), log: eventLog });
+              await handle({ sql: writes, log: eventLog });
             } catch (error) {
               throw new HandlerFailed(error);
             }
@@ -150,7 +162,7 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
           // Postgres gone is no message's fault: the batch fails whole, and is tried again.
           if (error instanceof HandlerFailed || isDatabaseUnavailable(error)) throw error;
           timed("failed");
-          // A deadlock with another Orders instance's batch is not the message's fault.
+          // A deadlock with another instance's batch is not the message's fault.
           const conflict = isTransactionConflict(error);
           const attempts = conflict ? row.attempts : row.attempts + 1;
           const final = attempts >= maxAttempts;
@@ -170,7 +182,7 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
       await writes.settled().catch((error) => {
         throw new HandlerFailed(error);
       });
-      await recordOutcomes(tx, { processed, ignored, failures }, retryDelay);
+      await recordOutcomes(tx, inbox, { processed, ignored, failures }, retryDelay);
       dead = failures.filter((f) => f.final).length;
       return { claimed: rows.length, processed: processed.length, failed: failures.length };
     });
@@ -193,7 +205,7 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
     run: async () => (await processBatch()).claimed === batchSize,
   });
 
-  const wakeUps = listenForWakeUps(sql, INBOX_CHANNEL, loop.wake, log);
+  const wakeUps = listenForWakeUps(sql, inbox.channel, loop.wake, log);
 
   return {
     wake: loop.wake,
@@ -210,23 +222,24 @@ export function startProcessInboxJob(options: ProcessInboxJobOptions): ProcessIn
  */
 async function recordOutcomes(
   tx: Transaction,
+  inbox: Pick<Inbox, "schema">,
   { processed, ignored, failures }: { processed: string[]; ignored: string[]; failures: Failure[] },
   retryDelay: (attempts: number) => number,
 ) {
   if (processed.length > 0) {
     await tx`
-      update orders.inbox_messages
+      update ${inboxTable(tx, inbox)}
       set status = 'processed', processed_at = clock_timestamp(), last_error = null
       where id = any(${processed}::uuid[])`;
   }
   if (ignored.length > 0) {
     await tx`
-      update orders.inbox_messages set status = 'ignored', last_error = 'no handler for this type'
+      update ${inboxTable(tx, inbox)} set status = 'ignored', last_error = 'no handler for this type'
       where id = any(${ignored}::uuid[])`;
   }
   if (failures.length > 0) {
     await tx`
-      update orders.inbox_messages as m
+      update ${inboxTable(tx, inbox)} as m
       set attempts = f.attempts,
           last_error = f.error,
           status = case when f.final then 'dead' else 'pending' end,

@@ -1,6 +1,11 @@
-import type { Sql, Transaction } from "shared";
-import { type ReceivedMessage, storeInboxMessages, toInboxRow } from "./inbox.ts";
-import { INBOX_CHANNEL } from "./process-inbox-job.ts";
+import type { Sql, Transaction } from "../database.ts";
+import {
+  type Inbox,
+  inboxTable,
+  type ReceivedMessage,
+  storeInboxMessages,
+  toInboxRow,
+} from "./inbox.ts";
 
 export type ReplayOutcome =
   | { id: string; outcome: "requeued" }
@@ -25,13 +30,14 @@ type StoredRow = {
 /**
  * Gives dead, parked and ignored inbox rows another chance, and wakes ProcessInboxJob. A dead
  * row (its handler kept failing) goes back to pending with its attempts reset. A parked row
- * (unreadable when it arrived) is read again as it was received: if this version of Orders can
- * read it, it is stored under its event id (pending, or ignored) and the parked copy removed. An
- * ignored row (no handler for its type when it arrived, e.g. on an instance not yet upgraded)
- * goes back to pending if this version handles its type.
+ * (unreadable when it arrived) is read again as it was received: if this version of the module
+ * can read it, it is stored under its event id (pending, or ignored) and the parked copy
+ * removed. An ignored row (no handler for its type when it arrived, e.g. on an instance not yet
+ * upgraded) goes back to pending if this version handles its type.
  */
 export async function replayInboxRows(
   sql: Sql,
+  inbox: Inbox,
   {
     ids = [],
     allDead = false,
@@ -44,7 +50,7 @@ export async function replayInboxRows(
   const outcomes = await sql.begin(async (tx) => {
     const rows = await tx<StoredRow[]>`
       select id, status, type, subject, payload, raw_body, headers, stream_sequence, last_error
-      from orders.inbox_messages
+      from ${inboxTable(tx, inbox)}
       where id = any(${wanted}::uuid[])
         ${allDead ? tx`or status = 'dead'` : tx``}
         ${allIgnored ? tx`or status = 'ignored'` : tx``}
@@ -57,11 +63,11 @@ export async function replayInboxRows(
 
     for (const row of rows) {
       if (row.status === "dead") {
-        await requeue(tx, row.id);
+        await requeue(tx, inbox, row.id);
         results.push({ id: row.id, outcome: "requeued" });
       } else if (row.status === "ignored") {
         if (row.type !== null && handles(row.type)) {
-          await requeue(tx, row.id);
+          await requeue(tx, inbox, row.id);
           results.push({ id: row.id, outcome: "requeued" });
         } else if (asked.has(row.id)) {
           // Only rows asked for by id are reported: --all-ignored passes over the rest.
@@ -74,17 +80,17 @@ export async function replayInboxRows(
           streamSequence: row.streamSequence,
           headers: row.headers,
         };
-        const reread = toInboxRow(message, handles);
-        if (reread.status !== "parked") await storeInboxMessages(tx, [message], handles);
+        const reread = toInboxRow(inbox, message, handles);
+        if (reread.status !== "parked") await storeInboxMessages(tx, inbox, [message], handles);
         const [stored] = await tx<{ status: string }[]>`
-          select status from orders.inbox_messages where id = ${reread.id} and id <> ${row.id}`;
+          select status from ${inboxTable(tx, inbox)} where id = ${reread.id} and id <> ${row.id}`;
         if (!stored) {
           // Readable now, yet Postgres still refused it (e.g. a `\u0000`): parked again as it was.
           const reason = reread.lastError ?? row.lastError ?? "";
           results.push({ id: row.id, outcome: "still unreadable", reason });
           continue;
         }
-        await tx`delete from orders.inbox_messages where id = ${row.id}`;
+        await tx`delete from ${inboxTable(tx, inbox)} where id = ${row.id}`;
         results.push({ id: row.id, outcome: "reread", eventId: reread.id, status: stored.status });
       } else {
         results.push({ id: row.id, outcome: "not replayable", status: row.status });
@@ -92,13 +98,13 @@ export async function replayInboxRows(
     }
     return results;
   });
-  await sql.notify(INBOX_CHANNEL, "replay");
+  await sql.notify(inbox.channel, "replay");
   return outcomes;
 }
 
-async function requeue(tx: Transaction, id: string) {
+async function requeue(tx: Transaction, inbox: Inbox, id: string) {
   await tx`
-    update orders.inbox_messages
+    update ${inboxTable(tx, inbox)}
     set status = 'pending', attempts = 0, last_error = null, next_attempt_at = now()
     where id = ${id}`;
 }
