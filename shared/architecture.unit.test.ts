@@ -3,6 +3,7 @@ import { join } from "node:path";
 import {
   checkArchitecture,
   formatViolations,
+  PACKAGES,
   REPOSITORY_ROOT,
   readRepositorySources,
   type SourceFile,
@@ -17,9 +18,14 @@ describe("the repository", () => {
     expect(formatViolations(violations)).toBe("");
   });
 
+  test("has no workspace package the checker does not know (a new module joins MODULES)", async () => {
+    const manifest = await Bun.file(join(REPOSITORY_ROOT, "package.json")).json();
+    expect([...manifest.workspaces].sort()).toEqual([...PACKAGES].sort());
+  });
+
   test("is what the checker reads (the rules are not vacuous)", async () => {
     const paths = repository.map((file) => file.path);
-    const glob = new Bun.Glob("{contracts,shared,sales,orders}/**/*.{ts,tsx,mts,cts,js,mjs,cjs}");
+    const glob = new Bun.Glob(`{${PACKAGES.join(",")}}/**/*.{ts,tsx,mts,cts,js,mjs,cjs}`);
     const sources = (await Array.fromAsync(glob.scan({ cwd: REPOSITORY_ROOT }))).filter(
       (path) => !/(^|\/)(node_modules|fixtures)\//.test(path),
     );
@@ -35,7 +41,7 @@ describe("the repository", () => {
     // their support code may also use `devDependencies`.
     const isTestCode = (path: string) => /\.test\.ts$|\/(testing|e2e)\//.test(path);
     const undeclared: string[] = [];
-    for (const name of ["contracts", "shared", "sales", "orders"]) {
+    for (const name of PACKAGES) {
       const manifest = await Bun.file(join(REPOSITORY_ROOT, name, "package.json")).json();
       const production = Object.keys(manifest.dependencies ?? {});
       const development = Object.keys(manifest.devDependencies ?? {});
