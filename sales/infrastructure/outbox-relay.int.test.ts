@@ -11,7 +11,7 @@ import {
   pipelineWrites,
   type Sql,
 } from "shared";
-import { REQUEUED_BEFORE, startOutboxRelay } from "shared/outbox";
+import { REFILL_MAX_ATTEMPTS, REQUEUED_BEFORE, startOutboxRelay } from "shared/outbox";
 import { startNatsServer } from "shared/processes/nats-server.ts";
 import { afterTests } from "shared/testing/cleanup.ts";
 import { captureLogger, silentLogger } from "shared/testing/silent-logger.ts";
@@ -494,7 +494,8 @@ test("a batch whose acks cannot be recorded still records the rows that failed",
 async function requeue(database: { sql: Sql }, ids: string[]) {
   await database.sql`
     update sales.outbox_messages
-    set next_attempt_at = 'epoch'::timestamptz + r.position * interval '1 microsecond'
+    set published_at = null, stream_sequence = null,
+        next_attempt_at = 'epoch'::timestamptz + r.position * interval '1 microsecond'
     from unnest(${ids}::uuid[]) with ordinality as r(id, position)
     where outbox_messages.id = r.id`;
 }
@@ -529,28 +530,33 @@ test("new events wait while re-queued rows are unsent, so they never take a lost
   }
 });
 
-test("new events wait while another relay holds the re-queued rows", async () => {
-  const { database, relay, dispose } = await relayOnOwnStream((nc) => linkTo(nc));
+test("a re-queued row another transaction holds is waited for, not skipped", async () => {
+  const { database, stream, relay, dispose } = await relayOnOwnStream((nc) => linkTo(nc));
   await relay.stop(); // relayOnce only
-  const otherRelay = await database.sql.reserve();
+  const other = await database.sql.reserve();
   try {
-    const [lost] = (await writeOutboxRows(database, 1)) as [string];
-    const [fresh] = (await writeOutboxRows(database, 1)) as [string];
-    await requeue(database, [lost]);
-    await otherRelay`begin`;
-    await otherRelay`select id from sales.outbox_messages where id = ${lost} for update`;
-    expect(await relay.relayOnce()).toBe(0);
-    expect((await rowsById(database, [fresh]))[0]).toMatchObject({
-      publishedAt: null,
-      attempts: 0,
-    });
-
-    await otherRelay`commit`;
-    expect(await relay.relayOnce()).toBe(1);
-    expect(await relay.relayOnce()).toBe(1);
-    expect((await rowsById(database, [lost, fresh])).every((row) => row.publishedAt)).toBe(true);
+    const ids = await writeOutboxRows(database, 2);
+    const [first, second] = ids as [string, string];
+    await requeue(database, ids);
+    // e.g. an outbox:republish under way, or an operator's select ... for update
+    await other`begin`;
+    await other`select id from sales.outbox_messages where id = ${first} for update`;
+    const relayed = relay.relayOnce();
+    await waitFor(
+      async () =>
+        (
+          await database.sql`
+            select from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock'`
+        ).length > 0,
+      { message: "the relay waiting for the row" },
+    );
+    await other`commit`;
+    expect(await relayed).toBe(2);
+    const messages = await readStreamMessages(testEnv.NATS_URL, stream);
+    expect(messages.map((m) => m.headers["Nats-Msg-Id"])).toEqual([first, second]);
   } finally {
-    otherRelay.release();
+    other.release();
     await dispose();
   }
 });
@@ -595,6 +601,84 @@ test("one relay at a time sends re-queued rows", async () => {
     expect(await relay.relayOnce()).toBe(2);
   } finally {
     otherRelay.release();
+    await dispose();
+  }
+});
+
+test("a re-queued row the stream remembers but no longer holds keeps its place, and holds back the rest", async () => {
+  const { database, stream, relay, dispose } = await relayOnOwnStream((nc) => linkTo(nc));
+  await relay.stop(); // relayOnce only
+  try {
+    const ids = await writeOutboxRows(database, 2);
+    const [purged, next] = ids as [string, string];
+    expect(await relay.relayOnce()).toBe(2);
+    const nc = await connectNats(testEnv.NATS_URL);
+    try {
+      await (await jetstreamManager(nc)).streams.purge(stream);
+    } finally {
+      await nc.close();
+    }
+    await requeue(database, ids);
+    const [fresh] = (await writeOutboxRows(database, 1)) as [string];
+
+    // Within the duplicate window, JetStream takes the purged message's id for a copy.
+    expect(await relay.relayOnce()).toBe(0);
+    const rows = new Map((await rowsById(database, [...ids, fresh])).map((row) => [row.id, row]));
+    expect(rows.get(purged)).toMatchObject({ publishedAt: null, attempts: 0 });
+    expect(rows.get(purged)?.lastError).toContain("no longer holds its message");
+    expect(rows.get(purged)?.nextAttemptAt.getTime()).toBeLessThan(Date.parse(REQUEUED_BEFORE));
+    expect(rows.get(next)).toMatchObject({ publishedAt: null, lastError: null });
+    expect(rows.get(fresh)).toMatchObject({ publishedAt: null, attempts: 0 });
+  } finally {
+    await dispose();
+  }
+});
+
+test("a re-queued row that fails REFILL_MAX_ATTEMPTS times is parked, and new events go again", async () => {
+  const { database, relay, dispose } = await relayOnOwnStream((nc) => linkTo(nc));
+  await relay.stop(); // relayOnce only
+  try {
+    const [lost] = (await writeOutboxRows(database, 1)) as [string];
+    const [fresh] = (await writeOutboxRows(database, 1)) as [string];
+    await requeue(database, [lost]);
+    await database.sql`
+      update sales.outbox_messages
+      set subject = 'elsewhere', attempts = ${REFILL_MAX_ATTEMPTS - 2}
+      where id = ${lost}`;
+    expect(await relay.relayOnce()).toBe(0);
+    expect((await rowsById(database, [lost]))[0]?.parkedAt).toBeNull();
+
+    expect(await relay.relayOnce()).toBe(0);
+    const [parked] = await rowsById(database, [lost]);
+    expect(parked?.parkedAt).toBeInstanceOf(Date);
+    expect(parked?.attempts).toBe(REFILL_MAX_ATTEMPTS);
+    expect(parked?.lastError).toContain("outbox:republish --id");
+    expect(await relay.relayOnce()).toBe(1);
+    expect((await rowsById(database, [fresh]))[0]?.publishedAt).toBeInstanceOf(Date);
+  } finally {
+    await dispose();
+  }
+});
+
+test("after a failed re-send, wake-ups do not hurry the next try: it waits its retry delay", async () => {
+  const { database, relay, dispose } = await relayOnOwnStream((nc) => linkTo(nc), {
+    retryDelay: () => 3_600_000,
+  });
+  try {
+    const [lost] = (await writeOutboxRows(database, 1)) as [string];
+    await requeue(database, [lost]);
+    await database.sql`update sales.outbox_messages set subject = 'elsewhere' where id = ${lost}`;
+    relay.wake();
+    await waitFor(async () => ((await rowsById(database, [lost]))[0]?.attempts ?? 0) >= 1, {
+      message: "the first re-send failed",
+    });
+    for (let i = 0; i < 5; i++) {
+      relay.wake();
+      await database.sql`select 1`;
+    }
+    await relay.stop();
+    expect((await rowsById(database, [lost]))[0]?.attempts).toBe(1);
+  } finally {
     await dispose();
   }
 });

@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connectNats } from "shared";
+import { REQUEUED_BEFORE } from "shared/outbox";
 import { runScriptProcess } from "shared/testing/script-process.ts";
 import { captureLogger } from "shared/testing/silent-logger.ts";
 import { readStreamMessages } from "shared/testing/stream-messages.ts";
@@ -154,4 +155,23 @@ test("rows whose messages were purged within the duplicate window wait it out ra
     expect(row.waitS).toBeGreaterThan(60);
   }
   expect(await unpublished()).toBeGreaterThanOrEqual(queued.length);
+});
+
+test("a row the stream check re-queued once, since published, is sent again in line, not ahead of it", async () => {
+  await createProduct("REPUB-ONCE-REQUEUED");
+  const newest = async () =>
+    (
+      await sales.sql<{ id: string; publishedAt: Date | null }[]>`
+        select id, published_at from sales.outbox_messages order by occurred_at desc limit 1`
+    )[0];
+  const row = await waitFor(async () => ((await newest())?.publishedAt ? newest() : undefined), {
+    message: "published",
+  });
+  await sales.sql`
+    update sales.outbox_messages set next_attempt_at = 'epoch'::timestamptz + interval '1 microsecond'
+    where id = ${row.id}`;
+  expect((await runRepublish(["--id", row.id])).code).toBe(0);
+  const [queued] = await sales.sql<{ nextAttemptAt: Date }[]>`
+    select next_attempt_at from sales.outbox_messages where id = ${row.id}`;
+  expect(queued?.nextAttemptAt.getTime()).toBeGreaterThan(Date.parse(REQUEUED_BEFORE));
 });

@@ -4,6 +4,7 @@ export type { OutboxRelay, OutboxRelayMetrics, OutboxRelayOptions } from "./rela
 export {
   DUPLICATE_WINDOW_MS,
   makePendingRowsDue,
+  REFILL_MAX_ATTEMPTS,
   REQUEUED_BEFORE,
   startOutboxRelay,
 } from "./relay.ts";

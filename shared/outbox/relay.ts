@@ -15,13 +15,19 @@ import { type OutboxSpec, outboxTable } from "./spec.ts";
 import type { OutboxHeaders } from "./writer.ts";
 
 /**
- * Rows the stream check re-queued are due from 1970 on, one microsecond per old sequence, so a
- * relay claims them before every other waiting row and in their old order; a failed publish
- * leaves them there. Until they are all sent again, nothing else is sent, one relay sends them
- * (it holds the outbox's `refillLock`), one at a time, and stops at the first that fails: a
- * message sent out of turn would take the sequence of another, one that consumers may have passed.
+ * Rows the stream check re-queued (a lost tail) are due from 1970 on, one microsecond per old
+ * sequence: their place in line, which a failure never takes from them. Until they are all sent
+ * again, nothing else is sent, and one relay (holding the outbox's `refillLock`) sends them in
+ * that order, one at a time, stopping at the first that fails: a message sent out of turn would
+ * take the sequence of another, one that consumers may have passed.
  */
 export const REQUEUED_BEFORE = "1971-01-01T00:00:00Z";
+
+/**
+ * A re-queued row that fails this many times (about 10 to 15 minutes of retries) is parked, so
+ * that it no longer holds back every new event; `outbox:republish --id` sends it again.
+ */
+export const REFILL_MAX_ATTEMPTS = 20;
 
 /** JetStream drops a re-sent `Nats-Msg-Id` seen within this window (the stream's setting). */
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
@@ -72,8 +78,6 @@ type DueRow = {
   body: string;
   headers: OutboxHeaders;
   attempts: number;
-  /** Re-queued by the stream check (see `REQUEUED_BEFORE`). */
-  requeued: boolean;
 };
 
 type PublishedOutcome = { row: DueRow; published: true; sequence: number; duplicate: boolean };
@@ -111,29 +115,22 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const retryDelay = options.retryDelay ?? ((attempts: number) => retryDelayMs(attempts));
   const isStreamReady = options.isStreamReady ?? (() => true);
 
-  async function relayBatch(): Promise<{ claimed: number; published: number }> {
+  /** After a failed refill, when the loop tries it again (wake-ups do not hurry it). */
+  let refillPausedUntil = 0;
+
+  async function relayBatch({ refill }: { refill: boolean }) {
     const started = performance.now();
     // What the connection was when the batch began: its acks count only if it is still the
     // same, verified connection when they are recorded (see markPublished).
     const generation = nats.generation;
     const verified = nats.isConnected && isStreamReady();
     return sql.begin(async (tx) => {
-      const rows = await tx<DueRow[]>`
-        select id, type, subject, payload::text as body, headers, attempts,
-               next_attempt_at < ${REQUEUED_BEFORE}::timestamptz as requeued
-        from ${outboxTable(tx, outbox)}
-        where published_at is null and parked_at is null and next_attempt_at <= now()
-          and case when next_attempt_at < ${REQUEUED_BEFORE}::timestamptz
-                   then pg_try_advisory_xact_lock(hashtext(${outbox.refillLock}))
-                   else not exists (select from ${outboxTable(tx, outbox)}
-                                    where published_at is null and parked_at is null
-                                      and next_attempt_at < ${REQUEUED_BEFORE}::timestamptz) end
-        order by next_attempt_at
-        limit ${batchSize}
-        for update skip locked`;
-      if (rows.length === 0) return { claimed: 0, published: 0 };
+      let rows = await claimDue(tx);
+      const refilling = rows.length === 0 && refill;
+      if (refilling) rows = await claimRequeued(tx);
+      if (rows.length === 0) return { claimed: 0, published: 0, refillFailed: false };
 
-      const outcomes = await publishAll(rows);
+      const outcomes = refilling ? await publishInTurn(rows) : await publishAll(rows);
       const published = outcomes.filter((o) => o.published);
       const failed = outcomes.filter((o) => !o.published);
       const refused =
@@ -159,7 +156,6 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
               last_error = f.error,
               -- A row the stream check re-queued keeps its place in line (see REQUEUED_BEFORE).
               next_attempt_at = case when o.next_attempt_at < ${REQUEUED_BEFORE}::timestamptz
-                                     and f.counted
                                      then o.next_attempt_at
                                      else now() + f.delay_ms * interval '1 millisecond' end,
               parked_at = case when f.park then now() end
@@ -180,8 +176,57 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         failed: failed.length,
         parked: failed.filter((o) => !o.published && o.park).length,
       });
-      return { claimed: rows.length, published: recorded.length };
+      const [stopped] = failed;
+      if (refilling && stopped && !stopped.park) {
+        refillPausedUntil =
+          performance.now() + (stopped.waitMs ?? retryDelay(stopped.row.attempts + 1));
+      }
+      return {
+        claimed: rows.length,
+        published: recorded.length,
+        refillFailed: refilling && failed.length > 0,
+      };
     });
+  }
+
+  /**
+   * Due rows, in turn, skipping those another relay holds; none while re-queued rows wait to be
+   * sent again, wherever they are (see REQUEUED_BEFORE).
+   */
+  function claimDue(tx: Transaction): Promise<DueRow[]> {
+    return tx<DueRow[]>`
+      select id, type, subject, payload::text as body, headers, attempts
+      from ${outboxTable(tx, outbox)}
+      where published_at is null and parked_at is null and next_attempt_at <= now()
+        and not exists (select from ${outboxTable(tx, outbox)}
+                        where published_at is null and parked_at is null
+                          and next_attempt_at < ${REQUEUED_BEFORE}::timestamptz)
+      order by next_attempt_at
+      limit ${batchSize}
+      for update skip locked`;
+  }
+
+  /**
+   * The re-queued rows at the head of the line, if no other relay is sending them. The lock is
+   * taken before they are read, so this read sees what the relay that held it last sent; they
+   * are locked in turn, waiting (as long as `lock_timeout`) for one that another transaction
+   * holds rather than skipping it.
+   */
+  async function claimRequeued(tx: Transaction): Promise<DueRow[]> {
+    const [refill] = await tx<{ allowed: boolean | null }[]>`
+      select case when exists (select from ${outboxTable(tx, outbox)}
+                               where published_at is null and parked_at is null
+                                 and next_attempt_at < ${REQUEUED_BEFORE}::timestamptz)
+                  then pg_try_advisory_xact_lock(hashtext(${outbox.refillLock})) end as allowed`;
+    if (!refill?.allowed) return [];
+    return tx<DueRow[]>`
+      select id, type, subject, payload::text as body, headers, attempts
+      from ${outboxTable(tx, outbox)}
+      where published_at is null and parked_at is null
+        and next_attempt_at < ${REQUEUED_BEFORE}::timestamptz
+      order by next_attempt_at
+      limit ${batchSize}
+      for update`;
   }
 
   /**
@@ -213,20 +258,47 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       : undefined;
   }
 
-  async function publishAll(rows: DueRow[]): Promise<Outcome[]> {
+  /** Publishes a batch all at once. */
+  function publishAll(rows: DueRow[]): Promise<Outcome[]> {
+    return Promise.all(rows.map(publisher()));
+  }
+
+  /**
+   * Publishes re-queued rows one at a time, in turn, stopping at the first that fails (the rows
+   * after it stay as they are, next in line). One that has failed `REFILL_MAX_ATTEMPTS` times
+   * is parked instead.
+   */
+  async function publishInTurn(rows: DueRow[]): Promise<Outcome[]> {
+    const publish = publisher();
+    const outcomes: Outcome[] = [];
+    for (const row of rows) {
+      const outcome = await publish(row);
+      outcomes.push(outcome);
+      if (outcome.published) continue;
+      if (outcome.waitMs === undefined && row.attempts + 1 >= REFILL_MAX_ATTEMPTS) {
+        outcome.park = true;
+        outcome.error = `${outcome.error}; parked after ${REFILL_MAX_ATTEMPTS} attempts to send it again, so that it no longer holds back new events: outbox:republish --id sends it`;
+      }
+      break;
+    }
+    return outcomes;
+  }
+
+  /** Publishes one row on the connection of the moment, with its event id as `Nats-Msg-Id`. */
+  function publisher(): (row: DueRow) => Promise<Outcome> {
     const connection = nats.connection;
     if (!connection || !nats.isConnected) {
-      return rows.map((row) => ({
+      return async (row) => ({
         row,
         published: false,
         error: "NATS is not connected",
         park: false,
-      }));
+      });
     }
     const js = jetstream(connection, { timeout: publishTimeoutMs });
     let manager: Promise<JetStreamManager> | undefined;
     const stream = names.stream(outbox.stream);
-    const publish = async (row: DueRow): Promise<Outcome> => {
+    return async (row: DueRow): Promise<Outcome> => {
       const headers = natsHeaders();
       headers.set("Content-Type", "application/cloudevents+json");
       if (row.headers.traceparent) headers.set("traceparent", row.headers.traceparent);
@@ -260,15 +332,6 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         return { row, published: false, error: tooLarge, park: true };
       }
     };
-    if (!rows[0]?.requeued) return Promise.all(rows.map(publish));
-    // Re-queued rows: the rows after one that failed stay as they are, next in line.
-    const outcomes: Outcome[] = [];
-    for (const row of rows) {
-      const outcome = await publish(row);
-      outcomes.push(outcome);
-      if (!outcome.published) break;
-    }
-    return outcomes;
   }
 
   function logOutcomes(outcomes: Outcome[]) {
@@ -310,9 +373,11 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       // Nothing to do until NATS answers and the stream is checked on this connection (the
       // check wakes us): rows claimed meanwhile could only fail, losing their place in line.
       if (!nats.isConnected || !isStreamReady()) return false;
-      const { claimed, published } = await relayBatch();
-      // A full batch of failures waits for the next poll: rows the stream check re-queued stay
-      // due when they fail (see REQUEUED_BEFORE), and would otherwise be sent again at once.
+      const { claimed, published, refillFailed } = await relayBatch({
+        refill: performance.now() >= refillPausedUntil,
+      });
+      // A full batch of failures waits for the next poll; a failed refill, its retry delay.
+      if (refillFailed) return Math.max(1, refillPausedUntil - performance.now());
       return claimed === batchSize && published > 0;
     },
   });
@@ -326,7 +391,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       await wakeUps.stop();
     },
     async relayOnce() {
-      return (await relayBatch()).published;
+      return (await relayBatch({ refill: true })).published;
     },
   };
 }

@@ -44,8 +44,10 @@ export async function queueForRepublish(
   const queued = await sql<{ id: string }[]>`
     update ${table}
     set published_at = null, stream_sequence = null, parked_at = null,
-        -- due now, or sooner: rows the stream check re-queued keep their place in line
-        next_attempt_at = least(next_attempt_at, now())
+        -- due now; a waiting row the stream check re-queued keeps its place in line, one it
+        -- re-queued once and that was published since does not take it again
+        next_attempt_at = case when published_at is null then least(next_attempt_at, now())
+                               else now() end
     where ${wanted.length > 0 ? sql`id = any(${wanted}::uuid[])` : sql`false`}
        or ${since ? sql`(occurred_at >= ${since} and parked_at is null)` : sql`false`}
        or ${

@@ -181,7 +181,7 @@ export function startStreamCheck({
     if (sequences.length === 0) return 0;
     const requeued = await tx`
       update ${outboxTable(tx, outbox)}
-      set published_at = null, stream_sequence = null,
+      set published_at = null, stream_sequence = null, attempts = 0,
           next_attempt_at = 'epoch'::timestamptz + stream_sequence * interval '1 microsecond'
       where ${withinMaxAge(tx)} and stream_sequence = any(${sequences}::bigint[])`;
     if (requeued.count > 0) {
@@ -237,13 +237,12 @@ export function startStreamCheck({
       // Messages the head dropped while this looked (max age, a purge) were removed, not lost:
       // the first sequence only grows, so reading it again leaves them out.
       const first = ours ? (await jsm.streams.info(spec.name)).state.first_seq : firstSequence;
-      // Due before every waiting row, in their old order: a relay claims them first, and one
-      // relay publishing them without a failure puts them back on the stream in that order.
-      // That is all: newer rows can take sequences the lost ones had, e.g. from a second instance
-      // of the module, or when a re-queued row fails while the rest of its batch is published.
+      // Due before every waiting row, in their old order: the relay sends them first, in that
+      // order, and nothing else until they are all sent (see REQUEUED_BEFORE in relay.ts). Rows
+      // published between the loss and this check may have taken some of their sequences.
       const requeued = await tx`
         update ${outboxTable(tx, outbox)}
-        set published_at = null, stream_sequence = null,
+        set published_at = null, stream_sequence = null, attempts = 0,
             next_attempt_at = 'epoch'::timestamptz + coalesce(stream_sequence, 0) * interval '1 microsecond'
         where ${withinMaxAge(tx)}
           ${
