@@ -344,7 +344,10 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           "event published",
         );
       } else if (outcome.park) {
-        log.error({ eventId, type, err: outcome.error }, "event parked: it can never be published");
+        log.error(
+          { eventId, type, err: outcome.error },
+          "event parked: it will not be sent until republished",
+        );
       } else {
         failures.set(outcome.error, [...(failures.get(outcome.error) ?? []), outcome]);
       }

@@ -6,7 +6,7 @@ export type OutboxBacklog = {
   pending: number;
   /** Age of the oldest pending row (by `occurred_at`); null when none is pending. */
   oldestPendingAgeMs: number | null;
-  /** Rows that can never be published as they are (see `parked_at`). */
+  /** Rows the relay gave up on (see `parked_at`): never sent until `outbox:republish`. */
   parked: number;
 };
 
