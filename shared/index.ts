@@ -1,4 +1,4 @@
-/** Building blocks both modules use; imports nothing of Sales, Orders or the contracts. */
+/** Building blocks the modules use; imports nothing of a module or of the contracts. */
 export { retryDelayMs } from "./backoff.ts";
 export type { ScriptContext, ScriptSpec } from "./cli.ts";
 export {
