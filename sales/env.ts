@@ -11,6 +11,7 @@ import {
   natsUrlVariable,
   portVariable,
 } from "shared";
+import { DUPLICATE_WINDOW_MS } from "shared/outbox";
 import * as v from "valibot";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -39,8 +40,8 @@ export const SalesEnv = v.object({
   OUTBOX_RETENTION_MS: keepVariable(7 * DAY_MS, { min: 60_000 }),
   /** How often the retention loop looks for rows to delete. */
   RETENTION_INTERVAL_MS: intervalVariable(10 * 60_000, { min: 1_000 }),
-  /** How long the stream keeps messages (`max_age`); JetStream wants at least the 2-min duplicate window. */
-  STREAM_MAX_AGE_MS: keepVariable(30 * DAY_MS, { min: 2 * 60_000 }),
+  /** How long the stream keeps messages (`max_age`); JetStream wants at least the duplicate window. */
+  STREAM_MAX_AGE_MS: keepVariable(30 * DAY_MS, { min: DUPLICATE_WINDOW_MS }),
   /** `/health/messaging` is degraded, then unhealthy, once the oldest pending outbox row is this old. */
   HEALTH_PENDING_AGE_DEGRADED_MS: integerVariable(60_000, { min: 1 }),
   HEALTH_PENDING_AGE_UNHEALTHY_MS: integerVariable(300_000, { min: 1 }),
