@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { SALES_STREAM } from "contracts";
+import { IntegrationEvent } from "contracts";
 import {
   assessMessagingHealth,
   closeDatabase,
@@ -27,12 +27,7 @@ import { createProductsApi } from "./api/products.ts";
 import { placeOrderUseCase } from "./application/place-order.ts";
 import { type OrdersEnv, readOrdersEnv } from "./env.ts";
 import { findOrderByIdempotencyKey, saveOrder } from "./infrastructure/order-repository.ts";
-import {
-  ORDERS_CONSUMER,
-  ORDERS_INBOX,
-  ORDERS_INBOX_METRICS,
-  ordersInboxJob,
-} from "./infrastructure/orders-inbox.ts";
+import { inboxHandlerFor, ORDERS_INBOX } from "./infrastructure/orders-inbox.ts";
 import { cachedProductsByIds } from "./infrastructure/product-cache.ts";
 import type { IntegrationEventHandlers } from "./integration/handler.ts";
 import { integrationEventHandlers } from "./integration/handlers.ts";
@@ -72,7 +67,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
   });
 
   const metrics = createMetricsRegistry({ log });
-  const inboxMetrics = createInboxMetrics(metrics, sql, ORDERS_INBOX_METRICS);
+  const inboxMetrics = createInboxMetrics(metrics, sql, ORDERS_INBOX);
   const names = natsNames(env.NATS_NAMESPACE);
   const nats = startNatsLink({
     url: env.NATS_URL,
@@ -81,7 +76,9 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     onConnect: () => consumer.wake(),
   });
   const processInboxJob = startProcessInboxJob({
-    ...ordersInboxJob(handlers),
+    inbox: ORDERS_INBOX,
+    eventSchema: IntegrationEvent,
+    handlerFor: inboxHandlerFor(handlers),
     sql,
     log,
     pollMs: env.INBOX_POLL_MS,
@@ -90,8 +87,8 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     metrics: inboxMetrics.job,
   });
   const consumer = startIntegrationEventConsumer({
-    ...ORDERS_CONSUMER,
     sql,
+    inbox: ORDERS_INBOX,
     nats,
     names,
     log,
@@ -109,7 +106,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     sql,
     inbox: ORDERS_INBOX,
     nats,
-    stream: names.stream(SALES_STREAM),
+    names,
     log,
     retentionMs: env.INBOX_RETENTION_MS,
     intervalMs: env.RETENTION_INTERVAL_MS,
@@ -150,7 +147,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     }),
   );
   const server = Bun.serve({ port: env.PORT, hostname: "0.0.0.0", fetch: app.fetch });
-  log.info({ port: server.port, stream: names.stream(SALES_STREAM) }, "orders listening");
+  log.info({ port: server.port, stream: names.stream(ORDERS_INBOX.stream) }, "orders listening");
 
   return {
     app,

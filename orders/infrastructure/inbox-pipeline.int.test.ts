@@ -14,7 +14,7 @@ import {
   startFakeSales,
   startOrdersUnderTest,
 } from "../testing/orders-under-test.ts";
-import { CONSUMER_NAME, ORDERS_INBOX } from "./orders-inbox.ts";
+import { ORDERS_INBOX } from "./orders-inbox.ts";
 
 type InboxRow = {
   id: string;
@@ -45,7 +45,7 @@ const appliedLines = (lines: { msg: string; eventId?: unknown }[], eventId: stri
 const everyMessageAcked = (sales: FakeSales) =>
   waitFor(
     async () => {
-      const info = await sales.jsm.consumers.info(sales.stream, CONSUMER_NAME);
+      const info = await sales.jsm.consumers.info(sales.stream, ORDERS_INBOX.consumerName);
       return info.num_ack_pending === 0 && info.num_pending === 0;
     },
     { message: "every message acked" },
@@ -354,7 +354,7 @@ describe("after a crash between the inbox insert and the ack", async () => {
   test("the restarted process acks the redelivered messages and applies each event once", async () => {
     await waitFor(
       async () => {
-        const info = await sales.jsm.consumers.info(sales.stream, CONSUMER_NAME);
+        const info = await sales.jsm.consumers.info(sales.stream, ORDERS_INBOX.consumerName);
         return (
           info.num_ack_pending === 0 &&
           info.num_pending === 0 &&
@@ -390,7 +390,7 @@ describe("while the inbox cannot store a message", async () => {
         message: "the store to fail",
       },
     );
-    const consumer = await sales.jsm.consumers.info(sales.stream, CONSUMER_NAME);
+    const consumer = await sales.jsm.consumers.info(sales.stream, ORDERS_INBOX.consumerName);
     expect(consumer.ack_floor.stream_seq).toBe(0);
     expect(await inboxRow(orders, event.id)).toBeUndefined();
 

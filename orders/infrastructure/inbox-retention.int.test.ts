@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { migrate, startNatsLink } from "shared";
+import { migrate, natsNames, startNatsLink } from "shared";
 import { deleteHandledInboxRows, startInboxRetention, storeReceivedMessages } from "shared/inbox";
 import { afterTests } from "shared/testing/cleanup.ts";
 import { silentLogger } from "shared/testing/silent-logger.ts";
@@ -81,7 +81,7 @@ test("keeps handled rows an hour longer than the stream keeps messages, even wit
     sql: db.sql,
     inbox: ORDERS_INBOX,
     nats,
-    stream: sales.stream,
+    names: natsNames(sales.namespace),
     log: silentLogger,
     retentionMs: MINUTE,
     intervalMs: 50,

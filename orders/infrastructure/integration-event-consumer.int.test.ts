@@ -18,7 +18,7 @@ import {
   startFakeSales,
   startOrdersUnderTest,
 } from "../testing/orders-under-test.ts";
-import { CONSUMER_NAME, ORDERS_CONSUMER } from "./orders-inbox.ts";
+import { ORDERS_INBOX } from "./orders-inbox.ts";
 
 /** Header bytes nats.js cannot decode (a space in a name) but the server stores as they are. */
 const MALFORMED_HEADERS = "NATS/1.0\r\nBad Key: x\r\n\r\n";
@@ -70,7 +70,7 @@ function startConsumer(
     onConnect: () => consumer.wake(),
   });
   const consumer = startIntegrationEventConsumer({
-    ...ORDERS_CONSUMER,
+    inbox: ORDERS_INBOX,
     sql,
     nats,
     names: natsNames(sales.namespace),
@@ -91,7 +91,8 @@ function startConsumer(
   return { stop };
 }
 
-const consumerInfo = (sales: FakeSales) => sales.jsm.consumers.info(sales.stream, CONSUMER_NAME);
+const consumerInfo = (sales: FakeSales) =>
+  sales.jsm.consumers.info(sales.stream, ORDERS_INBOX.consumerName);
 
 describe("a message with malformed headers", async () => {
   const sales = await startFakeSales();
@@ -176,7 +177,7 @@ describe("a consumer another Orders instance deleted and added again", async () 
 
     // What the other instance does when it finds the stream lost messages (both looked at once).
     const { config } = await consumerInfo(sales);
-    await sales.jsm.consumers.delete(sales.stream, CONSUMER_NAME).catch((error) => {
+    await sales.jsm.consumers.delete(sales.stream, ORDERS_INBOX.consumerName).catch((error) => {
       // nats-server 2.9.10 may say so while writing the consumer's state; it is gone anyway.
       if (!String(error).includes("directory not empty")) throw error;
     });
@@ -234,7 +235,7 @@ describe("messages removed before a consumer that had read nothing yet was deliv
 
   test("are reported too", async () => {
     await sales.jsm.consumers.add(sales.stream, {
-      durable_name: CONSUMER_NAME,
+      durable_name: ORDERS_INBOX.consumerName,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       filter_subject: `${sales.namespace}.sales.>`,
@@ -263,7 +264,7 @@ describe("a consumer of Orders' name made with another ack policy", async () => 
     for (let i = 0; i < 3; i++)
       events.push(await sales.publishProduct("created", productSnapshot()));
     await sales.jsm.consumers.add(sales.stream, {
-      durable_name: CONSUMER_NAME,
+      durable_name: ORDERS_INBOX.consumerName,
       ack_policy: AckPolicy.All,
       deliver_policy: DeliverPolicy.New,
     });
@@ -288,7 +289,7 @@ describe("a consumer delete the server answers with an error after it removed th
   test("still replaces the consumer, and says so", async () => {
     await sales.publishProduct("created", productSnapshot());
     await sales.jsm.consumers.add(sales.stream, {
-      durable_name: CONSUMER_NAME,
+      durable_name: ORDERS_INBOX.consumerName,
       ack_policy: AckPolicy.All,
     });
     // As nats-server 2.9.10 may answer when it writes the consumer's state meanwhile.
@@ -308,7 +309,7 @@ describe("a consumer delete the server answers with an error after it removed th
     });
     const logs = captureLogger("orders");
     const consumer = startIntegrationEventConsumer({
-      ...ORDERS_CONSUMER,
+      inbox: ORDERS_INBOX,
       sql: database.sql,
       nats: {
         connection: failingDeletes,

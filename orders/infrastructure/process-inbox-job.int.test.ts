@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import {
-  type IntegrationEvent,
+  IntegrationEvent,
   PRODUCT_CREATED_V1,
   type ProductCreatedIntegrationEvent,
 } from "contracts";
@@ -21,7 +21,7 @@ import { integrationEventHandlers } from "../integration/handlers.ts";
 import { toProduct } from "../integration/product-snapshot.ts";
 import { MIGRATIONS } from "../main.ts";
 import { productEvent, productSnapshot } from "../testing/orders-under-test.ts";
-import { ORDERS_INBOX, ordersInboxJob } from "./orders-inbox.ts";
+import { inboxHandlerFor, ORDERS_INBOX } from "./orders-inbox.ts";
 
 const db = await useTestDatabase();
 await migrate(db.sql, MIGRATIONS);
@@ -35,7 +35,9 @@ function startJob({
 } = {}) {
   const logs = captureLogger("orders");
   const job = startProcessInboxJob({
-    ...ordersInboxJob(handlers),
+    inbox: ORDERS_INBOX,
+    eventSchema: IntegrationEvent,
+    handlerFor: inboxHandlerFor(handlers),
     sql: db.sql,
     log: logs.log,
     pollMs: 60_000,

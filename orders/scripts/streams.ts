@@ -6,7 +6,6 @@ import {
   type StreamInfo,
 } from "@nats-io/jetstream";
 import { millis } from "@nats-io/nats-core";
-import { SALES_STREAM } from "contracts";
 import {
   connectNats,
   formatBytes,
@@ -21,7 +20,7 @@ import {
 } from "shared";
 import * as v from "valibot";
 import { readOrdersEnv } from "../env.ts";
-import { CONSUMER_NAME } from "../infrastructure/orders-inbox.ts";
+import { ORDERS_INBOX } from "../infrastructure/orders-inbox.ts";
 
 export const spec = {
   command: "bun run streams",
@@ -128,10 +127,10 @@ export async function readStreamsReport(
   jsm: JetStreamManager,
   namespace: string,
 ): Promise<StreamsReport> {
-  const name = natsNames(namespace).stream(SALES_STREAM);
+  const name = natsNames(namespace).stream(ORDERS_INBOX.stream);
   const info = await streamInfo(jsm, name);
   if (!info) throw new Error(`stream ${name} does not exist (has Sales started?)`);
-  const consumer = await jsm.consumers.info(name, CONSUMER_NAME).catch((error) => {
+  const consumer = await jsm.consumers.info(name, ORDERS_INBOX.consumerName).catch((error) => {
     if (isJetStreamApiError(error, JetStreamApiCodes.ConsumerNotFound)) return undefined;
     throw error;
   });
@@ -160,7 +159,7 @@ export function streamsText({ stream, consumer }: StreamsReport): string {
     "",
   ];
   if (!consumer) {
-    lines.push(`Consumer ${CONSUMER_NAME}: does not exist (has Orders started?)`);
+    lines.push(`Consumer ${ORDERS_INBOX.consumerName}: does not exist (has Orders started?)`);
   } else {
     lines.push(
       `Consumer ${consumer.name}`,

@@ -11,7 +11,7 @@ export const SALES_OUTBOX: OutboxSpec = {
   channel: "sales_outbox",
   marksLock: "sales:outbox-marks",
   refillLock: "sales:outbox-refill",
-  metricPrefix: "sales_outbox",
+  metricPrefix: "sales",
 };
 
 /**

@@ -19,13 +19,12 @@ import type { Logger } from "../logger.ts";
 import { isJetStreamApiError, type NatsLink, type NatsNames } from "../nats.ts";
 import {
   contentId,
-  type Inbox,
-  inboxTable,
   type ReceivedMessage,
   type StoredBatch,
   storeReceivedMessages,
   toInboxRow,
 } from "./inbox.ts";
+import { type InboxSpec, inboxTable } from "./spec.ts";
 
 /**
  * How soon to look again while the stream is missing (the publisher creates it) or the check
@@ -44,19 +43,17 @@ const FLUSHES_IN_FLIGHT = 2;
 
 export type IntegrationEventConsumerOptions = {
   sql: Sql;
-  inbox: Inbox;
+  /**
+   * The module's inbox: its table, how its messages read, the stream and subjects to consume
+   * (put in their namespace by `names`), the durable consumer's name, and how log lines name the
+   * two modules.
+   */
+  inbox: Pick<
+    InboxSpec,
+    "schema" | "parse" | "stream" | "subjects" | "consumerName" | "reader" | "publisher"
+  >;
   nats: NatsLink;
   names: NatsNames;
-  /** The stream to consume, before `names` puts it in its namespace: `SALES`. */
-  stream: string;
-  /** The subjects to take from it, before `names` puts them in their namespace: `sales.>`. */
-  subjects: string;
-  /** The durable consumer's name: `orders` for `nats consumer info SALES orders`. */
-  consumerName: string;
-  /** The consuming module as log lines name it: `Orders`. */
-  reader: string;
-  /** The publishing module, and its script that sends the stream's messages again. */
-  publisher: InboxPublisher;
   log: Logger;
   handles: (type: string) => boolean;
   /** Called after a batch committed, e.g. to wake ProcessInboxJob. */
@@ -70,12 +67,6 @@ export type IntegrationEventConsumerOptions = {
   checkIntervalMs?: number;
   metrics?: IntegrationEventConsumerMetrics;
 };
-
-/**
- * The publishing module as log lines name it (`Sales`), and its script that sends the stream's
- * messages again (`outbox:republish`, run with `--sequences <from>-<to>`).
- */
-export type InboxPublisher = { name: string; republishScript: string };
 
 /** Told of every batch stored (see `metrics.ts`). */
 export type IntegrationEventConsumerMetrics = {
@@ -105,8 +96,8 @@ export function startIntegrationEventConsumer(
   options: IntegrationEventConsumerOptions,
 ): IntegrationEventConsumer {
   const { sql, inbox, nats, names, log, handles, onStored, batchSize } = options;
-  const { consumerName, reader, publisher } = options;
-  const stream = names.stream(options.stream);
+  const { consumerName, reader, publisher } = inbox;
+  const stream = names.stream(inbox.stream);
   const wanted: Partial<ConsumerConfig> = {
     durable_name: consumerName,
     ack_policy: AckPolicy.Explicit,
@@ -115,7 +106,7 @@ export function startIntegrationEventConsumer(
     // (unreadable ones are parked). A cap would drop events during a long database outage.
     max_deliver: -1,
     max_ack_pending: options.maxAckPending,
-    filter_subject: names.subject(options.subjects),
+    filter_subject: names.subject(inbox.subjects),
     deliver_policy: DeliverPolicy.All,
   };
 

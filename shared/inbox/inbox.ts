@@ -1,39 +1,9 @@
 import { createHash } from "node:crypto";
 import type { Queryable, Sql, Transaction } from "../database.ts";
+import { type InboxSpec, inboxTable } from "./spec.ts";
 
-/** What the inbox reads of an event: its id (the dedup key) and its type (picks the handler). */
-export type InboxEvent = { id: string; type: string };
-
-/**
- * A message body read as an event, or the problems found (a dot path, "" for the whole
- * message, and what), with the envelope when that alone is valid (e.g. a type the module does
- * not know).
- */
-export type ParsedMessage =
-  | { success: true; event: InboxEvent }
-  | {
-      success: false;
-      issues: { path: string; message: string }[];
-      envelope?: InboxEvent;
-    };
-
-/** What makes an inbox a module's own: its table, how its messages read, its wake-up channel. */
-export type Inbox = {
-  /**
-   * The schema of the module's `inbox_messages` table (the module's migrations create it):
-   * `"orders"` for `orders.inbox_messages`.
-   */
-  schema: string;
-  /** Reads a message body as an event; never throws. */
-  parse: (body: Uint8Array | string) => ParsedMessage;
-  /** A `NOTIFY` here wakes the module's ProcessInboxJob (e.g. from `inbox:replay`). */
-  channel: string;
-};
-
-/** The module's inbox table in a query: `"orders"."inbox_messages"` for schema `orders`. */
-export function inboxTable(sql: Queryable, inbox: Pick<Inbox, "schema">) {
-  return sql(`${inbox.schema}.inbox_messages`);
-}
+/** What storing messages reads of the inbox: its table, and how its messages read. */
+type StoredInbox = Pick<InboxSpec, "schema" | "parse">;
 
 /** A message as the consumer hands it over. */
 export type ReceivedMessage = {
@@ -73,7 +43,7 @@ export type InboxRow = {
  * readable id is keyed by a hash of its subject and bytes.
  */
 export function toInboxRow(
-  inbox: Pick<Inbox, "parse">,
+  inbox: Pick<InboxSpec, "parse">,
   message: ReceivedMessage,
   handles: (type: string) => boolean,
 ): InboxRow {
@@ -174,7 +144,7 @@ export function contentId(message: Pick<ReceivedMessage, "subject" | "data">): s
  * travels as one JSON document, serialized natively: as text arrays, every payload would be
  * escaped for the array syntax in JavaScript (a tenth of the intake's time, profiled).
  */
-async function insertRows(sql: Queryable, inbox: Inbox, rows: InboxRow[]): Promise<string[]> {
+async function insertRows(sql: Queryable, inbox: StoredInbox, rows: InboxRow[]): Promise<string[]> {
   const inserted = await sql<{ id: string }[]>`
     insert into ${inboxTable(sql, inbox)}
       (id, type, subject, payload, raw_body, headers, stream_sequence, status, last_error)
@@ -198,7 +168,7 @@ export type StoredBatch = { inserted: number; pending: number };
  */
 export async function storeInboxMessages(
   tx: Transaction,
-  inbox: Inbox,
+  inbox: StoredInbox,
   messages: ReceivedMessage[],
   handles: (type: string) => boolean,
 ): Promise<StoredBatch> {
@@ -221,7 +191,7 @@ export async function storeInboxMessages(
  */
 export async function storeReceivedMessages(
   sql: Sql,
-  inbox: Inbox,
+  inbox: StoredInbox,
   messages: ReceivedMessage[],
   handles: (type: string) => boolean,
 ): Promise<StoredBatch> {
@@ -243,7 +213,12 @@ export async function storeReceivedMessages(
  * `0011_inbox_last_received.sql`). A copy that arrives as retention deletes its row is acked all
  * the same: it was applied.
  */
-async function noteLaterCopies(sql: Sql, inbox: Inbox, rows: InboxRow[], insertedIds: string[]) {
+async function noteLaterCopies(
+  sql: Sql,
+  inbox: StoredInbox,
+  rows: InboxRow[],
+  insertedIds: string[],
+) {
   const inserted = new Set(insertedIds);
   const copies = rows.map((row) => row.id).filter((id) => !inserted.has(id.toLowerCase()));
   if (copies.length === 0) return;
@@ -263,7 +238,7 @@ function storedBatch(rows: InboxRow[], insertedIds: string[]): StoredBatch {
 
 async function insertOneByOne(
   tx: Transaction,
-  inbox: Inbox,
+  inbox: StoredInbox,
   messages: ReceivedMessage[],
   rows: InboxRow[],
 ): Promise<string[]> {

@@ -1,26 +1,22 @@
 import type { Sql } from "../database.ts";
 import type { MetricsRegistry } from "../metrics.ts";
-import type { InboxPublisher, IntegrationEventConsumerMetrics } from "./consumer.ts";
-import type { Inbox } from "./inbox.ts";
+import type { IntegrationEventConsumerMetrics } from "./consumer.ts";
 import type { ProcessInboxJobMetrics } from "./process-inbox-job.ts";
+import type { InboxSpec } from "./spec.ts";
 import { readInboxBacklog } from "./status.ts";
 
 /**
  * The inbox in `/metrics`: the consumer's and ProcessInboxJob's counters and durations (in
  * memory, per process) and the backlog gauges, read from Postgres at each scrape. Every name
- * starts with `prefix` (`orders` for `orders_inbox_pending`); `reader` and `publisher` name the
- * modules in the help texts, as in the consumer's log lines.
+ * starts with the inbox's `metricPrefix` (`orders` for `orders_inbox_pending`); its `reader`
+ * and `publisher` name the modules in the help texts, as in the consumer's log lines.
  */
 export function createInboxMetrics(
   registry: MetricsRegistry,
   sql: Sql,
-  {
-    inbox,
-    prefix,
-    reader,
-    publisher,
-  }: { inbox: Pick<Inbox, "schema">; prefix: string; reader: string; publisher: InboxPublisher },
+  inbox: Pick<InboxSpec, "schema" | "metricPrefix" | "reader" | "publisher">,
 ): { consumer: IntegrationEventConsumerMetrics; job: ProcessInboxJobMetrics } {
+  const { metricPrefix: prefix, reader, publisher } = inbox;
   const received = registry.counter(
     `${prefix}_inbox_received_total`,
     "Messages the consumer stored (or found stored) and acked, redeliveries included.",

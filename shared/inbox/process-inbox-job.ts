@@ -14,7 +14,7 @@ import { type IntervalLoop, startIntervalLoop } from "../interval-loop.ts";
 import type { Logger } from "../logger.ts";
 import { traceIdOf } from "../trace.ts";
 import { toIssues } from "../validation.ts";
-import { type Inbox, inboxTable } from "./inbox.ts";
+import { type InboxSpec, inboxTable } from "./spec.ts";
 
 /** A handler threw while a batch ran without savepoints: run the batch again, isolated. */
 class HandlerFailed extends Error {
@@ -38,7 +38,7 @@ export type InboxHandlerFor<E extends HandledEvent> = (
 export type ProcessInboxJobOptions<E extends HandledEvent> = {
   sql: Sql;
   /** The table it applies; out-of-process writers (e.g. `inbox:replay`) `NOTIFY` its channel. */
-  inbox: Pick<Inbox, "schema" | "channel">;
+  inbox: Pick<InboxSpec, "schema" | "channel">;
   /** Reads a stored payload as an event: the module's schema of every event it takes. */
   eventSchema: v.GenericSchema<unknown, E>;
   handlerFor: InboxHandlerFor<E>;
@@ -222,7 +222,7 @@ export function startProcessInboxJob<E extends HandledEvent>(
  */
 async function recordOutcomes(
   tx: Transaction,
-  inbox: Pick<Inbox, "schema">,
+  inbox: Pick<InboxSpec, "schema">,
   { processed, ignored, failures }: { processed: string[]; ignored: string[]; failures: Failure[] },
   retryDelay: (attempts: number) => number,
 ) {

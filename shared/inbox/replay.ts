@@ -1,11 +1,6 @@
 import type { Sql, Transaction } from "../database.ts";
-import {
-  type Inbox,
-  inboxTable,
-  type ReceivedMessage,
-  storeInboxMessages,
-  toInboxRow,
-} from "./inbox.ts";
+import { type ReceivedMessage, storeInboxMessages, toInboxRow } from "./inbox.ts";
+import { type InboxSpec, inboxTable } from "./spec.ts";
 
 export type ReplayOutcome =
   | { id: string; outcome: "requeued" }
@@ -37,7 +32,7 @@ type StoredRow = {
  */
 export async function replayInboxRows(
   sql: Sql,
-  inbox: Inbox,
+  inbox: Pick<InboxSpec, "schema" | "parse" | "channel">,
   {
     ids = [],
     allDead = false,
@@ -102,7 +97,7 @@ export async function replayInboxRows(
   return outcomes;
 }
 
-async function requeue(tx: Transaction, inbox: Inbox, id: string) {
+async function requeue(tx: Transaction, inbox: Pick<InboxSpec, "schema">, id: string) {
   await tx`
     update ${inboxTable(tx, inbox)}
     set status = 'pending', attempts = 0, last_error = null, next_attempt_at = now()

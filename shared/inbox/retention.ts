@@ -2,8 +2,8 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { Queryable } from "../database.ts";
 import { type IntervalLoop, startIntervalLoop } from "../interval-loop.ts";
 import type { Logger } from "../logger.ts";
-import { type NatsLink, streamInfo } from "../nats.ts";
-import { type Inbox, inboxTable } from "./inbox.ts";
+import { type NatsLink, type NatsNames, streamInfo } from "../nats.ts";
+import { type InboxSpec, inboxTable } from "./spec.ts";
 
 /**
  * Deletes up to `batchSize` processed or ignored inbox rows whose message last arrived more than
@@ -11,7 +11,7 @@ import { type Inbox, inboxTable } from "./inbox.ts";
  */
 export async function deleteHandledInboxRows(
   sql: Queryable,
-  inbox: Pick<Inbox, "schema">,
+  inbox: Pick<InboxSpec, "schema">,
   { retentionMs, batchSize }: { retentionMs: number; batchSize: number },
 ): Promise<number> {
   const result = await sql`
@@ -37,27 +37,29 @@ export const STREAM_EXPIRY_MARGIN_MS = 60 * 60_000;
  * Deletes handled inbox rows after `retentionMs`, but never sooner than the stream keeps its
  * messages (`max_age`, plus a margin): while the stream may still deliver a message again (a
  * recreated consumer, a replay), its inbox row must be there to recognise it as a duplicate.
- * Without an answer from NATS it waits for the next run rather than guess.
+ * Without an answer from NATS it waits for the next run rather than guess. The stream is the
+ * inbox's, put in its namespace by `names` (as the consumer does).
  */
 export function startInboxRetention({
   sql,
   inbox,
   nats,
-  stream,
+  names,
   log,
   retentionMs,
   intervalMs,
   batchSize = 1_000,
 }: {
   sql: Queryable;
-  inbox: Pick<Inbox, "schema">;
+  inbox: Pick<InboxSpec, "schema" | "stream">;
   nats: NatsLink;
-  stream: string;
+  names: NatsNames;
   log: Logger;
   retentionMs: number;
   intervalMs: number;
   batchSize?: number;
 }): IntervalLoop {
+  const stream = names.stream(inbox.stream);
   return startIntervalLoop({
     name: "inbox-retention",
     intervalMs,

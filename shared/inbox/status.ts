@@ -1,5 +1,5 @@
 import { allQueries, type Queryable } from "../database.ts";
-import { type Inbox, inboxTable } from "./inbox.ts";
+import { type InboxSpec, inboxTable } from "./spec.ts";
 
 /** What ProcessInboxJob has not applied yet: for `/metrics` and `/health/messaging`. */
 export type InboxBacklog = {
@@ -34,7 +34,7 @@ export type InboxStatus = InboxBacklog & {
 /** Counts through the partial indexes (`inbox_messages_pending`, `inbox_messages_stuck`). */
 export async function readInboxBacklog(
   sql: Queryable,
-  inbox: Pick<Inbox, "schema">,
+  inbox: Pick<InboxSpec, "schema">,
 ): Promise<InboxBacklog> {
   const table = inboxTable(sql, inbox);
   const [row] = await sql<InboxBacklog[]>`
@@ -50,7 +50,7 @@ export async function readInboxBacklog(
 
 export async function readInboxStatus(
   sql: Queryable,
-  inbox: Pick<Inbox, "schema">,
+  inbox: Pick<InboxSpec, "schema">,
   { errors = 10 }: { errors?: number } = {},
 ): Promise<InboxStatus> {
   const table = inboxTable(sql, inbox);

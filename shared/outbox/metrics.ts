@@ -6,7 +6,8 @@ import { readOutboxBacklog } from "./status.ts";
 
 /**
  * The outbox in `/metrics`: the relay's counters and batch durations (in memory, per
- * process) and the backlog gauges, read from Postgres at each scrape.
+ * process) and the backlog gauges, read from Postgres at each scrape. Every name starts with
+ * the outbox's `metricPrefix` and `_outbox` (`sales_outbox_pending` for prefix `sales`).
  */
 export function createOutboxMetrics(
   registry: MetricsRegistry,
@@ -15,32 +16,35 @@ export function createOutboxMetrics(
 ): OutboxRelayMetrics {
   const prefix = outbox.metricPrefix;
   const published = registry.counter(
-    `${prefix}_published_total`,
+    `${prefix}_outbox_published_total`,
     "Outbox rows published to JetStream (PubAck received) by this process.",
   );
   const duplicates = registry.counter(
-    `${prefix}_publish_duplicates_total`,
+    `${prefix}_outbox_publish_duplicates_total`,
     "Of those, PubAcks saying JetStream already had the message (Nats-Msg-Id seen).",
   );
   const failures = registry.counter(
-    `${prefix}_publish_failures_total`,
+    `${prefix}_outbox_publish_failures_total`,
     "Failed publish attempts by this process; the row is retried, or parked.",
   );
   const parkedByRelay = registry.counter(
-    `${prefix}_parked_total`,
+    `${prefix}_outbox_parked_total`,
     "Rows this process parked because the stream will never take them.",
   );
   const batches = registry.histogram(
-    `${prefix}_relay_batch_duration_seconds`,
+    `${prefix}_outbox_relay_batch_duration_seconds`,
     "Duration of relay batches that claimed rows (claim, publish, record), in seconds.",
   );
-  const pending = registry.gauge(`${prefix}_pending`, "Outbox rows waiting to be published.");
+  const pending = registry.gauge(
+    `${prefix}_outbox_pending`,
+    "Outbox rows waiting to be published.",
+  );
   const oldest = registry.gauge(
-    `${prefix}_oldest_pending_age_seconds`,
+    `${prefix}_outbox_oldest_pending_age_seconds`,
     "Age of the oldest outbox row waiting to be published (0 when none waits).",
   );
   const parked = registry.gauge(
-    `${prefix}_parked`,
+    `${prefix}_outbox_parked`,
     "Outbox rows parked: they are not published without an operator.",
   );
   registry.onScrape("outbox", async () => {

@@ -24,7 +24,10 @@ export type OutboxSpec = {
   marksLock: string;
   /** Held by the relay batch that sends rows the stream check re-queued (see `relay.ts`). */
   refillLock: string;
-  /** What the outbox's metric names start with (`<prefix>_published_total`, …). */
+  /**
+   * What the outbox's metric names start with: the module's name (`sales` for
+   * `sales_outbox_published_total`, …).
+   */
   metricPrefix: string;
 };
 
