@@ -16,7 +16,7 @@ export type OutboxSpec = {
   /** Out-of-process writers (e.g. `bun run outbox:republish`) `NOTIFY` here to wake the relay. */
   channel: string;
   /**
-   * Orders the relay's "published" marks with the stream check's re-queueing (`stream-check.ts`):
+   * Serialises the relay's "published" marks with the stream check's re-queueing (`stream-check.ts`):
    * marks take it shared (or, finding the check at work, send their batch again instead of
    * waiting), the re-queueing exclusively, so no mark of acks from a server the check has since
    * found empty can commit after the check looked.
