@@ -11,7 +11,12 @@ import {
   pipelineWrites,
   type Sql,
 } from "shared";
-import { REFILL_MAX_ATTEMPTS, REQUEUED_BEFORE, startOutboxRelay } from "shared/outbox";
+import {
+  queueForRepublish,
+  REFILL_MAX_ATTEMPTS,
+  REQUEUED_BEFORE,
+  startOutboxRelay,
+} from "shared/outbox";
 import { startNatsServer } from "shared/processes/nats-server.ts";
 import { afterTests } from "shared/testing/cleanup.ts";
 import { captureLogger, silentLogger } from "shared/testing/silent-logger.ts";
@@ -457,7 +462,8 @@ test("a full batch that fails to publish waits for the next poll, re-queued rows
     await database.sql`select 1`;
     await database.sql`select 1`;
     await relay.stop();
-    // Re-queued rows go one at a time and stop at the first failure: one publish, one attempt.
+    // Re-queued rows stop at their first failure (here the stream lookup before them): one
+    // request, one attempt.
     const attempts = new Map((await rowsById(database, ids)).map((row) => [row.id, row.attempts]));
     expect(ids.map((id) => attempts.get(id))).toEqual(ids.map((_, i) => (i === 0 ? 1 : 0)));
     expect(publishes).toBe(1);
@@ -561,7 +567,7 @@ test("a re-queued row another transaction holds is waited for, not skipped", asy
   }
 });
 
-test("re-queued rows go one at a time and stop at the first failure, so those after it keep their sequences", async () => {
+test("re-queued rows go in turn and stop at the first failure, so those after it keep their sequences", async () => {
   const { database, stream, relay, dispose } = await relayOnOwnStream((nc) => linkTo(nc));
   await relay.stop(); // relayOnce only
   try {
@@ -655,6 +661,12 @@ test("a re-queued row that fails REFILL_MAX_ATTEMPTS times is parked, and new ev
     expect(parked?.lastError).toContain("outbox:republish --id");
     expect(await relay.relayOnce()).toBe(1);
     expect((await rowsById(database, [fresh]))[0]?.publishedAt).toBeInstanceOf(Date);
+
+    // Sent again on purpose, it starts afresh, in line with the others: no longer at their head.
+    await queueForRepublish(database.sql, SALES_OUTBOX, { ids: [lost] });
+    const [queued] = await rowsById(database, [lost]);
+    expect(queued).toMatchObject({ parkedAt: null, attempts: 0 });
+    expect(queued?.nextAttemptAt.getTime()).toBeGreaterThan(Date.parse(REQUEUED_BEFORE));
   } finally {
     await dispose();
   }

@@ -29,7 +29,7 @@ export function createOutboxMetrics(
   );
   const parkedByRelay = registry.counter(
     `${prefix}_outbox_parked_total`,
-    "Rows this process parked because the stream will never take them.",
+    "Rows this process parked: too large for the stream, or re-sent in vain too often.",
   );
   const batches = registry.histogram(
     `${prefix}_outbox_relay_batch_duration_seconds`,

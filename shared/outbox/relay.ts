@@ -18,14 +18,16 @@ import type { OutboxHeaders } from "./writer.ts";
  * Rows the stream check re-queued (a lost tail) are due from 1970 on, one microsecond per old
  * sequence: their place in line, which a failure never takes from them. Until they are all sent
  * again, nothing else is sent, and one relay (holding the outbox's `refillLock`) sends them in
- * that order, one at a time, stopping at the first that fails: a message sent out of turn would
- * take the sequence of another, one that consumers may have passed.
+ * that order, each expecting the last sequence the one before it took, stopping at the first
+ * that fails: a message sent out of turn would take the sequence of another, one that consumers
+ * may have passed.
  */
 export const REQUEUED_BEFORE = "1971-01-01T00:00:00Z";
 
 /**
- * A re-queued row that fails this many times (about 10 to 15 minutes of retries) is parked, so
- * that it no longer holds back every new event; `outbox:republish --id` sends it again.
+ * A re-queued row that fails this many times (its retry delays, which each relay keeps for
+ * itself, add up to about 7 to 13 minutes) is parked, so that it no longer holds back every new
+ * event; `outbox:republish --id` sends it again.
  */
 export const REFILL_MAX_ATTEMPTS = 20;
 
@@ -260,32 +262,49 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   /** Publishes a batch all at once. */
   function publishAll(rows: DueRow[]): Promise<Outcome[]> {
-    return Promise.all(rows.map(publisher()));
+    const publish = publisher();
+    return Promise.all(rows.map((row) => publish(row)));
   }
 
   /**
-   * Publishes re-queued rows one at a time, in turn, stopping at the first that fails (the rows
-   * after it stay as they are, next in line). One that has failed `REFILL_MAX_ATTEMPTS` times
-   * is parked instead.
+   * Publishes re-queued rows in turn: all at once, each expecting the stream's last sequence to
+   * be the one the row before it took (`Nats-Expected-Last-Sequence`), so none lands out of turn.
+   * The rows after the first that fails are left as they are, next in line (the stream refused
+   * them as out of turn, or took what it already had). One that has failed `REFILL_MAX_ATTEMPTS`
+   * times is parked instead.
    */
   async function publishInTurn(rows: DueRow[]): Promise<Outcome[]> {
-    const publish = publisher();
-    const outcomes: Outcome[] = [];
-    for (const row of rows) {
-      const outcome = await publish(row);
-      outcomes.push(outcome);
-      if (outcome.published) continue;
-      if (outcome.waitMs === undefined && row.attempts + 1 >= REFILL_MAX_ATTEMPTS) {
-        outcome.park = true;
-        outcome.error = `${outcome.error}; parked after ${REFILL_MAX_ATTEMPTS} attempts to send it again, so that it no longer holds back new events: outbox:republish --id sends it`;
-      }
-      break;
+    const [first] = rows as [DueRow, ...DueRow[]];
+    let last: number;
+    try {
+      last = await streamLastSequence();
+    } catch (error) {
+      return [{ row: first, published: false, error: errorMessage(error), park: false }];
     }
-    return outcomes;
+    const publish = publisher();
+    const outcomes = await Promise.all(rows.map((row, i) => publish(row, last + i)));
+    const stop = outcomes.findIndex((outcome) => !outcome.published);
+    const stopped = outcomes[stop];
+    if (!stopped || stopped.published) return outcomes;
+    if (stopped.waitMs === undefined && stopped.row.attempts + 1 >= REFILL_MAX_ATTEMPTS) {
+      stopped.park = true;
+      stopped.error = `${stopped.error}; parked after ${REFILL_MAX_ATTEMPTS} attempts to send it again, so that it no longer holds back new events: outbox:republish --id sends it`;
+    }
+    return outcomes.slice(0, stop + 1);
   }
 
-  /** Publishes one row on the connection of the moment, with its event id as `Nats-Msg-Id`. */
-  function publisher(): (row: DueRow) => Promise<Outcome> {
+  async function streamLastSequence(): Promise<number> {
+    const connection = nats.connection;
+    if (!connection || !nats.isConnected) throw new Error("NATS is not connected");
+    const manager = await jetstreamManager(connection, { checkAPI: false });
+    return (await manager.streams.info(names.stream(outbox.stream))).state.last_seq;
+  }
+
+  /**
+   * Publishes one row on the connection of the moment, with its event id as `Nats-Msg-Id`, and,
+   * if given, the stream's last sequence it expects before it.
+   */
+  function publisher(): (row: DueRow, expectedLastSequence?: number) => Promise<Outcome> {
     const connection = nats.connection;
     if (!connection || !nats.isConnected) {
       return async (row) => ({
@@ -298,7 +317,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     const js = jetstream(connection, { timeout: publishTimeoutMs });
     let manager: Promise<JetStreamManager> | undefined;
     const stream = names.stream(outbox.stream);
-    return async (row: DueRow): Promise<Outcome> => {
+    return async (row: DueRow, expectedLastSequence?: number): Promise<Outcome> => {
       const headers = natsHeaders();
       headers.set("Content-Type", "application/cloudevents+json");
       if (row.headers.traceparent) headers.set("traceparent", row.headers.traceparent);
@@ -306,6 +325,9 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         const ack = await js.publish(names.subject(row.subject), row.body, {
           msgID: row.id,
           headers,
+          ...(expectedLastSequence !== undefined && {
+            expect: { lastSequence: expectedLastSequence },
+          }),
         });
         // Rare (a retry, a republish): worth a lookup, so a row is never marked published
         // with a message the stream has dropped.

@@ -44,10 +44,12 @@ export async function queueForRepublish(
   const queued = await sql<{ id: string }[]>`
     update ${table}
     set published_at = null, stream_sequence = null, parked_at = null,
-        -- due now; a waiting row the stream check re-queued keeps its place in line, one it
-        -- re-queued once and that was published since does not take it again
-        next_attempt_at = case when published_at is null then least(next_attempt_at, now())
-                               else now() end
+        -- a parked row starts afresh, in line with the others
+        attempts = case when parked_at is null then attempts else 0 end,
+        -- due now; a waiting row the stream check re-queued keeps its place in line, not one it
+        -- re-queued and that was published or parked since
+        next_attempt_at = case when published_at is null and parked_at is null
+                               then least(next_attempt_at, now()) else now() end
     where ${wanted.length > 0 ? sql`id = any(${wanted}::uuid[])` : sql`false`}
        or ${since ? sql`(occurred_at >= ${since} and parked_at is null)` : sql`false`}
        or ${
