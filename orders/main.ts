@@ -15,13 +15,7 @@ import {
   runService,
   startNatsLink,
 } from "shared";
-import {
-  createInboxMetrics,
-  readInboxBacklog,
-  startInboxRetention,
-  startIntegrationEventConsumer,
-  startProcessInboxJob,
-} from "shared/inbox";
+import { readInboxBacklog, startInbox } from "shared/inbox";
 import { createOrdersApi } from "./api/orders.ts";
 import { createProductsApi } from "./api/products.ts";
 import { placeOrderUseCase } from "./application/place-order.ts";
@@ -67,50 +61,32 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
   });
 
   const metrics = createMetricsRegistry({ log });
-  const inboxMetrics = createInboxMetrics(metrics, sql, ORDERS_INBOX);
   const names = natsNames(env.NATS_NAMESPACE);
   const nats = startNatsLink({
     url: env.NATS_URL,
     name: "orders",
     log,
-    onConnect: () => consumer.wake(),
+    onConnect: () => inbox.onConnect(),
   });
-  const processInboxJob = startProcessInboxJob({
-    inbox: ORDERS_INBOX,
-    eventSchema: IntegrationEvent,
-    handlerFor: inboxHandlerFor(handlers),
+  const inbox = startInbox({
     sql,
-    log,
-    pollMs: env.INBOX_POLL_MS,
-    batchSize: env.INBOX_BATCH_SIZE,
-    maxAttempts: env.INBOX_MAX_ATTEMPTS,
-    metrics: inboxMetrics.job,
-  });
-  const consumer = startIntegrationEventConsumer({
-    sql,
-    inbox: ORDERS_INBOX,
     nats,
     names,
+    inbox: ORDERS_INBOX,
     log,
+    metrics,
+    eventSchema: IntegrationEvent,
     handles: (type) => Object.hasOwn(handlers, type),
-    onStored: (batch) => {
-      if (batch.pending > 0) processInboxJob.wake();
-    },
+    handlerFor: inboxHandlerFor(handlers),
     batchSize: env.INBOX_BATCH_SIZE,
+    pollMs: env.INBOX_POLL_MS,
+    maxAttempts: env.INBOX_MAX_ATTEMPTS,
     ackWaitMs: env.CONSUMER_ACK_WAIT_MS,
     maxAckPending: env.CONSUMER_MAX_ACK_PENDING,
-    metrics: inboxMetrics.consumer,
-  });
-
-  const retention = startInboxRetention({
-    sql,
-    inbox: ORDERS_INBOX,
-    nats,
-    names,
-    log,
     retentionMs: env.INBOX_RETENTION_MS,
-    intervalMs: env.RETENTION_INTERVAL_MS,
+    retentionIntervalMs: env.RETENTION_INTERVAL_MS,
   });
+  const { consumer, processInboxJob } = inbox;
 
   const thresholds = messagingHealthThresholds(env);
   const app = createHttpApp({
@@ -162,9 +138,7 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     /** Stops taking requests and messages, finishes the batches in hand, drains, closes. */
     async stop() {
       await server.stop();
-      await consumer.stop();
-      await processInboxJob.stop();
-      await retention.stop();
+      await inbox.stop();
       await nats.close();
       await closeDatabase(sql);
       log.info("orders stopped");

@@ -7,7 +7,6 @@ import {
   createLogger,
   createMetricsRegistry,
   DEFAULT_REQUEST_TIMEOUT_MS,
-  errorMessage,
   isDatabaseReachable,
   type Logger,
   messagingHealthThresholds,
@@ -16,14 +15,7 @@ import {
   runService,
   startNatsLink,
 } from "shared";
-import {
-  createOutboxMetrics,
-  makePendingRowsDue,
-  readOutboxBacklog,
-  startOutboxRelay,
-  startOutboxRetention,
-  startStreamCheck,
-} from "shared/outbox";
+import { readOutboxBacklog, startOutbox } from "shared/outbox";
 import { createAsyncApiRoute } from "./api/asyncapi.ts";
 import { createProductsApi } from "./api/products.ts";
 import { createProductUseCase } from "./application/create-product.ts";
@@ -74,48 +66,22 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     url: env.NATS_URL,
     name: "sales",
     log,
-    onConnect: () => {
-      stream.wake();
-      // Rows that backed off while NATS was away need not wait out their delay.
-      makePendingRowsDue(sql, SALES_OUTBOX)
-        .catch((error) =>
-          log.warn(
-            { err: errorMessage(error) },
-            "cannot make waiting outbox rows due; they keep their delay",
-          ),
-        )
-        .then(() => relay.wake());
-    },
+    onConnect: () => outbox.onConnect(),
   });
-  const stream = startStreamCheck({
-    sql,
-    nats,
-    names,
-    outbox: SALES_OUTBOX,
-    loopName: "sales-stream",
-    log,
-    maxAgeMs: env.STREAM_MAX_AGE_MS,
-    onVerified: () => relay.wake(),
-  });
-  const relay = startOutboxRelay({
+  const outbox = startOutbox({
     sql,
     nats,
     names,
     outbox: SALES_OUTBOX,
     log,
-    isStreamReady: () => stream.isReady,
+    metrics,
+    streamMaxAgeMs: env.STREAM_MAX_AGE_MS,
     pollMs: env.OUTBOX_POLL_MS,
     batchSize: env.OUTBOX_BATCH_SIZE,
-    metrics: createOutboxMetrics(metrics, sql, SALES_OUTBOX),
-  });
-
-  const retention = startOutboxRetention({
-    sql,
-    outbox: SALES_OUTBOX,
-    log,
     retentionMs: env.OUTBOX_RETENTION_MS,
-    intervalMs: env.RETENTION_INTERVAL_MS,
+    retentionIntervalMs: env.RETENTION_INTERVAL_MS,
   });
+  const { relay, stream } = outbox;
 
   const inTransaction = createRunInTransaction({
     sql,
@@ -170,9 +136,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     /** Stops taking requests, finishes the relay batch in hand, drains NATS, closes Postgres. */
     async stop() {
       await server.stop();
-      await relay.stop();
-      await retention.stop();
-      await stream.stop();
+      await outbox.stop();
       await nats.close();
       await closeDatabase(sql);
       log.info("sales stopped");

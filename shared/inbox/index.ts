@@ -27,6 +27,8 @@ export type { ReplayOutcome } from "./replay.ts";
 export { replayInboxRows } from "./replay.ts";
 export { deleteHandledInboxRows, startInboxRetention } from "./retention.ts";
 export type { InboxEvent, InboxPublisher, InboxSpec, ParsedMessage } from "./spec.ts";
+export type { Inbox, InboxOptions } from "./start.ts";
+export { startInbox } from "./start.ts";
 export type { InboxBacklog, InboxError, InboxStatus } from "./status.ts";
 export { readInboxBacklog, readInboxStatus } from "./status.ts";
 export type { StreamReadOptions } from "./stream-reader.ts";

@@ -12,6 +12,8 @@ export type { RepublishResult, RepublishSelection } from "./republish.ts";
 export { queueForRepublish } from "./republish.ts";
 export { deletePublishedOutboxRows, startOutboxRetention } from "./retention.ts";
 export type { OutboxSpec } from "./spec.ts";
+export type { Outbox, OutboxOptions } from "./start.ts";
+export { startOutbox } from "./start.ts";
 export type { OutboxBacklog, OutboxError, OutboxStatus } from "./status.ts";
 export { readOutboxBacklog, readOutboxStatus } from "./status.ts";
 export type { StreamCheck, StreamCheckOptions } from "./stream-check.ts";
