@@ -83,9 +83,7 @@ export {
 export type { OpenApiDocument, OpenApiInfo, RouteDoc, RouteResponse } from "./openapi.ts";
 export { describeRoute, ErrorResponse, jsonSchemaOf } from "./openapi.ts";
 export { runService } from "./process.ts";
-export type { BacklogReport } from "./report-text.ts";
 export {
-  backlogText,
   formatBytes,
   formatCount,
   formatDuration,

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { PRODUCT_CREATED_V1, type ProductCreatedIntegrationEvent } from "contracts";
-import { readInboxStatus } from "shared/inbox";
+import { inboxStatusText, readInboxStatus } from "shared/inbox";
 import { runScriptProcess } from "shared/testing/script-process.ts";
 import { testEnv, waitFor } from "shared/testing/test-environment.ts";
 import { ORDERS_INBOX } from "../infrastructure/orders-inbox.ts";
@@ -10,7 +10,6 @@ import {
   startFakeSales,
   startOrdersUnderTest,
 } from "../testing/orders-under-test.ts";
-import { inboxStatusText } from "./inbox-status.ts";
 
 const sales = await startFakeSales();
 const doomed = productSnapshot();
@@ -69,7 +68,7 @@ test("--json gives the counts, the attempts histogram and the latest errors with
 });
 
 test("the text output shows the same for people", async () => {
-  const text = inboxStatusText(await readInboxStatus(orders.sql, ORDERS_INBOX));
+  const text = inboxStatusText(await readInboxStatus(orders.sql, ORDERS_INBOX), ORDERS_INBOX);
   expect(text).toMatch(/Pending: +1\n/);
   expect(text).toMatch(/Oldest pending: +10 min \d\d s\n/);
   expect(text).toMatch(/Dead: +1\n/);

@@ -1,15 +1,5 @@
-import {
-  backlogText,
-  closeDatabase,
-  countOption,
-  createDatabase,
-  formatCount,
-  formatDuration,
-  oneLine,
-  runScript,
-  type ScriptSpec,
-} from "shared";
-import { type InboxStatus, readInboxStatus } from "shared/inbox";
+import { closeDatabase, countOption, createDatabase, runScript, type ScriptSpec } from "shared";
+import { inboxStatusText, readInboxStatus } from "shared/inbox";
 import * as v from "valibot";
 import { readOrdersEnv } from "../env.ts";
 import { ORDERS_INBOX } from "../infrastructure/orders-inbox.ts";
@@ -26,32 +16,6 @@ export const spec = {
   ],
 } satisfies ScriptSpec<v.GenericSchema>;
 
-/** The status as text for a terminal. */
-export function inboxStatusText(status: InboxStatus): string {
-  return backlogText({
-    title: "Inbox (orders.inbox_messages)",
-    fields: [
-      ["Pending", formatCount(status.pending)],
-      ["Oldest pending", formatDuration(status.oldestPendingAgeMs)],
-      ["Dead", formatCount(status.dead)],
-      ["Parked", formatCount(status.parked)],
-    ],
-    attempts: status.attempts,
-    errors: {
-      title: "Latest errors (most recently received first)",
-      header: ["id", "stream seq", "type", "status", "attempts", "error"],
-      rows: status.latestErrors.map((e) => [
-        e.id,
-        String(e.streamSequence),
-        e.type ?? "(unreadable)",
-        e.status,
-        String(e.attempts),
-        oneLine(e.lastError),
-      ]),
-    },
-  });
-}
-
 if (import.meta.main) {
   await runScript(spec, async ({ options, json }) => {
     const env = readOrdersEnv();
@@ -62,7 +26,9 @@ if (import.meta.main) {
     });
     try {
       const status = await readInboxStatus(sql, ORDERS_INBOX, { errors: options.errors });
-      process.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : inboxStatusText(status));
+      process.stdout.write(
+        json ? `${JSON.stringify(status, null, 2)}\n` : inboxStatusText(status, ORDERS_INBOX),
+      );
       return 0;
     } finally {
       await closeDatabase(sql);

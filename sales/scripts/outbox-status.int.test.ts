@@ -1,10 +1,9 @@
 import { expect, test } from "bun:test";
-import { readOutboxStatus } from "shared/outbox";
+import { outboxStatusText, readOutboxStatus } from "shared/outbox";
 import { runScriptProcess } from "shared/testing/script-process.ts";
 import { testEnv, waitFor } from "shared/testing/test-environment.ts";
 import { SALES_OUTBOX } from "../infrastructure/outbox.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
-import { outboxStatusText } from "./outbox-status.ts";
 
 const sales = await startSalesUnderTest();
 const env = { DATABASE_URL: sales.database.url, NATS_URL: testEnv.NATS_URL };
@@ -63,7 +62,7 @@ test("--json gives the counts, the attempts histogram and the latest errors with
 });
 
 test("the text output shows the same for people", async () => {
-  const stdout = outboxStatusText(await readOutboxStatus(sales.sql, SALES_OUTBOX));
+  const stdout = outboxStatusText(await readOutboxStatus(sales.sql, SALES_OUTBOX), SALES_OUTBOX);
   expect(stdout).toMatch(/Pending: +2\n/);
   expect(stdout).toMatch(/Oldest pending: +10 min \d\d s\n/);
   expect(stdout).toMatch(/Parked: +1\n/);
@@ -71,7 +70,7 @@ test("the text output shows the same for people", async () => {
   expect(stdout).toContain(retrying);
   expect(stdout).toContain(parked);
   expect(
-    outboxStatusText(await readOutboxStatus(sales.sql, SALES_OUTBOX, { errors: 1 })),
+    outboxStatusText(await readOutboxStatus(sales.sql, SALES_OUTBOX, { errors: 1 }), SALES_OUTBOX),
   ).not.toContain(retrying);
 });
 

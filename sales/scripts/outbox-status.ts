@@ -1,15 +1,5 @@
-import {
-  backlogText,
-  closeDatabase,
-  countOption,
-  createDatabase,
-  formatCount,
-  formatDuration,
-  oneLine,
-  runScript,
-  type ScriptSpec,
-} from "shared";
-import { type OutboxStatus, readOutboxStatus } from "shared/outbox";
+import { closeDatabase, countOption, createDatabase, runScript, type ScriptSpec } from "shared";
+import { outboxStatusText, readOutboxStatus } from "shared/outbox";
 import * as v from "valibot";
 import { readSalesEnv } from "../env.ts";
 import { SALES_OUTBOX } from "../infrastructure/outbox.ts";
@@ -26,31 +16,6 @@ export const spec = {
   ],
 } satisfies ScriptSpec<v.GenericSchema>;
 
-/** The status as text for a terminal. */
-export function outboxStatusText(status: OutboxStatus): string {
-  return backlogText({
-    title: "Outbox (sales.outbox_messages)",
-    fields: [
-      ["Pending", formatCount(status.pending)],
-      ["Oldest pending", formatDuration(status.oldestPendingAgeMs)],
-      ["Parked", formatCount(status.parked)],
-      ["Published (1 h)", formatCount(status.publishedLastHour)],
-    ],
-    attempts: status.attempts,
-    errors: {
-      title: "Latest errors (newest events first)",
-      header: ["id", "type", "state", "attempts", "error"],
-      rows: status.latestErrors.map((e) => [
-        e.id,
-        e.type,
-        e.state,
-        String(e.attempts),
-        oneLine(e.lastError),
-      ]),
-    },
-  });
-}
-
 if (import.meta.main) {
   await runScript(spec, async ({ options, json }) => {
     const env = readSalesEnv();
@@ -62,7 +27,7 @@ if (import.meta.main) {
     try {
       const status = await readOutboxStatus(sql, SALES_OUTBOX, { errors: options.errors });
       process.stdout.write(
-        json ? `${JSON.stringify(status, null, 2)}\n` : outboxStatusText(status),
+        json ? `${JSON.stringify(status, null, 2)}\n` : outboxStatusText(status, SALES_OUTBOX),
       );
       return 0;
     } finally {

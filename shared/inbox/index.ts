@@ -30,6 +30,6 @@ export type { InboxEvent, InboxPublisher, InboxSpec, ParsedMessage } from "./spe
 export type { Inbox, InboxOptions } from "./start.ts";
 export { startInbox } from "./start.ts";
 export type { InboxBacklog, InboxError, InboxStatus } from "./status.ts";
-export { readInboxBacklog, readInboxStatus } from "./status.ts";
+export { inboxStatusText, readInboxBacklog, readInboxStatus } from "./status.ts";
 export type { StreamReadOptions } from "./stream-reader.ts";
 export { readStream } from "./stream-reader.ts";

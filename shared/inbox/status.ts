@@ -1,4 +1,5 @@
 import { allQueries, type Queryable } from "../database.ts";
+import { backlogText, formatCount, formatDuration, oneLine } from "../report-text.ts";
 import { type InboxSpec, inboxTable } from "./spec.ts";
 
 /** What ProcessInboxJob has not applied yet: for `/metrics` and `/health/messaging`. */
@@ -78,4 +79,30 @@ export async function readInboxStatus(
     attempts: [...attempts],
     latestErrors: [...latestErrors],
   };
+}
+
+/** The status as text for a terminal (`inbox:status`). */
+export function inboxStatusText(status: InboxStatus, inbox: Pick<InboxSpec, "schema">): string {
+  return backlogText({
+    title: `Inbox (${inbox.schema}.inbox_messages)`,
+    fields: [
+      ["Pending", formatCount(status.pending)],
+      ["Oldest pending", formatDuration(status.oldestPendingAgeMs)],
+      ["Dead", formatCount(status.dead)],
+      ["Parked", formatCount(status.parked)],
+    ],
+    attempts: status.attempts,
+    errors: {
+      title: "Latest errors (most recently received first)",
+      header: ["id", "stream seq", "type", "status", "attempts", "error"],
+      rows: status.latestErrors.map((e) => [
+        e.id,
+        String(e.streamSequence),
+        e.type ?? "(unreadable)",
+        e.status,
+        String(e.attempts),
+        oneLine(e.lastError),
+      ]),
+    },
+  });
 }

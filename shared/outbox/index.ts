@@ -15,7 +15,7 @@ export type { OutboxSpec } from "./spec.ts";
 export type { Outbox, OutboxOptions } from "./start.ts";
 export { startOutbox } from "./start.ts";
 export type { OutboxBacklog, OutboxError, OutboxStatus } from "./status.ts";
-export { readOutboxBacklog, readOutboxStatus } from "./status.ts";
+export { outboxStatusText, readOutboxBacklog, readOutboxStatus } from "./status.ts";
 export type { StreamCheck, StreamCheckOptions } from "./stream-check.ts";
 export { startStreamCheck } from "./stream-check.ts";
 export type { OutboxHeaders, OutboxWriter, UnsentEvent } from "./writer.ts";

@@ -1,4 +1,5 @@
 import { allQueries, type Queryable } from "../database.ts";
+import { backlogText, formatCount, formatDuration, oneLine } from "../report-text.ts";
 import { type OutboxSpec, outboxTable } from "./spec.ts";
 
 /** What the relay has not published yet: for `/metrics` and `/health/messaging`. */
@@ -79,4 +80,29 @@ export async function readOutboxStatus(
     attempts: [...attempts],
     latestErrors: [...latestErrors],
   };
+}
+
+/** The status as text for a terminal (`outbox:status`). */
+export function outboxStatusText(status: OutboxStatus, outbox: Pick<OutboxSpec, "schema">): string {
+  return backlogText({
+    title: `Outbox (${outbox.schema}.outbox_messages)`,
+    fields: [
+      ["Pending", formatCount(status.pending)],
+      ["Oldest pending", formatDuration(status.oldestPendingAgeMs)],
+      ["Parked", formatCount(status.parked)],
+      ["Published (1 h)", formatCount(status.publishedLastHour)],
+    ],
+    attempts: status.attempts,
+    errors: {
+      title: "Latest errors (newest events first)",
+      header: ["id", "type", "state", "attempts", "error"],
+      rows: status.latestErrors.map((e) => [
+        e.id,
+        e.type,
+        e.state,
+        String(e.attempts),
+        oneLine(e.lastError),
+      ]),
+    },
+  });
 }
