@@ -1,4 +1,6 @@
 import { expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { closeDatabase, createDatabase } from "../database.ts";
@@ -27,8 +29,11 @@ async function bench(...args: string[]) {
 }
 
 // The benchmark itself is not run in CI; this runs it tiny so that it cannot rot.
-test("bun run bench, tiny, prints a JSON line with every figure and cleans up", async () => {
-  const run = await bench("--events", "200", "--duration", "1", "--latency-duration", "1");
+test("bun run bench, tiny, prints a JSON line with every figure, profiles on request and cleans up", async () => {
+  const profiles = mkdtempSync(join(tmpdir(), "bench-profiles-"));
+  const run = await bench(
+    ...["--events", "200", "--duration", "1", "--latency-duration", "1", "--cpu-prof", profiles],
+  );
   expect(run.stderr).not.toContain("bench failed");
   expect(run.code).toBe(0);
   const lines = run.stdout.trim().split("\n");
@@ -82,6 +87,19 @@ test("bun run bench, tiny, prints a JSON line with every figure and cleans up", 
     ["apply", "e2e", "intake", "lag", "latency", "relay", "rss"].sort(),
   );
 
+  // Each process wrote a CPU profile as it stopped, in the run's folder.
+  expect(report.options.cpu_prof).toBe(profiles);
+  for (const service of ["sales", "orders"]) {
+    const folder = join(profiles, report.database.replace(/^bench_/, ""), service);
+    const written = readdirSync(folder).filter((file) => file.endsWith(".cpuprofile"));
+    expect(written.length).toBeGreaterThan(0);
+    for (const file of written) {
+      const profile = JSON.parse(readFileSync(join(folder, file), "utf8"));
+      expect(profile.nodes.length).toBeGreaterThan(0);
+    }
+  }
+  rmSync(profiles, { recursive: true, force: true });
+
   const admin = createDatabase(testEnv.DATABASE_URL, { name: "bench-smoke", max: 1 });
   const databases = await admin`select 1 from pg_database where datname = ${report.database}`;
   await closeDatabase(admin);
@@ -97,7 +115,13 @@ test("bun run bench, tiny, prints a JSON line with every figure and cleans up", 
 test("bun run bench --help describes the flags; a bad flag is refused", async () => {
   const help = await bench("--help");
   expect(help.code).toBe(0);
-  for (const flag of ["--events", "--concurrency", "--publish-window", "--duration"]) {
+  for (const flag of [
+    "--events",
+    "--concurrency",
+    "--publish-window",
+    "--duration",
+    "--cpu-prof",
+  ]) {
     expect(help.stdout).toContain(flag);
   }
   const bad = await bench("--events", "many");

@@ -183,6 +183,7 @@ export async function runBench(options: BenchOptions, system: BenchSystem): Prom
       publish_window: options.publishWindow,
       duration_s: options.durationS,
       latency_duration_s: options.latencyDurationS,
+      ...(options.cpuProfileDirectory && { cpu_prof: options.cpuProfileDirectory }),
     },
     machine: await describeMachine(system),
     elapsed_s: round((performance.now() - began) / 1000, 1),
@@ -200,7 +201,7 @@ async function runInFreshSystem(
   onSystem(() => removeBenchPlace(place));
   let system: BenchSystem;
   try {
-    system = await createBenchSystem(place);
+    system = await createBenchSystem(place, options);
   } catch (error) {
     await removeBenchPlace(place).catch((cleanup) => console.error("cleanup failed:", cleanup));
     throw error;

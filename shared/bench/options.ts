@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import * as v from "valibot";
 import { databaseUrlVariable, natsUrlVariable, parseEnv } from "../env.ts";
@@ -16,6 +17,8 @@ export type BenchOptions = {
   latencyDurationS: number;
   /** Whole runs in a row, each in a database and namespace of its own; reported as medians. */
   runs: number;
+  /** Where Sales and Orders write a CPU profile each time they stop; none when undefined. */
+  cpuProfileDirectory: string | undefined;
   databaseUrl: string;
   natsUrl: string;
 };
@@ -34,6 +37,10 @@ line with every figure. Postgres and NATS come from DATABASE_URL and NATS_URL.
   -l, --latency-duration <s>  seconds of writes at 25 % of the maximum rate (default 10)
   -r, --runs <n>              whole runs in a row; the report gives each figure's median,
                               its range and how many runs met each target (default 1)
+      --cpu-prof <dir>        write a CPU profile of Sales and Orders each time one stops,
+                              to <dir>/<run id>/sales/ and …/orders/ (open them in Chrome
+                              DevTools or speedscope); profiling slows them, so compare
+                              such a run's figures only with another profiled one
   -h, --help                  this text`;
 
 const count = (name: string, min: number, max: number) =>
@@ -61,6 +68,7 @@ const Flags = v.object({
   duration: v.optional(seconds("duration"), "15"),
   "latency-duration": v.optional(seconds("latency-duration"), "10"),
   runs: v.optional(count("runs", 1, 20), "1"),
+  "cpu-prof": v.optional(v.pipe(v.string(), v.nonEmpty("--cpu-prof needs a directory"))),
 });
 
 const BenchEnv = v.object({ DATABASE_URL: databaseUrlVariable, NATS_URL: natsUrlVariable });
@@ -88,6 +96,7 @@ export function parseBenchOptions(
         duration: { type: "string", short: "d" },
         "latency-duration": { type: "string", short: "l" },
         runs: { type: "string", short: "r" },
+        "cpu-prof": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -111,6 +120,8 @@ export function parseBenchOptions(
     durationS: flags.output.duration,
     latencyDurationS: flags.output["latency-duration"],
     runs: flags.output.runs,
+    // The services run from the repository root, not from here.
+    cpuProfileDirectory: flags.output["cpu-prof"] && resolve(flags.output["cpu-prof"]),
     databaseUrl: env.DATABASE_URL,
     natsUrl: env.NATS_URL,
   };

@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { join } from "node:path";
 import { BenchUsageError, parseBenchOptions } from "./options.ts";
 
 test("options: defaults, flags, help and refusals", () => {
@@ -10,6 +11,11 @@ test("options: defaults, flags, help and refusals", () => {
     events: 300,
     durationS: 2.5,
   });
+  expect(defaults).toMatchObject({ cpuProfileDirectory: undefined });
+  expect(parseBenchOptions(["--cpu-prof", "profiles"], {})).toMatchObject({
+    cpuProfileDirectory: join(process.cwd(), "profiles"),
+  });
+  expect(() => parseBenchOptions(["--cpu-prof", ""], {})).toThrow("--cpu-prof needs a directory");
   expect(parseBenchOptions(["--help"], {})).toBe("help");
   expect(() => parseBenchOptions(["--concurrency", "0"], {})).toThrow(BenchUsageError);
   expect(() => parseBenchOptions(["--nonsense"], {})).toThrow(BenchUsageError);

@@ -52,6 +52,8 @@ export type BenchReport = {
     publish_window: number;
     duration_s: number;
     latency_duration_s: number;
+    /** Where Sales and Orders wrote CPU profiles (their figures are then slowed by it). */
+    cpu_prof?: string;
   };
   machine: Machine;
   elapsed_s: number;
@@ -186,7 +188,8 @@ export function formatTable(r: BenchReport): string {
     `${m.cpus} × ${m.cpu_model}, ${m.memory_gb} GB, ${m.os}; Bun ${m.bun}, PostgreSQL ${m.postgres}, nats-server ${m.nats_server}`,
     `${o.events} events, concurrency ${o.concurrency}, publish window ${o.publish_window}, ` +
       `${o.duration_s} s full load, ${o.latency_duration_s} s at 25 %; ${r.events_checked} events checked, ${r.elapsed_s} s` +
-      (r.checkpointed_between_phases ? "" : "; no CHECKPOINT between phases (not allowed)"),
+      (r.checkpointed_between_phases ? "" : "; no CHECKPOINT between phases (not allowed)") +
+      (o.cpu_prof ? `; profiled (slower), profiles in ${o.cpu_prof}` : ""),
     "",
     line(header),
     line(widths.map((width) => "-".repeat(width)).concat("------")),

@@ -88,7 +88,10 @@ export async function removeBenchPlace({ databaseUrl: adminUrl, natsUrl, id }: B
  * own, and Sales and Orders as real processes on them (`bun sales/main.ts`, `bun orders/main.ts`)
  * with their production defaults, logging to files as they would to a log shipper.
  */
-export async function createBenchSystem(place: BenchPlace): Promise<BenchSystem> {
+export async function createBenchSystem(
+  place: BenchPlace,
+  { cpuProfileDirectory }: { cpuProfileDirectory?: string | undefined } = {},
+): Promise<BenchSystem> {
   const { databaseUrl: adminUrl, natsUrl, id } = place;
   const databaseName = `bench_${id}`;
   const namespace = `b${id}`;
@@ -125,6 +128,9 @@ export async function createBenchSystem(place: BenchPlace): Promise<BenchSystem>
         process ??= await createServiceProcess({
           name,
           entry: `${name}/main.ts`,
+          runtimeFlags: cpuProfileDirectory
+            ? ["--cpu-prof", `--cpu-prof-dir=${join(cpuProfileDirectory, id, name)}`]
+            : [],
           env: { DATABASE_URL: databaseUrl, NATS_URL: natsUrl, NATS_NAMESPACE: namespace },
           logFile: join(logDirectory, `${name}.log`),
         });

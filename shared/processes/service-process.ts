@@ -27,6 +27,8 @@ type ServiceProcessOptions = {
   entry: string;
   env: Record<string, string>;
   port?: number;
+  /** Flags for `bun` itself, before the entry (e.g. `--cpu-prof`). */
+  runtimeFlags?: string[];
   /** Also print every line, prefixed with `name` (for `bun run dev`). */
   echo?: boolean;
   /**
@@ -60,6 +62,7 @@ export async function createServiceProcess({
   entry,
   env,
   port,
+  runtimeFlags = [],
   echo = false,
   logFile,
 }: ServiceProcessOptions): Promise<ServiceProcess> {
@@ -119,7 +122,7 @@ export async function createServiceProcess({
     },
     async start() {
       const output = logFile === undefined ? "pipe" : openSync(logFile, "a");
-      child = Bun.spawn([process.execPath, entry], {
+      child = Bun.spawn([process.execPath, ...runtimeFlags, entry], {
         cwd: REPOSITORY_ROOT,
         env: { ...process.env, ...env, PORT: String(servicePort) },
         stdin: "ignore",
