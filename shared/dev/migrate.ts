@@ -1,23 +1,24 @@
 /**
- * `bun run migrate`: Sales' migrations, then Orders', each by its module's own `migrate.ts` in a
- * process of its own (as each service applies only its own schema). Stops at the first failure.
+ * `bun run migrate`: each module's migrations (`MODULES`: Sales', then Orders'), by its own
+ * `migrate.ts` in a process of its own (as each service applies only its own schema). Stops at
+ * the first failure.
  */
 import { join } from "node:path";
 import * as v from "valibot";
+import { MODULES } from "../architecture.ts";
 import { runScript, type ScriptSpec } from "../cli.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
-const MODULES = ["sales", "orders"] as const;
 
 const spec = {
   command: "bun run migrate",
-  summary: "Applies the migrations of both schemas (sales, then orders) and the roles they create.",
+  summary: `Applies the migrations of every module's schema (${MODULES.join(", then ")}) and the roles they create.`,
   options: {},
   optionHelp: [],
   schema: v.object({}),
   notes: [
     "Reads DATABASE_URL. With --json, one JSON line per schema: {schema, applied}.",
-    "One schema alone: bun sales/migrate.ts, bun orders/migrate.ts",
+    `One schema alone: ${MODULES.map((module) => `bun ${module}/migrate.ts`).join(", ")}`,
   ],
 } satisfies ScriptSpec<v.GenericSchema>;
 
