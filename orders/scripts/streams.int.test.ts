@@ -1,15 +1,16 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connectNats, parseScriptArgs } from "shared";
+import { connectNats, natsNames, parseScriptArgs } from "shared";
+import { readStreamsReport, streamsText } from "shared/inbox";
 import { runScriptProcess } from "shared/testing/script-process.ts";
 import { testEnv, waitFor } from "shared/testing/test-environment.ts";
+import { ORDERS_INBOX } from "../infrastructure/orders-inbox.ts";
 import {
   productSnapshot,
   startFakeSales,
   startOrdersUnderTest,
 } from "../testing/orders-under-test.ts";
 import { spec, subjectMatches, viewStream, viewText } from "./stream-view.ts";
-import { readStreamsReport, streamsText } from "./streams.ts";
 
 const sales = await startFakeSales();
 const orders = await startOrdersUnderTest(sales);
@@ -144,13 +145,25 @@ test("while Orders is down, streams shows the new messages pending and the ack f
   await orders.stop();
   await sales.publishProduct("created", productSnapshot());
   await sales.publishProduct("created", productSnapshot());
-  const report = await readStreamsReport(await jetstreamManager(nc), sales.namespace);
+  const jsm = await jetstreamManager(nc);
+  const report = await readStreamsReport(jsm, ORDERS_INBOX, natsNames(sales.namespace));
   expect(report.stream).toMatchObject({ messages: 7, lastSeq: 7 });
   expect(report.consumer).toMatchObject({ pending: 2, ackPending: 0, ackFloor: { streamSeq: 5 } });
-  const text = streamsText(report);
+  const text = streamsText(report, ORDERS_INBOX);
   expect(text).toMatch(/Messages: +7\n/);
   expect(text).toMatch(/Pending \(unprocessed\): +2\n/);
   expect(text).toMatch(/Ack floor: +consumer seq 5, stream seq 5\n/);
+  // Another module's consumer on the same stream, which never ran: the report names it.
+  const shipping = { ...ORDERS_INBOX, consumerName: "shipping", reader: "Shipping" };
+  const absent = await readStreamsReport(jsm, shipping, natsNames(sales.namespace));
+  expect(absent.consumer).toBeNull();
+  expect(streamsText(absent, shipping)).toContain(
+    "Consumer shipping: does not exist (has Shipping started?)",
+  );
+  const elsewhere = natsNames(`${sales.namespace}x`);
+  await expect(readStreamsReport(jsm, ORDERS_INBOX, elsewhere)).rejects.toThrow(
+    `stream ${elsewhere.stream("SALES")} does not exist (has Sales started?)`,
+  );
 });
 
 test("with the newest message deleted, stream:view --last shows the ones before it and --from it none", async () => {

@@ -33,3 +33,5 @@ export type { InboxBacklog, InboxError, InboxStatus } from "./status.ts";
 export { inboxStatusText, readInboxBacklog, readInboxStatus } from "./status.ts";
 export type { StreamReadOptions } from "./stream-reader.ts";
 export { readStream } from "./stream-reader.ts";
+export type { SequencePosition, StreamsReport } from "./stream-report.ts";
+export { readStreamsReport, streamsText } from "./stream-report.ts";
