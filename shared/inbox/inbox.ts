@@ -180,7 +180,7 @@ export async function storeInboxMessages(
     if (!isRefusedValue(error)) throw error;
     insertedIds = await insertOneByOne(tx, inbox, messages, rows);
   }
-  return storedBatch(rows, insertedIds);
+  return storedBatch(rows, new Set(insertedIds));
 }
 
 /**
@@ -203,8 +203,9 @@ export async function storeReceivedMessages(
     if (!isRefusedValue(error)) throw error;
     insertedIds = await sql.begin((tx) => insertOneByOne(tx, inbox, messages, rows));
   }
-  await noteLaterCopies(sql, inbox, rows, insertedIds);
-  return storedBatch(rows, insertedIds);
+  const inserted = new Set(insertedIds);
+  await noteLaterCopies(sql, inbox, rows, inserted);
+  return storedBatch(rows, inserted);
 }
 
 /**
@@ -217,9 +218,8 @@ async function noteLaterCopies(
   sql: Sql,
   inbox: StoredInbox,
   rows: InboxRow[],
-  insertedIds: string[],
+  inserted: ReadonlySet<string>,
 ) {
-  const inserted = new Set(insertedIds);
   const copies = rows.map((row) => row.id).filter((id) => !inserted.has(id.toLowerCase()));
   if (copies.length === 0) return;
   await sql`
@@ -227,8 +227,7 @@ async function noteLaterCopies(
     where id = any(${copies}::uuid[])`;
 }
 
-function storedBatch(rows: InboxRow[], insertedIds: string[]): StoredBatch {
-  const inserted = new Set(insertedIds);
+function storedBatch(rows: InboxRow[], inserted: ReadonlySet<string>): StoredBatch {
   // Postgres returns a uuid in lower case, whatever case the event's id came in.
   const pending = rows.filter(
     (row) => row.status === "pending" && inserted.has(row.id.toLowerCase()),
