@@ -32,7 +32,14 @@ async function bench(...args: string[]) {
 test("bun run bench, tiny, prints a JSON line with every figure, profiles on request and cleans up", async () => {
   const profiles = mkdtempSync(join(tmpdir(), "bench-profiles-"));
   const run = await bench(
-    ...["--events", "200", "--duration", "1", "--latency-duration", "1", "--cpu-prof", profiles],
+    "--events",
+    "200",
+    "--duration",
+    "1",
+    "--latency-duration",
+    "1",
+    "--cpu-prof",
+    profiles,
   );
   expect(run.stderr).not.toContain("bench failed");
   expect(run.code).toBe(0);
