@@ -98,6 +98,11 @@ export function parseScriptArgs<S extends v.GenericSchema>(
 }
 
 export function helpText(spec: ScriptSpec<v.GenericSchema>): string {
+  // The built-in options line up with the script's own: their descriptions start in one column.
+  const column = Math.max(
+    19,
+    ...spec.optionHelp.map((line) => /^-\S.*?\s{2,}/.exec(line)?.[0].length ?? 0),
+  );
   const lines = [
     spec.summary,
     "",
@@ -105,8 +110,8 @@ export function helpText(spec: ScriptSpec<v.GenericSchema>): string {
     "",
     "Options:",
     ...spec.optionHelp.map((line) => `  ${line}`),
-    "  --json             machine-readable output (JSON) instead of text",
-    "  -h, --help         this help",
+    `  ${"--json".padEnd(column)}machine-readable output (JSON) instead of text`,
+    `  ${"-h, --help".padEnd(column)}this help`,
   ];
   if (spec.notes?.length) lines.push("", ...spec.notes);
   return `${lines.join("\n")}\n`;

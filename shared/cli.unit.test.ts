@@ -1,4 +1,6 @@
 import { expect, test } from "bun:test";
+import * as v from "valibot";
+import { helpText } from "./cli.ts";
 import { runScriptProcess } from "./testing/script-process.ts";
 import { useIntegrationTimeout } from "./testing/test-environment.ts";
 
@@ -14,4 +16,27 @@ test("an operator script's output reaches a pipe whole, however long, with the s
   );
   expect(result.code).toBe(3);
   expect(result.stdout.length).toBe(bytes + 1);
+});
+
+test("--help lines up --json and --help with the script's own options, however wide", () => {
+  const descriptionColumns = (optionHelp: string[]) => {
+    const text = helpText({
+      command: "bun run x",
+      summary: "X.",
+      options: {},
+      optionHelp,
+      schema: v.object({}),
+    });
+    return text
+      .split("\n")
+      .filter((line) => line.startsWith("  -"))
+      .map((line) => /^ {2}-\S.*?\s{2,}/.exec(line)?.[0].length);
+  };
+  expect(new Set(descriptionColumns(["--subject <filter>  only these subjects"]))).toEqual(
+    new Set([22]),
+  );
+  expect(
+    new Set(descriptionColumns(["--id <uuid>        an id", "                   more"])),
+  ).toEqual(new Set([21]));
+  expect(new Set(descriptionColumns([]))).toEqual(new Set([21]));
 });

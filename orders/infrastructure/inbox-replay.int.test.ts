@@ -46,6 +46,7 @@ describe("bun run inbox:replay", async () => {
     const unknown = Bun.randomUUIDv7();
     const { code, stdout } = await runReplay(orders.database.url, ["--id", unknown]);
     expect(code).toBe(1);
+    expect(stdout).toContain("inbox:replay: 0 of 1 row(s) given another chance");
     expect(stdout).toContain(`${unknown}  not found`);
   });
 
@@ -60,7 +61,7 @@ describe("bun run inbox:replay", async () => {
     failing.clear();
     const { code, stdout } = await runReplay(orders.database.url, ["--all-dead"]);
     expect(code).toBe(0);
-    expect(stdout).toContain("inbox:replay: 2 row(s)");
+    expect(stdout).toContain("inbox:replay: 2 of 2 row(s) given another chance");
     for (const event of events) expect(stdout).toContain(`${event.id}  requeued`);
     // INBOX_POLL_MS is 60 s: only the NOTIFY wake-up can make this quick.
     for (const event of events) {

@@ -72,8 +72,11 @@ if (import.meta.main) {
       if (json) {
         process.stdout.write(`${JSON.stringify(outcomes)}\n`);
       } else {
+        const replayed = outcomes.filter(
+          (o) => o.outcome === "requeued" || o.outcome === "reread",
+        ).length;
         const lines = [
-          `inbox:replay: ${outcomes.length} row(s)`,
+          `inbox:replay: ${replayed} of ${outcomes.length} row(s) given another chance`,
           ...outcomes.map((o) => `  ${o.id}  ${describe(o)}`),
         ];
         process.stdout.write(`${lines.join("\n")}\n`);

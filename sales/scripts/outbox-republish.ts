@@ -18,7 +18,8 @@ export const spec = {
     "--since <time>     every event that occurred at or after it (ISO 8601 with its zone, e.g.",
     "                   2026-11-27T10:00:00Z), except parked ones: those only by --id",
     "--sequences <a-b>  every event published at stream sequences a to b (e.g. 4-8, as Orders",
-    "                   names the messages the stream removed before it read them)",
+    "                   names the messages the stream removed before it read them), except",
+    "                   parked ones",
   ],
   schema: v.object({
     id: v.optional(v.array(v.pipe(v.string(), v.uuid("must be an event id (a UUID)"))), []),
