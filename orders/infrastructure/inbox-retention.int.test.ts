@@ -4,6 +4,7 @@ import { deleteHandledInboxRows, startInboxRetention, storeReceivedMessages } fr
 import { afterTests } from "shared/testing/cleanup.ts";
 import { silentLogger } from "shared/testing/silent-logger.ts";
 import { testEnv, useTestDatabase, waitFor } from "shared/testing/test-environment.ts";
+import { runDuringUncommittedChange } from "shared/testing/uncommitted-change.ts";
 import { MIGRATIONS } from "../main.ts";
 import { productEvent, productSnapshot, startFakeSales } from "../testing/orders-under-test.ts";
 import { ORDERS_INBOX } from "./orders-inbox.ts";
@@ -36,6 +37,22 @@ test("deletes handled rows past retention in bounded batches, never pending, par
   expect(await deleteHandledInboxRows(db.sql, ORDERS_INBOX, retention)).toBe(1);
   expect(await deleteHandledInboxRows(db.sql, ORDERS_INBOX, retention)).toBe(0);
   expect(await statusesLeft()).toEqual(["dead", "parked", "pending", "processed"]);
+  await db.sql`delete from orders.inbox_messages`;
+});
+
+test("a row given another chance (inbox:replay) or received again while the deletion runs stays", async () => {
+  await row("ignored", 120);
+  await row("processed", 120);
+  const deleted = await runDuringUncommittedChange(
+    db.sql,
+    async (tx) => {
+      await tx`update orders.inbox_messages set status = 'pending' where type = 'ignored'`;
+      await tx`update orders.inbox_messages set last_received_at = now() where type = 'processed'`;
+    },
+    () => deleteHandledInboxRows(db.sql, ORDERS_INBOX, { retentionMs: 60 * MINUTE, batchSize: 10 }),
+  );
+  expect(deleted).toBe(0);
+  expect(await statusesLeft()).toEqual(["ignored", "processed"]);
   await db.sql`delete from orders.inbox_messages`;
 });
 

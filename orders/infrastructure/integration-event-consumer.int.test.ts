@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connectNats, migrate, natsNames, type Sql, startNatsLink } from "shared";
 import {
@@ -184,6 +184,81 @@ describe("a consumer another Orders instance deleted and added again", async () 
     await sales.jsm.consumers.add(sales.stream, config);
 
     await stored((await sales.publishProduct("created", productSnapshot())).id);
+  });
+});
+
+describe("a consumer whose last acked message is an event the inbox received at another sequence", async () => {
+  const sales = await startFakeSales();
+  const database = await useTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+  const stored = async (id: string) =>
+    (await database.sql`select 1 from orders.inbox_messages where id = ${id}`).length === 1;
+
+  test("is made anew and reads the stream again: the new event it had passed is stored", async () => {
+    const old = await sales.publishProduct("created", productSnapshot());
+    const first = startConsumer(sales, database.sql);
+    await waitFor(async () => (await consumerInfo(sales)).ack_floor.stream_seq === 1, {
+      message: "the first event stored and acked",
+    });
+    await first.stop();
+
+    // As a broker that lost acked messages leaves it once Sales has put them back: a new event
+    // reached the stream first, at a sequence the consumer's state says it had acked, and the
+    // old event sits at the ack floor, at a sequence other than the one it was received at.
+    const skipped = await sales.publishProduct("created", productSnapshot());
+    await sales.publishProduct("created", productSnapshot(), { id: old.id, msgID: "put back" });
+    const nc = await connectNats(testEnv.NATS_URL);
+    try {
+      const consumer = await jetstream(nc).consumers.get(sales.stream, ORDERS_INBOX.consumerName);
+      for await (const message of await consumer.fetch({ max_messages: 2, expires: 5_000 })) {
+        await message.ackAck();
+      }
+    } finally {
+      await nc.close();
+    }
+    expect((await consumerInfo(sales)).ack_floor.stream_seq).toBe(3);
+    expect(await stored(skipped.id)).toBe(false);
+
+    const logs = captureLogger("orders");
+    startConsumer(sales, database.sql, { log: logs.log });
+    await waitFor(() => stored(skipped.id), { message: "the passed event stored" });
+    expect(logs.lines.map((line) => line.msg)).toContain(
+      "the stream lost messages this consumer had acked; reading the stream again from its start (the inbox drops what it has)",
+    );
+  });
+});
+
+describe("a consumer whose last acked message is a later copy of a stored event", async () => {
+  const sales = await startFakeSales();
+  const database = await useTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+
+  test("is kept: the inbox knows the copy's sequence, and the stream is not read again", async () => {
+    const event = await sales.publishProduct("created", productSnapshot());
+    // Sent again past the duplicate window (`outbox:republish`): a copy at the next sequence.
+    await sales.publishProduct("created", productSnapshot(), { id: event.id, msgID: "copy" });
+    const first = startConsumer(sales, database.sql);
+    await waitFor(async () => (await consumerInfo(sales)).ack_floor.stream_seq === 2, {
+      message: "both copies stored and acked",
+    });
+    await first.stop();
+    const [row] = await database.sql<{ streamSequence: number; lastStreamSequence: number }[]>`
+      select stream_sequence, last_stream_sequence from orders.inbox_messages
+      where id = ${event.id}`;
+    expect(row).toEqual({ streamSequence: 1, lastStreamSequence: 2 });
+    const { created } = await consumerInfo(sales);
+
+    const logs = captureLogger("orders");
+    startConsumer(sales, database.sql, { log: logs.log });
+    const next = await sales.publishProduct("created", productSnapshot());
+    await waitFor(
+      async () =>
+        (await database.sql`select 1 from orders.inbox_messages where id = ${next.id}`).length ===
+        1,
+      { message: "the next event stored" },
+    );
+    expect((await consumerInfo(sales)).created).toBe(created);
+    expect(logs.lines.some((line) => line.msg?.startsWith("the stream lost messages"))).toBe(false);
   });
 });
 

@@ -2,6 +2,7 @@ import { expect, test } from "bun:test";
 import { migrate } from "shared";
 import { deletePublishedOutboxRows } from "shared/outbox";
 import { useTestDatabase } from "shared/testing/test-environment.ts";
+import { runDuringUncommittedChange } from "shared/testing/uncommitted-change.ts";
 import { MIGRATIONS } from "../main.ts";
 import { SALES_OUTBOX } from "./outbox.ts";
 
@@ -40,6 +41,21 @@ test("deletes published rows past retention in bounded batches, never pending or
     { type: string }[]
   >`select type from sales.outbox_messages order by type`;
   expect(left.map((r) => r.type)).toEqual(["old-parked", "old-pending", "recent-published"]);
+});
+
+test("a row queued again (republish, a refill) while the deletion runs stays, queued", async () => {
+  await row("queued-again", { ageDays: 8, published: true });
+  const deleted = await runDuringUncommittedChange(
+    db.sql,
+    (tx) => tx`
+      update sales.outbox_messages set published_at = null, next_attempt_at = now()
+      where type = 'queued-again'`,
+    () => deletePublishedOutboxRows(db.sql, SALES_OUTBOX, { retentionMs: 7 * DAY, batchSize: 10 }),
+  );
+  expect(deleted).toBe(0);
+  const left = await db.sql`
+    select published_at is null as queued from sales.outbox_messages where type = 'queued-again'`;
+  expect([...left]).toEqual([{ queued: true }]);
 });
 
 test("autovacuum takes the outbox up after a fixed number of changes, however many rows it retains", async () => {

@@ -194,8 +194,10 @@ export function startIntegrationEventConsumer(
    * Whether the stream lost messages this consumer had acked, and reuses their sequence numbers
    * for new ones (a broker restored from an older disk, say): the server would never deliver
    * those to a consumer already past them. Every acked message was stored first, so the stream
-   * must still end at or after the ack floor, with a message there the inbox holds. (A message
-   * deleted below the stream's end tells nothing: numbers below the end are never reused.)
+   * must still end at or after the ack floor, with a message there the inbox received at that
+   * sequence. The same event at another sequence is no proof: the publisher puts lost events
+   * back, after any new ones that reached the stream first. (A message deleted below the
+   * stream's end tells nothing: numbers below the end are never reused.)
    */
   async function isAheadOfStream(jsm: JetStreamManager, info: ConsumerInfo): Promise<boolean> {
     const acked = info.ack_floor.stream_seq;
@@ -209,7 +211,8 @@ export function startIntegrationEventConsumer(
     const received = { subject: message.subject, data: message.data, streamSequence: message.seq };
     const ids = [toInboxRow(inbox, { ...received, headers: {} }, handles).id, contentId(received)];
     const [stored] = await sql`
-      select 1 from ${inboxTable(sql, inbox)} where id = any(${ids}::uuid[])`;
+      select 1 from ${inboxTable(sql, inbox)}
+      where id = any(${ids}::uuid[]) and ${acked}::bigint in (stream_sequence, last_stream_sequence)`;
     return stored === undefined;
   }
 

@@ -211,8 +211,9 @@ export async function storeReceivedMessages(
 /**
  * Rows already stored: the stream delivered their message again, and may keep this copy its
  * `max_age` from now, so retention counts from now (see Orders'
- * `0011_inbox_last_received.sql`). A copy that arrives as retention deletes its row is acked all
- * the same: it was applied.
+ * `0011_inbox_last_received.sql`), and the consumer's start check must know the copy's sequence
+ * (`0013_inbox_last_stream_sequence.sql`). A copy that arrives as retention deletes its row is
+ * acked all the same: it was applied.
  */
 async function noteLaterCopies(
   sql: Sql,
@@ -220,11 +221,25 @@ async function noteLaterCopies(
   rows: InboxRow[],
   inserted: ReadonlySet<string>,
 ) {
-  const copies = rows.map((row) => row.id).filter((id) => !inserted.has(id.toLowerCase()));
-  if (copies.length === 0) return;
+  // The newest sequence of each copy; of two rows of one id in the batch, the first was stored.
+  const newestCopy = new Map<string, number>();
+  const storedNow = new Set<string>();
+  for (const row of rows) {
+    const id = row.id.toLowerCase();
+    if (inserted.has(id) && !storedNow.has(id)) {
+      storedNow.add(id);
+    } else {
+      newestCopy.set(id, Math.max(newestCopy.get(id) ?? 0, row.streamSequence));
+    }
+  }
+  if (newestCopy.size === 0) return;
   await sql`
-    update ${inboxTable(sql, inbox)} set last_received_at = now()
-    where id = any(${copies}::uuid[])`;
+    update ${inboxTable(sql, inbox)} as stored
+    set last_received_at = now(),
+        last_stream_sequence = greatest(stored.last_stream_sequence, copy.sequence)
+    from unnest(${[...newestCopy.keys()]}::uuid[], ${[...newestCopy.values()]}::bigint[])
+      as copy(id, sequence)
+    where stored.id = copy.id`;
 }
 
 function storedBatch(rows: InboxRow[], inserted: ReadonlySet<string>): StoredBatch {

@@ -8,6 +8,9 @@ import { type InboxSpec, inboxTable } from "./spec.ts";
 /**
  * Deletes up to `batchSize` processed or ignored inbox rows whose message last arrived more than
  * `retentionMs` ago, in one short statement. Pending, parked and dead rows are never touched.
+ * Rows are locked as they are picked, and one locked meanwhile is skipped: a row given another
+ * chance (`inbox:replay`), or received again, while the statement waited on it would otherwise
+ * go all the same (Postgres re-checks only the outer `where` of a row it waited for).
  */
 export async function deleteHandledInboxRows(
   sql: Queryable,
@@ -23,7 +26,8 @@ export async function deleteHandledInboxRows(
         and (last_received_at is null
              or last_received_at < now() - ${retentionMs} * interval '1 millisecond')
       order by received_at
-      limit ${batchSize})`;
+      limit ${batchSize}
+      for update skip locked)`;
   return result.count;
 }
 

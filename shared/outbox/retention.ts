@@ -5,7 +5,10 @@ import { type OutboxSpec, outboxTable } from "./spec.ts";
 
 /**
  * Deletes up to `batchSize` published outbox rows older than `retentionMs`, in one short
- * statement. Pending and parked rows are never touched: only `published_at` rows qualify.
+ * statement. Pending and parked rows are never touched: only `published_at` rows qualify. Rows
+ * are locked as they are picked, and one locked meanwhile is skipped: a row queued again while
+ * the statement waited on it would otherwise go all the same (Postgres re-checks only the outer
+ * `where` of a row it waited for), and its event would never be sent again.
  */
 export async function deletePublishedOutboxRows(
   sql: Queryable,
@@ -19,7 +22,8 @@ export async function deletePublishedOutboxRows(
       select id from ${table}
       where published_at < now() - ${retentionMs} * interval '1 millisecond'
       order by published_at
-      limit ${batchSize})`;
+      limit ${batchSize}
+      for update skip locked)`;
   return result.count;
 }
 
