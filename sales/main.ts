@@ -23,7 +23,10 @@ import { updateProductUseCase } from "./application/update-product.ts";
 import { readSalesEnv, type SalesEnv } from "./env.ts";
 import { createGroupCommitMetrics } from "./infrastructure/group-commit-metrics.ts";
 import { SALES_OUTBOX } from "./infrastructure/outbox.ts";
-import { createRunInTransaction } from "./infrastructure/transaction.ts";
+import {
+  createRunInTransaction,
+  SHARED_WRITE_LOCK_TIMEOUT_MS,
+} from "./infrastructure/transaction.ts";
 
 export const MIGRATIONS = { schema: "sales", directory: join(import.meta.dir, "migrations") };
 
@@ -88,6 +91,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     newEventId: newId,
     onEventsCommitted: relay.wake,
     transactionsInFlight: env.WRITE_TRANSACTIONS,
+    lockTimeoutMs: Math.min(SHARED_WRITE_LOCK_TIMEOUT_MS, requestTimeoutMs),
     metrics: createGroupCommitMetrics(metrics),
   });
   const thresholds = messagingHealthThresholds(env);

@@ -152,6 +152,9 @@ export function createHttpApp({
       "request",
     );
   });
+  // Before the body limit, which reads a body sent without Content-Length whole before it
+  // goes on: a client trickling one must not hold its request past the time limit.
+  app.use(timeLimit(requestTimeoutMs));
   app.use(
     bodyLimit({
       maxSize: maxBodyBytes,
@@ -159,8 +162,6 @@ export function createHttpApp({
         errorResponse(c, 413, "payload_too_large", `Body exceeds ${maxBodyBytes} bytes`),
     }),
   );
-
-  app.use(timeLimit(requestTimeoutMs));
 
   // A circuit breaker: right after a request found Postgres unreachable, answer 503 at once
   // for a moment instead of queueing more requests behind connection attempts.

@@ -83,6 +83,24 @@ describe("createHttpApp", () => {
     expect(lines.find((line) => line.msg === "request")).toMatchObject({ status: 503 });
   });
 
+  test("a body trickled in without Content-Length is answered 503 at the time limit too", async () => {
+    const { app } = appWithSlowThings({ committing: false });
+    app.post("/things", jsonBody(v.object({ name: v.string() })), (c) => c.json({ late: true }));
+    // A first chunk, and the rest never comes.
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => controller.enqueue(new TextEncoder().encode('{"name":')),
+    });
+    const response = await app.request("/things", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({ error: { code: "unavailable" } });
+    await body.cancel().catch(() => {});
+  });
+
   test("a statement that gave up waiting for a lock is a 503 to retry, logged as a warning", async () => {
     const { log, lines } = captureLogger();
     const app = createHttpApp({ log, readiness: {} });

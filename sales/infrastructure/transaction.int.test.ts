@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ConflictError, migrate, NotFoundError } from "shared";
+import { ConflictError, isLockTimeout, migrate, NotFoundError } from "shared";
 import { useTestDatabase, waitFor } from "shared/testing/test-environment.ts";
 import { createProductUseCase } from "../application/create-product.ts";
 import type { RequestContext, TransactionScope } from "../application/ports.ts";
@@ -300,6 +300,48 @@ describe("group commit", () => {
     expect(onTimeOutcome?.status).toBe("fulfilled");
     expect(await rowsFor(late.product)).toEqual({ products: 0, events: 0 });
     expect(await rowsFor(onTime.product)).toEqual({ products: 1, events: 1 });
+  });
+
+  test("one waiting on a row another session holds fails alone after lockTimeoutMs; the others commit", async () => {
+    const quickToGiveUp = createRunInTransaction({
+      sql: db.sql,
+      newEventId: () => Bun.randomUUIDv7(),
+      onEventsCommitted: () => {},
+      transactionsInFlight: 1,
+      lockTimeoutMs: 200,
+    });
+    // Another session's uncommitted insert of the same sku (a forgotten psql transaction).
+    const held = newProduct();
+    const session = await db.sql.reserve();
+    await session`begin`;
+    await session`
+      insert into sales.products (id, sku, name, price_amount, price_currency, version, created_at, updated_at)
+      values (${Bun.randomUUIDv7()}, ${held.product.sku}, 'Held', 1, 'EUR', 1, now(), now())`;
+    try {
+      // The first transaction waits at the gate, so the rest queue and share the next one.
+      const gate = Promise.withResolvers<void>();
+      const first = quickToGiveUp(() => gate.promise, {}, { shared: true });
+      const others = [newProduct(), newProduct(), newProduct()];
+      const queued = [held, ...others].map((change) =>
+        quickToGiveUp(creating(change), {}, { shared: true }),
+      );
+      gate.resolve();
+      await first;
+      const outcomes = await Promise.allSettled(queued);
+      expect(outcomes.map((outcome) => outcome.status)).toEqual([
+        "rejected",
+        "fulfilled",
+        "fulfilled",
+        "fulfilled",
+      ]);
+      expect(isLockTimeout((outcomes[0] as PromiseRejectedResult).reason)).toBe(true);
+      for (const change of others) {
+        expect(await rowsFor(change.product)).toEqual({ products: 1, events: 1 });
+      }
+    } finally {
+      await session`rollback`;
+      session.release();
+    }
   });
 
   /** A trigger deferred to COMMIT that runs `body` for the products whose sku starts with `prefix`. */
