@@ -90,13 +90,16 @@ export async function rebuildProductCache(options: RebuildOptions): Promise<Rebu
   const batchSize = options.batchSize ?? 500;
   const lock = await sql.reserve();
   try {
-    const [held] = await lock<{ locked: boolean; pid: number }[]>`
-      select pg_try_advisory_lock(hashtext(${REBUILD_LOCK})) as locked, pg_backend_pid() as pid`;
+    const [held] = await lock<{ locked: boolean; pid: number; serverStarted: string }[]>`
+      select pg_try_advisory_lock(hashtext(${REBUILD_LOCK})) as locked, pg_backend_pid() as pid,
+             pg_postmaster_start_time()::text as server_started`;
     if (!held?.locked) throw new RebuildRunningError("another cache rebuild is running");
-    const lockHolder = held.pid;
+    // The session, not only its pid: a Postgres restarted meanwhile hands pids out again.
+    const lockHolder = { pid: held.pid, serverStarted: held.serverStarted };
     try {
       await sql`delete from orders.product_cache_rebuild`;
       const info = await (await js.streams.get(stream)).info();
+      const streamCreated = info.created;
       const firstSeq = info.state.messages === 0 ? info.state.last_seq + 1 : info.state.first_seq;
       const replay = createProductCacheReplay({
         js,
@@ -118,7 +121,7 @@ export async function rebuildProductCache(options: RebuildOptions): Promise<Rebu
       let swapped: Omit<RebuildResult, keyof ReturnType<ProductCacheReplay["counts"]>> | undefined;
       for (let attempt = 1; !swapped; attempt++) {
         try {
-          swapped = await swap(sql, replay, { firstSeq, lockHolder }, options);
+          swapped = await swap(sql, replay, { firstSeq, lockHolder, streamCreated }, options);
         } catch (error) {
           if (!isLockTimeout(error) || attempt >= SWAP_ATTEMPTS) throw error;
           log.warn({ attempt, err: errorMessage(error) }, "product_cache is busy; trying again");
@@ -144,12 +147,25 @@ export async function rebuildProductCache(options: RebuildOptions): Promise<Rebu
 async function swap(
   sql: Sql,
   replay: ProductCacheReplay,
-  { firstSeq, lockHolder }: { firstSeq: number; lockHolder: number },
+  {
+    firstSeq,
+    lockHolder,
+    streamCreated,
+  }: {
+    firstSeq: number;
+    lockHolder: { pid: number; serverStarted: string };
+    streamCreated: string;
+  },
   options: RebuildOptions,
 ) {
   const lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
   return sql.begin(async (tx) => {
     await tx`select set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)`;
+    // The lock goes with the transaction if this script stops answering (suspended, or cut off
+    // from Postgres without a reset), rather than hold ProcessInboxJob up until TCP gives up.
+    // Above the time the stream may take to read, while the transaction waits on this script.
+    await tx`
+      select set_config('idle_in_transaction_session_timeout', ${`${2 * lockTimeoutMs}ms`}, true)`;
     // EXCLUSIVE: blocks every writer of product_cache until commit, lets readers through.
     await tx`lock table orders.product_cache in exclusive mode`;
     // Every event the live cache can have applied is on the stream by now: read the rest.
@@ -176,6 +192,13 @@ async function swap(
     } finally {
       clearTimeout(timer);
     }
+    // A stream made anew while the rebuild ran (NATS lost its store, `stream:rm`) holds other
+    // messages under the numbers read: what was replayed is not its history.
+    if (info.created !== streamCreated || info.state.last_seq < replay.nextSeq - 1) {
+      throw new Error(
+        `stream ${options.stream} was made anew while the rebuild read it; nothing was changed: run it again`,
+      );
+    }
     const complete =
       info.state.messages > 0 && info.state.first_seq <= 1 && (info.state.num_deleted ?? 0) === 0;
     await options.whileLocked?.();
@@ -183,9 +206,13 @@ async function swap(
     // restarted, say), the rebuild table may have lost rows (it is unlogged: a crash empties
     // it) or another rebuild may be writing to it, and a merge (a prune above all) would go
     // by what it does not hold.
+    // A rebuild started after that one's end would empty the table first: not until this commits.
+    await tx`lock table orders.product_cache_rebuild in share mode`;
     const [own] = await tx<{ held: boolean }[]>`
-      select exists (
-        select 1 from pg_locks where locktype = 'advisory' and granted and pid = ${lockHolder}
+      select pg_postmaster_start_time()::text = ${lockHolder.serverStarted} and exists (
+        select 1 from pg_locks
+        where locktype = 'advisory' and granted and pid = ${lockHolder.pid} and objsubid = 1
+          and (classid::bigint << 32 | objid::bigint) = hashtext(${REBUILD_LOCK})::bigint
       ) as held`;
     if (!own?.held) {
       throw new Error(

@@ -29,10 +29,12 @@ export function createProductCacheReplay({
   const counts = { messagesRead: 0, eventsHandled: 0, unreadable: 0, unhandled: 0, failed: 0 };
   let pending = new Map<string, Product>();
   // The version guard in memory: within a batch only the newest state of a product is kept.
+  // Keyed as Postgres compares uuids, whatever case an event wrote the id in.
   const productCache: ProductCacheWriter = {
     upsert(product) {
-      const current = pending.get(product.id);
-      if (!current || current.version < product.version) pending.set(product.id, product);
+      const key = product.id.toLowerCase();
+      const current = pending.get(key);
+      if (!current || current.version < product.version) pending.set(key, product);
     },
   };
 

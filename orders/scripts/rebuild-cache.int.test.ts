@@ -376,3 +376,63 @@ describe("events the live inbox parks", async () => {
     expect(rows.map((row) => row.productId)).toEqual([good.productId]);
   });
 });
+
+describe("a stream of its own", async () => {
+  const ownSales = await startFakeSales();
+  const ownOrders = await startOrdersUnderTest(ownSales);
+  const rebuildOwn = (options: Partial<RebuildOptions> = {}) =>
+    rebuildProductCache({
+      sql: ownOrders.sql,
+      js: jetstream(nc),
+      stream: ownSales.stream,
+      handlers: integrationEventHandlers,
+      log: silentLogger,
+      ...options,
+    });
+  const cachedVersions = async () =>
+    (
+      await ownOrders.sql<{ productId: string; version: number }[]>`
+        select product_id, version from orders.product_cache order by product_id`
+    ).map((row) => ({ ...row }));
+
+  test("one product's id in upper and lower case is one product, as in Postgres", async () => {
+    const product = productSnapshot();
+    await ownSales.publishProduct("created", product);
+    await ownSales.publishProduct("updated", {
+      ...product,
+      productId: product.productId.toUpperCase(),
+      version: 2,
+    });
+    const result = await rebuildOwn();
+    expect(result).toMatchObject({ products: 1, eventsHandled: 2 });
+    expect(await cachedVersions()).toContainEqual({ productId: product.productId, version: 2 });
+  });
+
+  test("a stream made anew while the rebuild read it changes nothing, even with --prune", async () => {
+    const appliedLive = productSnapshot();
+    const before = await cachedVersions();
+    await expect(
+      rebuildOwn({
+        prune: true,
+        // NATS lost its store (or `stream:rm`): the stream starts again, and a new product's
+        // event, the only message it holds, is applied live.
+        beforeSwap: async () => {
+          const { config } = await ownSales.jsm.streams.info(ownSales.stream);
+          await ownSales.jsm.streams.delete(ownSales.stream);
+          await ownSales.jsm.streams.add({ ...config });
+          await ownSales.publishProduct("created", appliedLive);
+          await ownOrders.sql`
+            insert into orders.product_cache (product_id, sku, name, price_amount, price_currency, version)
+            values (${appliedLive.productId}, ${appliedLive.sku}, ${appliedLive.name},
+                    ${appliedLive.price.amount}, ${appliedLive.price.currency}, 1)
+            on conflict do nothing`;
+        },
+      }),
+    ).rejects.toThrow(/was made anew while the rebuild read it; nothing was changed/);
+    expect(await cachedVersions()).toEqual(
+      [...before, { productId: appliedLive.productId, version: 1 }].sort((a, b) =>
+        a.productId < b.productId ? -1 : 1,
+      ),
+    );
+  });
+});
