@@ -251,23 +251,15 @@ describe("with NATS down", async () => {
 });
 
 test("a row that failed to publish waits the retry delay of its attempt number", async () => {
-  const database = await createTestDatabase();
-  await migrate(database.sql, MIGRATIONS);
-  const notConnected = { connection: undefined, isConnected: false } as unknown as NatsLink;
-  const relay = startOutboxRelay({
-    sql: database.sql,
-    nats: notConnected,
-    names: natsNames("unused"),
-    outbox: SALES_OUTBOX,
-    log: silentLogger,
-    pollMs: 3_600_000,
-    batchSize: 10,
-    retryDelay: (attempts) => attempts * 3_600_000,
-  });
+  const { database, relay, dispose } = await relayOnOwnStream(
+    (nc) => linkTo(refusingPublishes(nc)),
+    { retryDelay: (attempts) => attempts * 3_600_000 },
+  );
   try {
+    await relay.stop(); // relayOnce only
     const [id] = (await writeOutboxRows(database, 1)) as [string];
     const secondsUntilDue = async (attempts: number) => {
-      await relay.relayOnce(); // the loop itself claims nothing while NATS is down
+      await relay.relayOnce();
       expect((await rowsById(database, [id]))[0]?.attempts).toBe(attempts);
       const [row] = await database.sql<{ seconds: number }[]>`
         select extract(epoch from next_attempt_at - now())::float8 as seconds
@@ -287,8 +279,7 @@ test("a row that failed to publish waits the retry delay of its attempt number",
     expect(row?.attempts).toBe(3);
     expect(row?.nextAttemptAt.getTime()).toBe(requeuedAt.getTime());
   } finally {
-    await relay.stop();
-    await database.drop();
+    await dispose();
   }
 });
 
@@ -333,6 +324,16 @@ async function relayOnOwnStream(
     },
   };
 }
+
+/** A connection whose publishes the server refuses, as one out of resources would. */
+const refusingPublishes = (nc: NatsConnection) =>
+  new Proxy(nc, {
+    get(target, key) {
+      if (key === "request") return () => Promise.reject(new Error("insufficient resources"));
+      const value = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
 
 const linkTo = (connection: NatsConnection, fields: Partial<NatsLink> = {}): NatsLink => ({
   connection,
@@ -386,10 +387,10 @@ test("a batch acked across a reconnect is not marked published; it goes again, a
   }
 });
 
-test("a batch that began before NATS came back is not recorded until the stream was checked", async () => {
+test("a batch that began before NATS came back sends nothing until the stream was checked", async () => {
   // Down when a batch begins, up by the time it publishes: the connection came back meanwhile.
   let reads = 0;
-  const { database, relay, dispose } = await relayOnOwnStream((nc) =>
+  const { database, stream, relay, dispose } = await relayOnOwnStream((nc) =>
     Object.defineProperty(linkTo(nc), "isConnected", { get: () => reads++ > 0 }),
   );
   try {
@@ -398,8 +399,28 @@ test("a batch that began before NATS came back is not recorded until the stream 
     reads = 0;
     expect(await relay.relayOnce()).toBe(0);
     const [row] = await rowsById(database, [id]);
-    expect(row).toMatchObject({ publishedAt: null, attempts: 0 });
-    expect(row?.lastError).toContain("reconnected");
+    expect(row).toMatchObject({ publishedAt: null, attempts: 0, lastError: null });
+    expect(await readStreamMessages(testEnv.NATS_URL, stream)).toEqual([]);
+  } finally {
+    await dispose();
+  }
+});
+
+test("a batch whose claim waited across a reconnect sends nothing on the connection not checked yet", async () => {
+  // The batch begins on connection 1; by the time its rows are claimed, NATS has come back.
+  let reads = 0;
+  const { database, stream, relay, dispose } = await relayOnOwnStream((nc) =>
+    Object.defineProperty(linkTo(nc), "generation", { get: () => (reads++ === 0 ? 1 : 2) }),
+  );
+  try {
+    await relay.stop(); // only relayOnce, so the batch's first look at the link is the one above
+    const [id] = (await writeOutboxRows(database, 1)) as [string];
+    reads = 0;
+    expect(await relay.relayOnce()).toBe(0);
+    const [row] = await rowsById(database, [id]);
+    expect(row).toMatchObject({ publishedAt: null, attempts: 0, lastError: null });
+    // Had it gone out, it could sit ahead of the messages the stream check puts back.
+    expect(await readStreamMessages(testEnv.NATS_URL, stream)).toEqual([]);
   } finally {
     await dispose();
   }

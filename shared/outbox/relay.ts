@@ -126,13 +126,29 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     // same, verified connection when they are recorded (see markPublished).
     const generation = nats.generation;
     const verified = nats.isConnected && isStreamReady();
+    // Claiming may wait (for a connection, a lock), and NATS may come back meanwhile, its
+    // stream not checked yet: nothing goes out there, or it could land ahead of what the check
+    // puts back. Asked right before the publishes, in the same turn of the event loop.
+    const mayPublish = () =>
+      verified && nats.isConnected && nats.generation === generation && isStreamReady();
     return sql.begin(async (tx) => {
       let rows = await claimDue(tx);
       const refilling = rows.length === 0 && refill;
       if (refilling) rows = await claimRequeued(tx);
       if (rows.length === 0) return { claimed: 0, published: 0, refillFailed: false };
 
-      const outcomes = refilling ? await publishInTurn(rows) : await publishAll(rows);
+      const outcomes = refilling
+        ? await publishInTurn(rows, mayPublish)
+        : mayPublish()
+          ? await publishAll(rows)
+          : undefined;
+      if (!outcomes) {
+        log.info(
+          { count: rows.length },
+          "NATS reconnected before this batch went out; left for after the stream check",
+        );
+        return { claimed: 0, published: 0, refillFailed: false };
+      }
       const published = outcomes.filter((o) => o.published);
       const failed = outcomes.filter((o) => !o.published);
       const refused =
@@ -271,9 +287,13 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
    * be the one the row before it took (`Nats-Expected-Last-Sequence`), so none lands out of turn.
    * The rows after the first that fails are left as they are, next in line (the stream refused
    * them as out of turn, or took what it already had). One that has failed `REFILL_MAX_ATTEMPTS`
-   * times is parked instead.
+   * times is parked instead. Nothing at all (undefined) if `mayPublish` says no once the stream's
+   * last sequence is known.
    */
-  async function publishInTurn(rows: DueRow[]): Promise<Outcome[]> {
+  async function publishInTurn(
+    rows: DueRow[],
+    mayPublish: () => boolean,
+  ): Promise<Outcome[] | undefined> {
     const [first] = rows as [DueRow, ...DueRow[]];
     let last: number;
     try {
@@ -281,6 +301,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     } catch (error) {
       return [{ row: first, published: false, error: errorMessage(error), park: false }];
     }
+    if (!mayPublish()) return undefined;
     const publish = publisher();
     const outcomes = await Promise.all(rows.map((row, i) => publish(row, last + i)));
     const stop = outcomes.findIndex((outcome) => !outcome.published);
