@@ -23,12 +23,17 @@ import { updateProductUseCase } from "./application/update-product.ts";
 import { readSalesEnv, type SalesEnv } from "./env.ts";
 import { createGroupCommitMetrics } from "./infrastructure/group-commit-metrics.ts";
 import { SALES_OUTBOX } from "./infrastructure/outbox.ts";
-import {
-  createRunInTransaction,
-  SHARED_WRITE_LOCK_TIMEOUT_MS,
-} from "./infrastructure/transaction.ts";
+import { createRunInTransaction } from "./infrastructure/transaction.ts";
 
 export const MIGRATIONS = { schema: "sales", directory: join(import.meta.dir, "migrations") };
+
+/**
+ * How long a statement waits for a lock (never past the request time limit). Well within that
+ * limit: a creation held up by another session's row (an uncommitted insert of the same sku)
+ * then fails alone, and the others sharing its transaction still have time to run again alone.
+ * Nothing Sales does waits on a lock this long when all is well.
+ */
+const LOCK_TIMEOUT_MS = 1_000;
 
 export type SalesOverrides = {
   log?: Logger;
@@ -49,8 +54,7 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     name: "sales",
     max: env.DATABASE_POOL_SIZE,
     role: env.DATABASE_ROLE || undefined,
-    // A write held up by a lock past its 503 gives its connection back rather than wait on.
-    lockTimeoutMs: requestTimeoutMs,
+    lockTimeoutMs: Math.min(LOCK_TIMEOUT_MS, requestTimeoutMs),
   });
   await migrateAtStart(sql, {
     url: env.DATABASE_URL,
@@ -91,7 +95,6 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     newEventId: newId,
     onEventsCommitted: relay.wake,
     transactionsInFlight: env.WRITE_TRANSACTIONS,
-    lockTimeoutMs: Math.min(SHARED_WRITE_LOCK_TIMEOUT_MS, requestTimeoutMs),
     metrics: createGroupCommitMetrics(metrics),
   });
   const thresholds = messagingHealthThresholds(env);

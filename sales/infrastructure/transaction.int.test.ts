@@ -1,5 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { ConflictError, isLockTimeout, migrate, NotFoundError } from "shared";
+import {
+  ConflictError,
+  closeDatabase,
+  createDatabase,
+  isLockTimeout,
+  migrate,
+  NotFoundError,
+} from "shared";
 import { useTestDatabase, waitFor } from "shared/testing/test-environment.ts";
 import { createProductUseCase } from "../application/create-product.ts";
 import type { RequestContext, TransactionScope } from "../application/ports.ts";
@@ -302,13 +309,14 @@ describe("group commit", () => {
     expect(await rowsFor(onTime.product)).toEqual({ products: 1, events: 1 });
   });
 
-  test("one waiting on a row another session holds fails alone after lockTimeoutMs; the others commit", async () => {
+  test("one waiting on a row another session holds fails alone at lock_timeout; the others commit", async () => {
+    // As Sales' pool: statements give up waiting for a lock well within the request time limit.
+    const quickToGiveUpSql = createDatabase(db.url, { name: "lock-timeout", lockTimeoutMs: 200 });
     const quickToGiveUp = createRunInTransaction({
-      sql: db.sql,
+      sql: quickToGiveUpSql,
       newEventId: () => Bun.randomUUIDv7(),
       onEventsCommitted: () => {},
       transactionsInFlight: 1,
-      lockTimeoutMs: 200,
     });
     // Another session's uncommitted insert of the same sku (a forgotten psql transaction).
     const held = newProduct();
@@ -341,6 +349,7 @@ describe("group commit", () => {
     } finally {
       await session`rollback`;
       session.release();
+      await closeDatabase(quickToGiveUpSql);
     }
   });
 

@@ -18,13 +18,6 @@ import { createProductRepository } from "./product-repository.ts";
 /** Most use cases one transaction carries. */
 const MAX_BATCH_SIZE = 64;
 
-/**
- * How long Sales' shared creations wait for a lock (`lockTimeoutMs`): a fifth of the default
- * request time limit, so a creation held up by another's uncommitted row leaves the others in
- * its transaction the time to run again alone.
- */
-export const SHARED_WRITE_LOCK_TIMEOUT_MS = 1_000;
-
 /** Told of every transaction that committed shared work, and of work run again alone. */
 export type GroupCommitMetrics = {
   committed(useCases: number): void;
@@ -34,9 +27,7 @@ export type GroupCommitMetrics = {
 type QueuedWork = {
   work: (scope: TransactionScope) => Promise<unknown>;
   context: RequestContext;
-  /** It only writes: it may share a transaction, and waits for a lock at most `lockTimeoutMs`. */
-  shared: boolean;
-  /** Queued again after its shared transaction failed, or not shared: it runs alone this time. */
+  /** Queued again after its shared transaction failed: it runs alone this time. */
   alone: boolean;
   resolve: (outcome: unknown) => void;
   reject: (error: unknown) => void;
@@ -67,20 +58,12 @@ export function createRunInTransaction({
   newEventId,
   onEventsCommitted,
   transactionsInFlight = 4,
-  lockTimeoutMs,
   metrics,
 }: {
   sql: Sql;
   newEventId: () => string;
   onEventsCommitted: () => void;
   transactionsInFlight?: number;
-  /**
-   * How long a transaction of shared use cases waits for a lock before it fails (the pool's
-   * `lock_timeout` when not given). Shorter than a request's time limit, so that when one use
-   * case waits on a row another session holds (its uncommitted insert of the same sku, say),
-   * the others still have time to run again alone rather than all be answered 503.
-   */
-  lockTimeoutMs?: number;
   metrics?: GroupCommitMetrics;
 }): RunInTransaction {
   const queue: QueuedWork[] = [];
@@ -130,9 +113,6 @@ export function createRunInTransaction({
       // closes.
       await sql.begin(async (connection) => {
         const tx = pipelineWrites(connection);
-        if (lockTimeoutMs !== undefined && batch.every((queued) => queued.shared)) {
-          tx.write(connection`select set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)`);
-        }
         try {
           for (const queued of batch) {
             const { outcome, failed, events } = await runOne(tx, queued);
@@ -209,7 +189,7 @@ export function createRunInTransaction({
     { shared = false }: TransactionOptions = {},
   ) =>
     new Promise<T>((resolve, reject) => {
-      const queued = { work, context, shared, alone: !shared, resolve: resolve as never, reject };
+      const queued = { work, context, alone: !shared, resolve: resolve as never, reject };
       if (!shared) return void runTogether([queued]);
       queue.push(queued);
       startTransactions();
