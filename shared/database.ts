@@ -142,7 +142,12 @@ export function isLockTimeout(error: unknown): boolean {
 const UNAVAILABLE_CODES = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
+  "EPIPE",
   "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND", // the host's name does not resolve (yet: a container starting)
+  "EAI_AGAIN",
   "CONNECT_TIMEOUT",
   "CONNECTION_CLOSED",
   "CONNECTION_ENDED",
@@ -151,8 +156,11 @@ const UNAVAILABLE_CODES = new Set([
   "57P02", // crash_shutdown
   "57P03", // cannot_connect_now
   "08000",
+  "08001", // sqlclient_unable_to_establish_sqlconnection
   "08003",
+  "08004", // sqlserver_rejected_establishment_of_sqlconnection
   "08006",
+  "53300", // too_many_connections
 ]);
 
 /** True when the error means "Postgres is not reachable right now", not "the query is wrong". */

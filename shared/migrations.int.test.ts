@@ -121,6 +121,34 @@ test("a runner that finds another holding the schema's lock says who, then waits
   }
 });
 
+test("a runner whose login has a lock_timeout still waits for the one before it", async () => {
+  const directory = await migrationsFolder({ "0001_t.sql": "create table patient.t (id int);" });
+  const holder = createDatabase(db.url, { name: "lock-holder", max: 1 });
+  const impatient = createDatabase(db.url, { name: "impatient", max: 1, lockTimeoutMs: 100 });
+  try {
+    const held = await holder.reserve();
+    await held`select pg_advisory_lock(hashtext('migrations:patient'))`;
+    const run = migrate(impatient, { schema: "patient", directory });
+    // Well past its lock_timeout, still waiting rather than failed.
+    await waitFor(
+      async () =>
+        (
+          await db.sql`
+            select 1 from pg_stat_activity
+            where application_name = 'impatient' and wait_event_type = 'Lock'
+              and now() - query_start > interval '500 milliseconds'`
+        ).length === 1,
+      { message: "the runner waiting past its lock_timeout" },
+    );
+    await held`select pg_advisory_unlock(hashtext('migrations:patient'))`;
+    expect((await run).applied).toEqual(["0001_t.sql"]);
+    held.release();
+  } finally {
+    await holder.end();
+    await impatient.end();
+  }
+});
+
 test("a process that does not migrate at start refuses a schema that lacks migrations", async () => {
   const directory = await migrationsFolder({
     "0001_a.sql": "create table required.a (id int);",

@@ -52,6 +52,8 @@ export async function migrate(
           select pg_try_advisory_xact_lock(hashtext(${lock})) as taken`;
         if (!free?.taken) {
           onWaiting?.(await lockHolder(tx, lock));
+          // As long as it takes, whatever lock_timeout the login or database comes with.
+          await tx`select set_config('lock_timeout', '0', true)`;
           await tx`select pg_advisory_xact_lock(hashtext(${lock}))`;
         }
         // After the advisory lock: a runner waits as long as it takes for the one before it.
