@@ -387,30 +387,19 @@ test("a batch acked across a reconnect is not marked published; it goes again, a
   }
 });
 
-test("a batch that began before NATS came back sends nothing until the stream was checked", async () => {
-  // Down when a batch begins, up by the time it publishes: the connection came back meanwhile.
+/**
+ * One batch by `relayOnce` on a link whose `field` reads `first` at the batch's first look and
+ * `later` from then on (the connection changed while it claimed): nothing must go out, and its
+ * row must stay as it was.
+ */
+async function expectNothingSent(
+  field: "isConnected" | "generation",
+  first: unknown,
+  later: unknown,
+) {
   let reads = 0;
   const { database, stream, relay, dispose } = await relayOnOwnStream((nc) =>
-    Object.defineProperty(linkTo(nc), "isConnected", { get: () => reads++ > 0 }),
-  );
-  try {
-    await relay.stop(); // only relayOnce, so the batch's first look at the link is the one above
-    const [id] = (await writeOutboxRows(database, 1)) as [string];
-    reads = 0;
-    expect(await relay.relayOnce()).toBe(0);
-    const [row] = await rowsById(database, [id]);
-    expect(row).toMatchObject({ publishedAt: null, attempts: 0, lastError: null });
-    expect(await readStreamMessages(testEnv.NATS_URL, stream)).toEqual([]);
-  } finally {
-    await dispose();
-  }
-});
-
-test("a batch whose claim waited across a reconnect sends nothing on the connection not checked yet", async () => {
-  // The batch begins on connection 1; by the time its rows are claimed, NATS has come back.
-  let reads = 0;
-  const { database, stream, relay, dispose } = await relayOnOwnStream((nc) =>
-    Object.defineProperty(linkTo(nc), "generation", { get: () => (reads++ === 0 ? 1 : 2) }),
+    Object.defineProperty(linkTo(nc), field, { get: () => (reads++ === 0 ? first : later) }),
   );
   try {
     await relay.stop(); // only relayOnce, so the batch's first look at the link is the one above
@@ -424,7 +413,13 @@ test("a batch whose claim waited across a reconnect sends nothing on the connect
   } finally {
     await dispose();
   }
-});
+}
+
+test("a batch that began before NATS came back sends nothing until the stream was checked", () =>
+  expectNothingSent("isConnected", false, true));
+
+test("a batch whose claim waited across a reconnect sends nothing on the connection not checked yet", () =>
+  expectNothingSent("generation", 1, 2));
 
 test("a batch that finds the stream check re-queueing is sent again rather than waiting for it", async () => {
   const { database, relay, dispose } = await relayOnOwnStream((nc) => linkTo(nc));
