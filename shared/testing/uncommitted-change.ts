@@ -11,16 +11,14 @@ export async function runDuringUncommittedChange<T>(
   change: (transaction: Transaction) => Promise<unknown>,
   statement: () => Promise<T>,
 ): Promise<T> {
-  let changed!: () => void;
-  const changeMade = new Promise<void>((resolve) => (changed = resolve));
-  let commit!: () => void;
-  const committing = new Promise<void>((resolve) => (commit = resolve));
+  const changeMade = Promise.withResolvers<void>();
+  const committing = Promise.withResolvers<void>();
   const transaction = sql.begin(async (tx) => {
     await change(tx);
-    changed();
-    await committing;
+    changeMade.resolve();
+    await committing.promise;
   });
-  await Promise.race([changeMade, transaction]);
+  await Promise.race([changeMade.promise, transaction]);
 
   let finished = false;
   const result = statement().finally(() => {
@@ -36,7 +34,7 @@ export async function runDuringUncommittedChange<T>(
       )[0]?.waiting,
     { message: "the statement finished or waits for a lock" },
   );
-  commit();
+  committing.resolve();
   await transaction;
   return await result;
 }
