@@ -77,7 +77,8 @@ export const RULES: Rule[] = [
   {
     name: "references stay inside the repository",
     appliesTo: (path) => PACKAGES.some((name) => inFolder(name)(path)),
-    forbids: (edge) => edge.target.startsWith("../"),
+    // An absolute path or a `file:` URL reaches any file, the other modules' too.
+    forbids: (edge) => edge.target.startsWith("../") || /^(\/|file:)/i.test(edge.target),
   },
   ...MODULES.map((module) => ({
     name: `${module}/domain references no infrastructure`,

@@ -31,6 +31,15 @@ describe("the repository", () => {
     expect([...tsconfig.include].sort()).toEqual([...PACKAGES].sort());
   });
 
+  test("has no import aliases, which would take a specifier where the checker cannot see", async () => {
+    const tsconfig = await Bun.file(join(REPOSITORY_ROOT, "tsconfig.json")).json();
+    expect(Object.keys(tsconfig.compilerOptions)).not.toContainAnyValues(["paths", "baseUrl"]);
+    for (const manifest of ["package.json", ...PACKAGES.map((name) => `${name}/package.json`)]) {
+      const { imports } = await Bun.file(join(REPOSITORY_ROOT, manifest)).json();
+      expect({ manifest, imports }).toEqual({ manifest, imports: undefined });
+    }
+  });
+
   test("is what the checker reads (the rules are not vacuous)", async () => {
     const paths = repository.map((file) => file.path);
     const glob = new Bun.Glob(`{${PACKAGES.join(",")}}/**/*.{ts,tsx,mts,cts,js,mjs,cjs}`);
@@ -106,6 +115,10 @@ describe("the checker catches a planted violation", () => {
     ["an import-equals require", `import product = require("${salesFile}");`],
     ["a type query", `type P = typeof import("${salesFile}");`],
     ["a multi-line import", `import {\n  a,\n  b,\n} from "${salesFile}";`],
+    ["import.meta.require", `import.meta.require("${salesFile}");`],
+    ["import.meta.resolve", `const path = import.meta.resolve("${salesFile}");`],
+    ["a worker", `new Worker("${salesFile}");`],
+    ["a worker's URL", `new Worker(new URL("${salesFile}", import.meta.url).href);`],
   ];
   test.each(importForms)("orders → sales by %s", (_, code) => {
     const report = violationsIn("orders/api/orders.ts", `// leading comment\n${code}`);
@@ -125,6 +138,11 @@ describe("the checker catches a planted violation", () => {
     ["a specifier in brackets", 'await import(("../sales/domain/product.ts"));'],
     ["a resolved URL", 'await import(import.meta.resolve("../sales/domain/product.ts"));'],
     ["a concatenation", 'require("../sales/" + "domain/product.ts");'],
+    ["require, not called on the spot", 'const load = require;\nload("../sales/x.ts");'],
+    ["require, called optionally", 'require?.("../sales/domain/product.ts");'],
+    ["createRequire", 'createRequire(import.meta.url)("../sales/domain/product.ts");'],
+    ["a worker of a variable", "new Worker(path);"],
+    ["a URL built against the file", 'new URL("../sales/" + name, import.meta.url);'],
   ])("a computed specifier in a module is refused: %s", (_, code) => {
     expect(violationsIn("orders/x.ts", code)).toContain(
       "orders/x.ts:1 → (computed) (a module names what it imports",
@@ -135,6 +153,27 @@ describe("the checker catches a planted violation", () => {
     expect(violationsIn("orders/x.ts", 'import "../../main/sales/domain/product.ts";')).toContain(
       "(references stay inside the repository)",
     );
+  });
+
+  test.each([
+    ["an absolute path", 'import "/srv/app/sales/domain/product.ts";'],
+    ["a file URL", 'import "file:///srv/app/sales/domain/product.ts";'],
+  ])("%s is refused: it can reach any file", (_, code) => {
+    expect(violationsIn("orders/x.ts", code)).toContain("(references stay inside the repository)");
+  });
+
+  test("a regex after a condition does not hide the import below it", () => {
+    const code = 'if (ok) /`"/.test(s);\nimport "../sales/domain/product.ts";\n// `';
+    expect(violationsIn("orders/x.ts", code)).toContain(
+      "orders/x.ts:2 → sales/domain/product.ts (orders never references sales)",
+    );
+    expect(scanImports("const half = (a + b) / 2; // `\nimport 'x';")).toEqual([
+      { line: 2, specifier: "x" },
+    ]);
+  });
+
+  test("a URL that is not resolved against the file is no reference", () => {
+    expect(violationsIn("orders/x.ts", 'new URL("/products", baseUrl);')).toBe("");
   });
 
   test("orders → sales by package name, naming the line", () => {

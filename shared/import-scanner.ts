@@ -1,7 +1,10 @@
 /** One module reference in a source file. */
 export type ImportReference = { line: number; specifier: string };
 
-/** The specifier of an `import(…)` or `require(…)` whose argument is not a literal string. */
+/**
+ * The specifier of a module load whose argument is not a literal string (`import(path)`), and of
+ * a `require` or `createRequire` that is not called with one (`const load = require`).
+ */
 export const COMPUTED_SPECIFIER = "(computed)";
 
 type Token =
@@ -11,39 +14,77 @@ type Token =
 
 /**
  * Every module a TypeScript/JavaScript source refers to: `import` (incl. `import type`),
- * `export … from`, side-effect `import "x"`, dynamic `import("x")`, `require("x")` and
- * `import x = require("x")`. Works on tokens, so comments and ordinary strings that happen to
- * contain `from "x"` are not mistaken for references.
+ * `export … from`, side-effect `import "x"`, dynamic `import("x")`, `require("x")`,
+ * `import x = require("x")`, `import.meta.resolve("x")`, `new Worker("x")` and
+ * `new URL("x", import.meta.url)`. Works on tokens, so comments and ordinary strings that happen
+ * to contain `from "x"` are not mistaken for references.
  */
 export function scanImports(source: string): ImportReference[] {
   const tokens = tokenize(source);
   const references: ImportReference[] = [];
+  const is = (index: number, kind: Token["kind"], value?: string) => {
+    const token = tokens[index];
+    return token?.kind === kind && (value === undefined || token.value === value);
+  };
+  const computed = (line: number) => references.push({ line, specifier: COMPUTED_SPECIFIER });
+
   tokens.forEach((token, index) => {
-    if (token.kind === "word" && (token.value === "import" || token.value === "require")) {
-      const [open, argument, close] = tokens.slice(index + 1, index + 4);
+    if (token.kind === "word") {
+      // Not called on the spot (`const load = require`, `require?.(…)`), it can load anything.
+      if (
+        token.value === "createRequire" ||
+        (token.value === "require" && !is(index + 1, "punct", "("))
+      )
+        computed(token.line);
+      return;
+    }
+    if (token.kind === "punct" && token.value === "(") {
+      const loader = loaderCalled(index);
+      if (!loader) return;
+      const argument = tokens[index + 1];
       const literal =
         argument?.kind === "string" &&
         argument.static &&
-        close?.kind === "punct" &&
-        (close.value === ")" || close.value === ",");
-      if (open?.kind === "punct" && open.value === "(" && !literal)
-        references.push({ line: token.line, specifier: COMPUTED_SPECIFIER });
+        (is(index + 2, "punct", ")") || is(index + 2, "punct", ","));
+      if (literal) references.push({ line: argument.line, specifier: argument.value });
+      // `new Worker(new URL("x", import.meta.url))`: the URL is the reference.
+      else if (
+        !(loader === "worker" && is(index + 1, "word", "new") && is(index + 2, "word", "URL"))
+      )
+        computed(tokens[index - 1]?.line ?? token.line);
       return;
     }
     if (token.kind !== "string" || !token.static) return;
-    const previous = tokens[index - 1];
-    const beforePrevious = tokens[index - 2];
-    const isFrom = previous?.kind === "word" && previous.value === "from";
-    const isBareImport = previous?.kind === "word" && previous.value === "import";
-    const isCall =
-      previous?.kind === "punct" &&
-      previous.value === "(" &&
-      beforePrevious?.kind === "word" &&
-      (beforePrevious.value === "import" || beforePrevious.value === "require");
-    if (isFrom || isBareImport || isCall)
+    if (is(index - 1, "word", "from") || is(index - 1, "word", "import"))
       references.push({ line: token.line, specifier: token.value });
   });
   return references;
+
+  /** What the call opening at `open` loads, if it loads a module. */
+  function loaderCalled(open: number): "module" | "worker" | undefined {
+    const callee = tokens[open - 1];
+    if (callee?.kind !== "word") return;
+    if (callee.value === "import" || callee.value === "require") return "module";
+    if (callee.value === "resolve" && is(open - 2, "punct", ".") && is(open - 3, "word", "meta"))
+      return "module";
+    if (!is(open - 2, "word", "new")) return;
+    if (callee.value === "Worker") return "worker";
+    // A URL is a module's only when resolved against the file: `new URL("x", import.meta.url)`.
+    if (callee.value === "URL" && argumentsOf(open).endsWith(",import.meta.url")) return "module";
+  }
+
+  /** The tokens of the call opening at `open`, up to its closing parenthesis, joined. */
+  function argumentsOf(open: number): string {
+    let depth = 0;
+    let text = "";
+    for (const token of tokens.slice(open)) {
+      if (token.kind === "punct" && token.value === "(") depth++;
+      if (token.kind === "punct" && token.value === ")") depth--;
+      if (depth === 0) return text;
+      if (token !== tokens[open]) text += token.kind === "string" ? "''" : token.value;
+    }
+    return text;
+  }
 }
 
 const WORD = /[\w$]/;
@@ -63,6 +104,8 @@ const REGEX_MAY_FOLLOW = new Set([
   "throw",
 ]);
 
+const CONDITIONS = new Set(["if", "while", "for"]);
+
 function tokenize(source: string): Token[] {
   const tokens: Token[] = [];
   let line = 1;
@@ -76,12 +119,28 @@ function tokenize(source: string): Token[] {
     i = until;
   }
 
+  /** For each open parenthesis, whether it holds the condition of an `if`, `while` or `for`. */
+  const conditions: boolean[] = [];
+  /** The last parenthesis closed a condition: `if (ok) /x/.test(s)` starts a regex. */
+  let conditionClosed = false;
+
   function regexMayStart(): boolean {
     const last = tokens.at(-1);
     if (!last) return true;
     if (last.kind === "string") return false;
     if (last.kind === "word") return REGEX_MAY_FOLLOW.has(last.value);
-    return !")]}".includes(last.value);
+    if (last.value === ")") return conditionClosed;
+    return !"]}".includes(last.value);
+  }
+
+  function punctuation(char: string) {
+    if (char === "(") {
+      const before = tokens.at(-1);
+      conditions.push(before?.kind === "word" && CONDITIONS.has(before.value));
+    } else if (char === ")") {
+      conditionClosed = conditions.pop() ?? false;
+    }
+    tokens.push({ kind: "punct", value: char, line });
   }
 
   while (i < source.length) {
@@ -113,7 +172,7 @@ function tokenize(source: string): Token[] {
       while (i < source.length && WORD.test(at())) word += source[i++];
       tokens.push({ kind: "word", value: word, line });
     } else {
-      tokens.push({ kind: "punct", value: char, line });
+      punctuation(char);
       i++;
     }
   }
