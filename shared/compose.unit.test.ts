@@ -14,6 +14,7 @@ type Service = {
   ports?: string[];
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
+  volumes?: string[];
 };
 const compose = Bun.YAML.parse(await Bun.file(join(root, "compose.yaml")).text()) as {
   services: Record<string, Service>;
@@ -27,11 +28,53 @@ describe("compose.yaml", () => {
 
   test("runs NATS with JetStream, its client port and its monitoring port", () => {
     const nats = services.nats as Service;
-    expect(nats.command).toContain("-js");
-    expect(nats.command).toContain("-m");
+    const command = nats.command ?? [];
+    expect(command).toContain("-js");
+    expect(command.join(" ")).not.toMatch(/(js|jetstream)(=|\s+)false/);
+    const monitoring = command[command.indexOf("-m") + 1];
+    expect(monitoring).toBe("8222");
     // To this host only: it asks no credentials.
-    expect(nats.ports).toEqual(["127.0.0.1:4222:4222", "127.0.0.1:8222:8222"]);
-    expect(nats.healthcheck?.test.join(" ")).toContain("js-enabled-only=true");
+    expect(nats.ports).toEqual(["127.0.0.1:4222:4222", `127.0.0.1:${monitoring}:${monitoring}`]);
+    expect(nats.healthcheck?.test.join(" ")).toContain(
+      `http://127.0.0.1:${monitoring}/healthz?js-enabled-only=true`,
+    );
+  });
+
+  test("keeps NATS' streams and Postgres' data in volumes, where each image writes them", () => {
+    const nats = services.nats as Service;
+    const command = nats.command ?? [];
+    const storeDirectory = command[command.indexOf("-sd") + 1];
+    expect(command).toContain("-sd");
+    expect(nats.volumes).toEqual([`nats-data:${storeDirectory}`]);
+    // The code needs JetStream as nats-server 2.9 has it (see "The machine" in the handbook).
+    const natsVersion = /^nats:(\d+)\.(\d+)/.exec(nats.image ?? "");
+    expect(natsVersion).not.toBeNull();
+    expect(Number(natsVersion?.[1]) * 100 + Number(natsVersion?.[2])).toBeGreaterThanOrEqual(209);
+
+    const postgres = services.postgres as Service;
+    const major = Number(/^postgres:(\d+)/.exec(postgres.image ?? "")?.[1]);
+    expect(major).toBeGreaterThanOrEqual(14);
+    // From 18 on, the image keeps its data one level up, under a folder per major version.
+    const dataDirectory = major >= 18 ? "/var/lib/postgresql" : "/var/lib/postgresql/data";
+    expect(postgres.volumes).toEqual([`postgres-data:${dataDirectory}`]);
+  });
+
+  test("gives every module the same database and NATS, and nothing that changes their defaults", () => {
+    const postgres = services.postgres as Service;
+    const database = postgres.environment?.POSTGRES_DB ?? postgres.environment?.POSTGRES_USER;
+    for (const module of MODULES) {
+      const { PORT, ...environment } = services[module]?.environment ?? {};
+      expect({ module, environment }).toEqual({
+        module,
+        environment: {
+          // The image's own database; each module keeps to its schema (and role) in it.
+          DATABASE_URL: `postgres://postgres:postgres@postgres:5432/${database ?? "postgres"}`,
+          // One namespace (none): a module on another would never see the other's events.
+          NATS_URL: "nats://nats:4222",
+          LOG_LEVEL: "info",
+        },
+      });
+    }
   });
 
   test("exposes Postgres and checks it with pg_isready", () => {
