@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import type { Sql } from "../database.ts";
 
 /** CPU seconds (user + system) a process has used so far; 0 when it cannot be read. */
@@ -43,6 +43,53 @@ function processesNamed(name: string): number[] {
   }
 }
 
+/**
+ * Those of `pids` that listen on TCP `port`: the nats-server at `NATS_URL`, not another one on
+ * the same machine (a test's, say). Read from the sockets' inodes in `/proc/net/tcp{,6}`.
+ */
+export function listeningOn(port: number, pids: number[]): number[] {
+  const sockets = new Set<string>();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let lines: string[];
+    try {
+      lines = readFileSync(table, "utf8").split("\n").slice(1);
+    } catch {
+      continue;
+    }
+    for (const line of lines) {
+      const [, local, , state, , , , , , inode] = line.trim().split(/\s+/);
+      const LISTEN = "0A";
+      if (state === LISTEN && Number.parseInt(local?.split(":")[1] ?? "", 16) === port)
+        sockets.add(`socket:[${inode}]`);
+    }
+  }
+  return pids.filter((pid) => {
+    try {
+      return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+        try {
+          return sockets.has(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        } catch {
+          return false;
+        }
+      });
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * The local nats-server at `natsUrl`; every local nats-server when that one cannot be told
+ * (it runs in a container, say, or its sockets cannot be read).
+ */
+function natsServers(natsUrl: string): number[] {
+  const servers = processesNamed("nats-server");
+  const first = natsUrl.split(",")[0]?.trim() ?? "";
+  const port = Number(URL.parse(first.includes("://") ? first : `nats://${first}`)?.port || 4222);
+  const listening = listeningOn(port, servers);
+  return listening.length > 0 ? listening : servers;
+}
+
 export type CpuGroups = {
   sales: number;
   orders: number;
@@ -60,19 +107,22 @@ type Snapshot = {
 
 /**
  * Who used the CPU between `start()` and `stop()`: the two modules, the Postgres backends
- * serving the benchmark's database, a local nats-server, the benchmark itself, and the whole
+ * serving the benchmark's database, the local nats-server, the benchmark itself, and the whole
  * machine, so a run can tell its own load from other work on the same machine. Linux only;
  * elsewhere everything reads 0.
  */
 export function cpuMeter({
   sql,
   database,
+  natsUrl,
   pids,
 }: {
   sql: Sql;
   database: string;
+  natsUrl: string;
   pids: () => { sales: number; orders: number };
 }) {
+  const nats = natsServers(natsUrl);
   async function snapshot(): Promise<Snapshot> {
     const backends = await sql<{ pid: number }[]>`
       select pid from pg_stat_activity where datname = ${database}`;
@@ -81,7 +131,7 @@ export function cpuMeter({
       ["sales", [sales]],
       ["orders", [orders]],
       ["postgres", backends.map((backend) => backend.pid)],
-      ["nats", processesNamed("nats-server")],
+      ["nats", nats],
       ["bench", [process.pid]],
     ]);
     const byPid = new Map<number, number>();

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { processCpuSeconds } from "./cpu.ts";
+import { listeningOn, processCpuSeconds } from "./cpu.ts";
 
 test("reads a process' CPU time, which grows as it works; an unknown process reads 0", () => {
   const before = processCpuSeconds(process.pid);
@@ -9,4 +9,16 @@ test("reads a process' CPU time, which grows as it works; an unknown process rea
   while (processCpuSeconds(process.pid) === before && performance.now() < deadline) {}
   expect(processCpuSeconds(process.pid)).toBeGreaterThan(before);
   expect(processCpuSeconds(2 ** 30)).toBe(0);
+});
+
+test("tells which of some processes listens on a port", () => {
+  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  try {
+    const parent = process.ppid;
+    expect(listeningOn(server.port, [parent, process.pid])).toEqual([process.pid]);
+    expect(listeningOn(server.port, [parent])).toEqual([]);
+  } finally {
+    server.stop(true);
+  }
+  expect(listeningOn(server.port, [process.pid])).toEqual([]);
 });

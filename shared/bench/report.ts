@@ -77,6 +77,9 @@ export function lagGrows(slopePerS: number, writtenPerS: number): boolean {
   return slopePerS > 0.01 * writtenPerS;
 }
 
+/** The backlog the RSS target is set for. */
+const RSS_BACKLOG = 50_000;
+
 /** The targets of issue 6, each as the check it is. */
 /** Judged on the rates, not on the ratios rounded for display: 0.245 is not 0.25. */
 export const TARGETS = {
@@ -102,8 +105,10 @@ export const TARGETS = {
   },
   lag: { text: "does not grow", met: (r: BenchReport) => !r.e2e_lag_grows },
   rss: {
-    text: "≤ 256 MB each",
-    met: (r: BenchReport) => r.rss_mb.sales <= 256 && r.rss_mb.orders <= 256,
+    text: `≤ 256 MB each at ${RSS_BACKLOG.toLocaleString("en-US")}`,
+    // With a smaller backlog the processes hold less: the target is not shown to be met.
+    met: (r: BenchReport) =>
+      r.options.events >= RSS_BACKLOG && r.rss_mb.sales <= 256 && r.rss_mb.orders <= 256,
   },
 } as const;
 export type TargetName = keyof typeof TARGETS;

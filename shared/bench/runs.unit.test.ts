@@ -101,6 +101,15 @@ test("a target no run met is not met, though the medians taken figure by figure 
   expect(combined.targets_met.latency).toBe(false);
 });
 
+test("the backlog grows when most runs saw it grow, whatever the median slope says", () => {
+  const growing = report({ e2eRatio: 0.3, lagSlope: 120, p50: 4, p99: 20, rssSales: 140 });
+  const steady = report({ e2eRatio: 0.3, lagSlope: -118, p50: 4, p99: 20, rssSales: 140 });
+  const combined = combineRuns([growing, steady]);
+  expect(combined.e2e_lag_slope_per_s).toBe(1); // under the 1 % of writes that counts as growing
+  expect(combined.targets_met.lag).toBe(false);
+  expect(combined.e2e_lag_grows).toBe(true);
+});
+
 test("an even number of runs takes the mean of the middle two", () => {
   const combined = combineRuns(runs.slice(0, 2));
   expect(combined.latency_ms.p50).toBe(5.23);
@@ -122,4 +131,17 @@ test("a target is judged on the rates, not on the ratio rounded for display", ()
   expect(targetsMet(nearly)).toMatchObject({ e2e: false, intake: false });
   const exactly = { ...base, e2e_per_s: 1_560, intake_per_s: 20_000 };
   expect(targetsMet(exactly)).toMatchObject({ e2e: true, intake: true });
+});
+
+test("the RSS target is met only with the backlog it is set for", () => {
+  const { targets_met: _, ...full } = report({
+    e2eRatio: 0.3,
+    lagSlope: 0,
+    p50: 4,
+    p99: 20,
+    rssSales: 140,
+  });
+  expect(targetsMet(full).rss).toBe(true);
+  expect(targetsMet({ ...full, options: { ...full.options, events: 49_999 } }).rss).toBe(false);
+  expect(targetsMet({ ...full, rss_mb: { sales: 140, orders: 257 } }).rss).toBe(false);
 });

@@ -19,7 +19,7 @@ export type BenchService = {
   start(): Promise<void>;
   /** SIGTERM, after noting the run's peak RSS. */
   stop(): Promise<void>;
-  /** Peak resident set (VmHWM) over every run so far, in MiB. */
+  /** Peak resident set (VmHWM) over every start so far, in MB of 10^6 bytes. */
   peakRssMb(): number;
 };
 
