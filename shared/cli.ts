@@ -51,20 +51,34 @@ export async function runScript<S extends v.GenericSchema>(
     return exitAfterOutput((await run(context)) ?? 0);
   } catch (error) {
     const usage = error instanceof UsageError;
-    const hint = usage ? `\nTry ${spec.command} --help` : "";
+    const hint = usage
+      ? `\nTry ${spec.command} --help`
+      : isMissingTable(error)
+        ? "\nHas the database been migrated? bun run migrate (or start the module once)"
+        : "";
     process.stderr.write(`${spec.command}: ${errorMessage(error)}${hint}\n`);
-    return exitAfterOutput(usage ? 2 : 1);
+    // Soon: what failed may have left a socket open (nats.js keeps one after a timed-out connect).
+    return exitAfterOutput(usage ? 2 : 1, FAILURE_GRACE_MS);
   }
 }
+
+/** Postgres' "undefined table" or "invalid schema name": the database is not migrated. */
+function isMissingTable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "42P01" || code === "3F000";
+}
+
+const OUTPUT_GRACE_MS = 10_000;
+const FAILURE_GRACE_MS = 1_000;
 
 /**
  * Ends the script with `code` once its output is out. Not `process.exit()`: Bun drops what a pipe
  * has not taken yet, so a reader slower than the script got only the first 64 KiB of a long
  * `--json`. A script that left something open still ends, after a grace period.
  */
-function exitAfterOutput(code: number): void {
+function exitAfterOutput(code: number, graceMs = OUTPUT_GRACE_MS): void {
   process.exitCode = code;
-  setTimeout(() => process.exit(code), 10_000).unref();
+  setTimeout(() => process.exit(code), graceMs).unref();
 }
 
 /** The validated options, or `"help"`; throws a `UsageError` naming what is wrong. */

@@ -2,7 +2,7 @@ import { afterAll, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { ensureStream, startNatsLink, streamInfo } from "./nats.ts";
+import { connectNats, ensureStream, startNatsLink, streamInfo } from "./nats.ts";
 import { startNatsServer } from "./processes/nats-server.ts";
 import { captureLogger, silentLogger } from "./testing/silent-logger.ts";
 import { testEnv, uniqueId, useIntegrationTimeout, waitFor } from "./testing/test-environment.ts";
@@ -188,5 +188,19 @@ test("a NATS link whose onConnect throws logs it and keeps its one connection", 
     expect(logs.lines.some((line) => line.msg === "nats unreachable, retrying")).toBe(false);
   } finally {
     await link.close();
+  }
+});
+
+test("a tool's connection to a server that does not answer fails, naming the server", async () => {
+  // Accepts the connection and never says a word, as a frozen server would.
+  const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  try {
+    const url = `nats://user:secret@127.0.0.1:${silent.port}`;
+    const failure = await connectNats(url, "tool", { timeoutMs: 200 }).catch((e: unknown) => e);
+    expect(String(failure)).toContain(
+      `cannot connect to NATS at nats://***@127.0.0.1:${silent.port}: no answer within 200 ms`,
+    );
+  } finally {
+    silent.stop(true);
   }
 });

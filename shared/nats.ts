@@ -165,9 +165,29 @@ async function drainWithin(nc: NatsConnection, limitMs: number): Promise<void> {
   if (!inTime && !nc.isClosed()) await nc.close();
 }
 
-/** A plain connection that fails at once when the server does not answer: for tools and tests. */
-export function connectNats(url: string, name = "tool"): Promise<NatsConnection> {
-  return connect({ servers: url.split(",").map((server) => server.trim()), name });
+/** How long a tool waits for a server that accepts the connection but does not answer. */
+export const TOOL_CONNECT_TIMEOUT_MS = 5_000;
+
+/**
+ * A plain connection for tools and tests: it fails at once when nothing listens, and after
+ * `TOOL_CONNECT_TIMEOUT_MS` when the server does not answer (nats.js waits 20 s by default).
+ */
+export async function connectNats(
+  url: string,
+  name = "tool",
+  { timeoutMs = TOOL_CONNECT_TIMEOUT_MS } = {},
+): Promise<NatsConnection> {
+  try {
+    return await connect({
+      servers: url.split(",").map((server) => server.trim()),
+      name,
+      timeout: timeoutMs,
+    });
+  } catch (error) {
+    const message = errorMessage(error);
+    const reason = message === "timeout" ? `no answer within ${timeoutMs} ms` : message;
+    throw new Error(`cannot connect to NATS at ${redactUrls(url)}: ${reason}`, { cause: error });
+  }
 }
 
 export type StreamSpec = {

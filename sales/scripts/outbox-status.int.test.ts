@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import { outboxStatusText, readOutboxStatus } from "shared/outbox";
 import { runScriptProcess } from "shared/testing/script-process.ts";
-import { testEnv, waitFor } from "shared/testing/test-environment.ts";
+import { testEnv, useTestDatabase, waitFor } from "shared/testing/test-environment.ts";
 import { SALES_OUTBOX } from "../infrastructure/outbox.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 
@@ -82,4 +82,15 @@ test("--help explains and exits 0; a bad option exits 2 naming it", async () => 
   const bad = await outboxStatus("--errors", "many");
   expect(bad.code).toBe(2);
   expect(bad.stderr).toContain("--errors: must be a whole number");
+});
+
+test("on a database never migrated, it says to migrate it", async () => {
+  const empty = await useTestDatabase();
+  const result = await runScriptProcess("sales/scripts/outbox-status.ts", [], {
+    ...env,
+    DATABASE_URL: empty.url,
+  });
+  expect(result.code).toBe(1);
+  expect(result.stderr).toContain('relation "sales.outbox_messages" does not exist');
+  expect(result.stderr).toContain("Has the database been migrated? bun run migrate");
 });
