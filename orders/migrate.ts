@@ -14,7 +14,10 @@ export const spec = {
 } satisfies ScriptSpec<v.GenericSchema>;
 
 await runScript(spec, async ({ json }) => {
-  const { applied } = await migrateDatabase(readOrdersEnv().DATABASE_URL, MIGRATIONS);
+  const { applied } = await migrateDatabase(readOrdersEnv().DATABASE_URL, MIGRATIONS, {
+    onWaiting: (holder) =>
+      console.error(`orders: waiting for another migration of schema orders, held by ${holder}`),
+  });
   console.log(
     json
       ? JSON.stringify({ schema: "orders", applied })

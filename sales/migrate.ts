@@ -13,7 +13,10 @@ export const spec = {
 } satisfies ScriptSpec<v.GenericSchema>;
 
 await runScript(spec, async ({ json }) => {
-  const { applied } = await migrateDatabase(readSalesEnv().DATABASE_URL, MIGRATIONS);
+  const { applied } = await migrateDatabase(readSalesEnv().DATABASE_URL, MIGRATIONS, {
+    onWaiting: (holder) =>
+      console.error(`sales: waiting for another migration of schema sales, held by ${holder}`),
+  });
   console.log(
     json
       ? JSON.stringify({ schema: "sales", applied })

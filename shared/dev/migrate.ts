@@ -3,6 +3,7 @@
  * `migrate.ts` in a process of its own (as each service applies only its own schema). Stops at
  * the first failure.
  */
+import os from "node:os";
 import { join } from "node:path";
 import * as v from "valibot";
 import { MODULES } from "../architecture.ts";
@@ -23,13 +24,23 @@ const spec = {
 } satisfies ScriptSpec<v.GenericSchema>;
 
 await runScript(spec, async ({ json }) => {
+  let child: Bun.Subprocess | undefined;
+  let stoppedBy: NodeJS.Signals | undefined;
+  // A supervisor's signal reaches this process alone: the migration in hand must stop too.
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.on(signal, () => {
+      stoppedBy = signal;
+      child?.kill(signal);
+    });
+  }
   for (const module of MODULES) {
-    const child = Bun.spawn(["bun", join(module, "migrate.ts"), ...(json ? ["--json"] : [])], {
+    if (stoppedBy) break;
+    child = Bun.spawn(["bun", join(module, "migrate.ts"), ...(json ? ["--json"] : [])], {
       cwd: ROOT,
       stdio: ["ignore", "inherit", "inherit"],
     });
     const code = await child.exited;
     if (code !== 0) return code;
   }
-  return 0;
+  return stoppedBy ? 128 + (os.constants.signals[stoppedBy] ?? 0) : 0;
 });
