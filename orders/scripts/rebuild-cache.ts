@@ -72,7 +72,9 @@ export function progressPrinter(stream: { isTTY?: boolean; write(text: string): 
 export function rebuildText(result: RebuildResult, ms: number): string {
   const { skipped } = result;
   const lines = [
-    `Rebuilt orders.product_cache from ${result.stream}, sequences ${formatCount(result.firstSeq)}-${formatCount(result.lastSeq)}`,
+    result.lastSeq >= result.firstSeq
+      ? `Rebuilt orders.product_cache from ${result.stream}, sequences ${formatCount(result.firstSeq)}-${formatCount(result.lastSeq)}`
+      : `Rebuilt orders.product_cache from ${result.stream}, which holds no message`,
     ...formatFields([
       ["Messages read", formatCount(result.messagesRead)],
       ["Events handled", formatCount(result.eventsHandled)],

@@ -134,7 +134,8 @@ export function streamsText({ stream, consumer }: StreamsReport, inbox: StreamsI
     ...formatFields([
       ["Subjects", stream.subjects.join(", ")],
       ["Retention", `${stream.retention}, ${stream.storage} storage`],
-      ["Max age", formatDuration(stream.maxAgeMs)],
+      // JetStream's 0 is no limit.
+      ["Max age", stream.maxAgeMs > 0 ? formatDuration(stream.maxAgeMs) : "unlimited"],
       ["Duplicate window", formatDuration(stream.duplicateWindowMs)],
       ["Messages", formatCount(stream.messages)],
       ["Bytes", formatBytes(stream.bytes)],
