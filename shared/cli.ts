@@ -106,7 +106,9 @@ export function parseScriptArgs<S extends v.GenericSchema>(
   const result = v.safeParse(spec.schema, options);
   if (!result.success) {
     const [issue] = toIssues(result.issues);
-    throw new UsageError(issue?.path ? `--${issue.path}: ${issue.message}` : `${issue?.message}`);
+    // The option, not the item of it (`--id`, not `--id.0`).
+    const option = issue?.path.split(".")[0];
+    throw new UsageError(option ? `--${option}: ${issue?.message}` : `${issue?.message}`);
   }
   return { options: result.output, json: json === true };
 }

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import * as v from "valibot";
-import { helpText } from "./cli.ts";
+import { helpText, parseScriptArgs, type ScriptSpec } from "./cli.ts";
 import { runScriptProcess } from "./testing/script-process.ts";
 import { useIntegrationTimeout } from "./testing/test-environment.ts";
 
@@ -39,4 +39,15 @@ test("--help lines up --json and --help with the script's own options, however w
     new Set(descriptionColumns(["--id <uuid>        an id", "                   more"])),
   ).toEqual(new Set([21]));
   expect(new Set(descriptionColumns([]))).toEqual(new Set([21]));
+});
+
+test("a usage error names the option, not the item of a repeated one", () => {
+  const spec = {
+    command: "bun run x",
+    summary: "X.",
+    options: { id: { type: "string", multiple: true } },
+    optionHelp: [],
+    schema: v.object({ id: v.array(v.pipe(v.string(), v.uuid("must be a UUID"))) }),
+  } satisfies ScriptSpec<v.GenericSchema>;
+  expect(() => parseScriptArgs(spec, ["--id", "nope"])).toThrow("--id: must be a UUID");
 });

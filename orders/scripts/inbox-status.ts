@@ -9,7 +9,7 @@ export const spec = {
   summary: "What Orders' inbox has not applied yet, and why (orders.inbox_messages).",
   options: { errors: { type: "string" } },
   optionHelp: ["--errors <n>       how many of the latest errors to list (default 10)"],
-  schema: v.object({ errors: countOption(10, { max: 1000 }) }),
+  schema: v.object({ errors: countOption(10, { min: 1, max: 1000 }) }),
   notes: [
     "Reads DATABASE_URL and DATABASE_ROLE like the Orders process. The consumer side of the same question:",
     "  bun run streams   (nats consumer info SALES orders)",

@@ -9,7 +9,7 @@ export const spec = {
   summary: "What Sales' outbox has not published yet, and why (sales.outbox_messages).",
   options: { errors: { type: "string" } },
   optionHelp: ["--errors <n>       how many of the latest errors to list (default 10)"],
-  schema: v.object({ errors: countOption(10, { max: 1000 }) }),
+  schema: v.object({ errors: countOption(10, { min: 1, max: 1000 }) }),
   notes: [
     "Reads DATABASE_URL and DATABASE_ROLE like the Sales process. The stream side of the same question:",
     "  bun run streams   (nats stream info SALES)",
