@@ -91,7 +91,7 @@ test("--since leaves parked rows alone and takes only a time with its zone", asy
   for (const since of ["2026-11-27T10:00:00+01", "2026-02-31T10:00:00Z"]) {
     const refused = await runRepublish(["--since", since]);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain("must be a time that exists");
+    expect(refused.stderr).toContain("must be a date that exists, its zone Z or ±hh:mm");
   }
 });
 

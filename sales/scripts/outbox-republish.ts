@@ -27,7 +27,10 @@ export const spec = {
       v.pipe(
         v.string(),
         v.isoTimestamp("must be an ISO 8601 time with its zone, e.g. 2026-11-27T10:00:00Z"),
-        v.check(isRealTime, "must be a time that exists, e.g. 2026-11-27T10:00:00Z"),
+        v.check(
+          isRealTime,
+          "must be a date that exists, its zone Z or ±hh:mm, e.g. 2026-11-27T10:00:00+01:00",
+        ),
         v.transform((text) => new Date(text)),
       ),
     ),
