@@ -133,7 +133,7 @@ export async function runBench(options: BenchOptions, system: BenchSystem): Prom
       `backlog slope ${sustained.lagSlopePerS}/s`,
   );
 
-  const latencyRate = Math.max(1, Math.round(sustained.appliedPerS / 4));
+  const latencyRate = options.latencyRatePerS ?? Math.max(1, Math.round(sustained.appliedPerS / 4));
   await settle();
   progress(`writes at ${latencyRate}/s for ${options.latencyDurationS} s…`);
   const latency = await measureLatency(system, {
@@ -183,6 +183,7 @@ export async function runBench(options: BenchOptions, system: BenchSystem): Prom
       publish_window: options.publishWindow,
       duration_s: options.durationS,
       latency_duration_s: options.latencyDurationS,
+      ...(options.latencyRatePerS && { latency_rate_per_s: options.latencyRatePerS }),
       ...(options.cpuProfileDirectory && { cpu_prof: options.cpuProfileDirectory }),
     },
     machine: await describeMachine(system),

@@ -15,6 +15,11 @@ export type BenchOptions = {
   durationS: number;
   /** Seconds of writes at 25 % of the measured maximum, for the latency figures. */
   latencyDurationS: number;
+  /**
+   * Writes a second for the latency figures instead of 25 % of the maximum, e.g. 20 to see the
+   * floor an all but idle machine sets; the latency target is then not judged.
+   */
+  latencyRatePerS: number | undefined;
   /** Whole runs in a row, each in a database and namespace of its own; reported as medians. */
   runs: number;
   /** Where Sales and Orders write a CPU profile each time they stop; none when undefined. */
@@ -35,6 +40,9 @@ line with every figure. Postgres and NATS come from DATABASE_URL and NATS_URL.
   -w, --publish-window <n>    publishes in flight in the raw publish probe (default 256)
   -d, --duration <s>          seconds of full-speed writes through Sales' API (default 15)
   -l, --latency-duration <s>  seconds of writes at 25 % of the maximum rate (default 10)
+      --latency-rate <n>      writes a second for the latency instead of 25 % of the
+                              maximum, e.g. 20 for the floor of an all but idle machine
+                              (the latency target is then not judged)
   -r, --runs <n>              whole runs in a row; the report gives each figure's median,
                               its range and how many runs met each target (default 1)
       --cpu-prof <dir>        write a CPU profile of Sales and Orders each time one stops,
@@ -67,6 +75,7 @@ const Flags = v.object({
   "publish-window": v.optional(count("publish-window", 1, 100_000), "256"),
   duration: v.optional(seconds("duration"), "15"),
   "latency-duration": v.optional(seconds("latency-duration"), "10"),
+  "latency-rate": v.optional(count("latency-rate", 1, 100_000)),
   runs: v.optional(count("runs", 1, 20), "1"),
   "cpu-prof": v.optional(v.pipe(v.string(), v.nonEmpty("--cpu-prof needs a directory"))),
 });
@@ -95,6 +104,7 @@ export function parseBenchOptions(
         "publish-window": { type: "string", short: "w" },
         duration: { type: "string", short: "d" },
         "latency-duration": { type: "string", short: "l" },
+        "latency-rate": { type: "string" },
         runs: { type: "string", short: "r" },
         "cpu-prof": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -119,6 +129,7 @@ export function parseBenchOptions(
     publishWindow: flags.output["publish-window"],
     durationS: flags.output.duration,
     latencyDurationS: flags.output["latency-duration"],
+    latencyRatePerS: flags.output["latency-rate"],
     runs: flags.output.runs,
     // The services run from the repository root, not from here.
     cpuProfileDirectory: flags.output["cpu-prof"] && resolve(flags.output["cpu-prof"]),

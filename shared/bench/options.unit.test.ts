@@ -16,6 +16,11 @@ test("options: defaults, flags, help and refusals", () => {
     cpuProfileDirectory: join(process.cwd(), "profiles"),
   });
   expect(() => parseBenchOptions(["--cpu-prof", ""], {})).toThrow("--cpu-prof needs a directory");
+  expect(defaults).toMatchObject({ latencyRatePerS: undefined });
+  expect(parseBenchOptions(["--latency-rate", "20"], {})).toMatchObject({ latencyRatePerS: 20 });
+  expect(() => parseBenchOptions(["--latency-rate", "0"], {})).toThrow(
+    "--latency-rate must be at least 1",
+  );
   expect(parseBenchOptions(["--help"], {})).toBe("help");
   expect(() => parseBenchOptions(["--concurrency", "0"], {})).toThrow(BenchUsageError);
   expect(() => parseBenchOptions(["--nonsense"], {})).toThrow(BenchUsageError);

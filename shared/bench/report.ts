@@ -52,6 +52,8 @@ export type BenchReport = {
     publish_window: number;
     duration_s: number;
     latency_duration_s: number;
+    /** The latency's rate when `--latency-rate` set it, rather than 25 % of the maximum. */
+    latency_rate_per_s?: number;
     /** Where Sales and Orders wrote CPU profiles (their figures are then slowed by it). */
     cpu_prof?: string;
   };
@@ -101,7 +103,9 @@ export const TARGETS = {
   },
   latency: {
     text: "p50 ≤ 5, p99 ≤ 25 ms",
-    met: (r: BenchReport) => r.latency_ms.p50 <= 5 && r.latency_ms.p99 <= 25,
+    // At 25 % of the maximum: at a rate `--latency-rate` set, it is not shown to be met.
+    met: (r: BenchReport) =>
+      r.options.latency_rate_per_s === undefined && r.latency_ms.p50 <= 5 && r.latency_ms.p99 <= 25,
   },
   lag: { text: "does not grow", met: (r: BenchReport) => !r.e2e_lag_grows },
   rss: {
@@ -161,7 +165,7 @@ export function formatTable(r: BenchReport): string {
     [
       "commit → cache latency p50/p95/p99/max",
       ms(r.latency_ms),
-      `at ${r.latency_rate_per_s}/s (25 %)`,
+      `at ${r.latency_rate_per_s}/s (${r.options.latency_rate_per_s ? "--latency-rate" : "25 %"})`,
       verdict("latency"),
     ],
     [
@@ -192,7 +196,7 @@ export function formatTable(r: BenchReport): string {
   return [
     `${m.cpus} × ${m.cpu_model}, ${m.memory_gb} GB, ${m.os}; Bun ${m.bun}, PostgreSQL ${m.postgres}, nats-server ${m.nats_server}`,
     `${o.events} events, concurrency ${o.concurrency}, publish window ${o.publish_window}, ` +
-      `${o.duration_s} s full load, ${o.latency_duration_s} s at 25 %; ${r.events_checked} events checked, ${r.elapsed_s} s` +
+      `${o.duration_s} s full load, ${o.latency_duration_s} s at ${o.latency_rate_per_s ? `${o.latency_rate_per_s}/s` : "25 %"}; ${r.events_checked} events checked, ${r.elapsed_s} s` +
       (r.checkpointed_between_phases ? "" : "; no CHECKPOINT between phases (not allowed)") +
       (o.cpu_prof ? `; profiled (slower), profiles in ${o.cpu_prof}` : ""),
     "",
