@@ -34,6 +34,8 @@ const DOMAIN_SAFE_SHARED = ["shared/errors", "shared/validation"];
 
 const inFolder = (folder: string) => (path: string) => path.startsWith(`${folder}/`);
 const isTest = (path: string) => /\.test\.[cm]?[jt]sx?$/.test(path);
+/** Tests and what only they use: a module's `testing/` folder. */
+const isTestCode = (path: string) => isTest(path) || /(^|\/)testing\//.test(path);
 /** `sales/x.ts` and the package name `sales` (or `sales/…`) both count as "in sales". */
 const targetsPackage = (name: string) => (edge: Edge) =>
   edge.target === name || edge.target.startsWith(`${name}/`);
@@ -73,6 +75,14 @@ export const RULES: Rule[] = [
     forbids: (edge: Edge) =>
       edge.specifier.startsWith(".") &&
       (targetsPackage("shared")(edge) || targetsPackage("contracts")(edge)),
+  })),
+  ...MODULES.map((module) => ({
+    name: `${module} production code takes no test support (shared/testing, shared/processes)`,
+    appliesTo: (path: string) => inFolder(module)(path) && !isTestCode(path),
+    forbids: (edge: Edge) =>
+      ["shared/testing", "shared/processes"].some(
+        (door) => edge.target === door || edge.target.startsWith(`${door}/`),
+      ),
   })),
   {
     name: "references stay inside the repository",

@@ -172,6 +172,18 @@ describe("the checker catches a planted violation", () => {
     ]);
   });
 
+  test("a module's production code takes no test support; its tests and testing/ may", () => {
+    const code = 'import { waitFor } from "shared/testing/test-environment.ts";';
+    expect(violationsIn("orders/api/orders.ts", code)).toContain(
+      "(orders production code takes no test support",
+    );
+    expect(violationsIn("sales/main.ts", 'import "shared/processes/nats-server.ts";')).toContain(
+      "(sales production code takes no test support",
+    );
+    expect(violationsIn("orders/api/orders.int.test.ts", code)).toBe("");
+    expect(violationsIn("orders/testing/orders-under-test.ts", code)).toBe("");
+  });
+
   test("a URL that is not resolved against the file is no reference", () => {
     expect(violationsIn("orders/x.ts", 'new URL("/products", baseUrl);')).toBe("");
   });
