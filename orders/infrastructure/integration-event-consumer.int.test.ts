@@ -414,3 +414,58 @@ describe("a consumer delete the server answers with an error after it removed th
     expect(logs.lines.some((line) => line.msg === "cannot consume")).toBe(false);
   });
 });
+
+describe("an event Orders has no handler for, and a message that is not an event", async () => {
+  const sales = await startFakeSales();
+  const database = await useTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+
+  test("are stored, and each is logged and reported as what it is", async () => {
+    const logs = captureLogger("orders");
+    const batches: Parameters<
+      NonNullable<IntegrationEventConsumerOptions["metrics"]>["stored"]
+    >[0][] = [];
+    startConsumer(sales, database.sql, {
+      log: logs.log,
+      handles: (type) => type !== "sales.product.teleported.v1",
+      metrics: { stored: (batch) => void batches.push(batch), removedUnread() {} },
+    });
+    const teleported = {
+      ...productEvent("created", productSnapshot()),
+      type: "sales.product.teleported.v1",
+    };
+    await sales.publishRaw(teleported.type, JSON.stringify(teleported), teleported.id);
+    await sales.publishRaw("sales.product.created.v1", "not an event");
+    const rows = await waitFor(
+      async () => {
+        const stored = await database.sql<{ id: string; status: string }[]>`
+          select id, status from orders.inbox_messages order by stream_sequence`;
+        return stored.length === 2 ? [...stored] : undefined;
+      },
+      { message: "both messages stored" },
+    );
+    expect(rows.map((row) => row.status)).toEqual(["ignored", "parked"]);
+
+    const ignored = batches.flatMap((batch) => batch.ignored);
+    const parked = batches.flatMap((batch) => batch.parked);
+    expect(ignored).toEqual([{ id: teleported.id, type: teleported.type }]);
+    expect(parked).toMatchObject([{ id: rows[1]?.id, streamSequence: 2 }]);
+    expect(parked[0]?.error).toContain("not a valid event");
+    expect(logs.lines).toContainEqual(
+      expect.objectContaining({
+        level: "info",
+        eventId: teleported.id,
+        type: teleported.type,
+        msg: expect.stringContaining("event ignored: Orders has no handler for its type"),
+      }),
+    );
+    expect(logs.lines).toContainEqual(
+      expect.objectContaining({
+        level: "error",
+        inboxId: rows[1]?.id,
+        streamSequence: 2,
+        msg: expect.stringContaining("message parked: not a valid event"),
+      }),
+    );
+  });
+});

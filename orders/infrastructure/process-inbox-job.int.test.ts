@@ -231,7 +231,7 @@ test("an event whose id comes in upper case is counted as pending, so the job is
     ],
     () => true,
   );
-  expect(stored).toEqual({ inserted: 1, pending: 1 });
+  expect(stored).toEqual({ inserted: 1, pending: 1, ignored: [], parked: [] });
 });
 
 test("a batch whose connection dies while it applies message by message commits nothing, then runs again", async () => {

@@ -70,8 +70,11 @@ export type IntegrationEventConsumerOptions = {
 
 /** Told of every batch stored (see `metrics.ts`). */
 export type IntegrationEventConsumerMetrics = {
-  /** `received` messages were stored; `inserted` of them were new, the rest duplicates. */
-  stored(batch: { received: number; inserted: number }): void;
+  /**
+   * `received` messages were stored; `inserted` of them were new, the rest duplicates; of the
+   * new ones, these are ignored (no handler) or parked (not a valid event).
+   */
+  stored(batch: { received: number } & StoredBatch): void;
   /** The stream removed `count` messages before this consumer was delivered them. */
   removedUnread(count: number): void;
 };
@@ -358,7 +361,19 @@ export function startIntegrationEventConsumer(
       return;
     }
     for (const message of batch) message.ack();
-    options.metrics?.stored({ received: batch.length, inserted: stored.inserted });
+    options.metrics?.stored({ received: batch.length, ...stored });
+    for (const { id, type } of stored.ignored) {
+      log.info(
+        { eventId: id, type },
+        `event ignored: ${reader} has no handler for its type (bun run inbox:replay --all-ignored applies it once it has)`,
+      );
+    }
+    for (const { id, subject, streamSequence, error } of stored.parked) {
+      log.error(
+        { inboxId: id, subject, streamSequence, err: error },
+        "message parked: not a valid event (bun run inbox:status lists it)",
+      );
+    }
     onStored(stored);
   }
 

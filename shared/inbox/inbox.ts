@@ -158,7 +158,17 @@ async function insertRows(sql: Queryable, inbox: StoredInbox, rows: InboxRow[]):
   return inserted.map((row) => row.id);
 }
 
-export type StoredBatch = { inserted: number; pending: number };
+/**
+ * What a batch added to the inbox: how many rows, how many of them wait for ProcessInboxJob, and
+ * the ones it never will, with why (a type the module has no handler for; a message not a valid
+ * event).
+ */
+export type StoredBatch = {
+  inserted: number;
+  pending: number;
+  ignored: { id: string; type: string | null }[];
+  parked: { id: string; subject: string; streamSequence: number; error: string | null }[];
+};
 
 /**
  * Stores a batch of messages in the inbox within `tx`. Normally one statement; if Postgres
@@ -244,10 +254,19 @@ async function noteLaterCopies(
 
 function storedBatch(rows: InboxRow[], inserted: ReadonlySet<string>): StoredBatch {
   // Postgres returns a uuid in lower case, whatever case the event's id came in.
-  const pending = rows.filter(
-    (row) => row.status === "pending" && inserted.has(row.id.toLowerCase()),
-  ).length;
-  return { inserted: inserted.size, pending };
+  const added = rows.filter((row) => inserted.has(row.id.toLowerCase()));
+  const withStatus = (status: InboxRow["status"]) => added.filter((row) => row.status === status);
+  return {
+    inserted: inserted.size,
+    pending: withStatus("pending").length,
+    ignored: withStatus("ignored").map(({ id, type }) => ({ id, type })),
+    parked: withStatus("parked").map(({ id, subject, streamSequence, lastError }) => ({
+      id,
+      subject,
+      streamSequence,
+      error: lastError,
+    })),
+  };
 }
 
 async function insertOneByOne(

@@ -25,6 +25,14 @@ export function createInboxMetrics(
     `${prefix}_inbox_duplicates_total`,
     "Of those, messages already in the inbox (same event id): skipped.",
   );
+  const ignored = registry.counter(
+    `${prefix}_inbox_ignored_total`,
+    `Events stored as ignored, by type: ${reader} has no handler for them (inbox:replay --all-ignored applies them once it has).`,
+  );
+  const parkedTotal = registry.counter(
+    `${prefix}_inbox_parked_total`,
+    "Messages stored as parked by this process: not a valid event.",
+  );
   const removedUnread = registry.counter(
     `${prefix}_stream_removed_unread_total`,
     `Messages the stream removed before the consumer was delivered them (a limit, or max age): lost to ${reader} until ${publisher.name} sends them again (${publisher.republishScript}).`,
@@ -78,6 +86,8 @@ export function createInboxMetrics(
       stored(batch) {
         received.inc({}, batch.received);
         duplicates.inc({}, batch.received - batch.inserted);
+        for (const { type } of batch.ignored) ignored.inc({ type: type ?? "(none)" });
+        if (batch.parked.length > 0) parkedTotal.inc({}, batch.parked.length);
       },
       removedUnread(count) {
         removedUnread.inc({}, count);
