@@ -145,7 +145,7 @@ describe("bun run inbox:replay", async () => {
   test("--all-ignored re-queues ignored rows of a type this version handles; --id says when it has no handler", async () => {
     const product = productSnapshot();
     const handled = productEvent("created", product);
-    const unknown = { ...handled, id: Bun.randomUUIDv7(), type: "sales.product.discontinued.v1" };
+    const unknown = { ...handled, id: Bun.randomUUIDv7(), type: "sales.product.teleported.v1" };
     // As an instance without a handler for these types (not yet upgraded) left them.
     for (const [event, sequence] of [
       [handled, 1001],
@@ -172,7 +172,7 @@ describe("bun run inbox:replay", async () => {
     const byId = await runReplay(orders.database.url, ["--id", unknown.id]);
     expect(byId.code).toBe(0);
     expect(byId.stdout).toContain(
-      `${unknown.id}  no handler for sales.product.discontinued.v1 in this version: left ignored`,
+      `${unknown.id}  no handler for sales.product.teleported.v1 in this version: left ignored`,
     );
     expect(await statusOf(unknown.id)).toBe("ignored");
   });

@@ -75,6 +75,8 @@ export function createProductCacheReplay({
     if (pending.size === 0) return;
     const rows = [...pending.values()];
     pending = new Map();
+    // A new column's array goes in the unnest too; one of booleans in `sql.array(…)`, as the
+    // relay's are: postgres.js sends a bare one as a boolean ("cannot cast … to boolean[]").
     await sql`
       insert into orders.product_cache_rebuild
         (product_id, sku, name, price_amount, price_currency, version, updated_at)

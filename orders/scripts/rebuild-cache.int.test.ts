@@ -60,11 +60,15 @@ async function publish(kind: "created" | "updated", snapshot: ProductSnapshot) {
   if (!known || known.version < snapshot.version) truth.set(snapshot.productId, snapshot);
 }
 
-const cache = async (): Promise<CacheRow[]> => [
-  ...(await orders.sql<CacheRow[]>`
-    select product_id, sku, name, price_amount, price_currency, version
-    from orders.product_cache order by product_id`),
-];
+/**
+ * Every column but `updated_at`: a column added to the cache shows here, and the tests fail until
+ * `expected` (what the events say) and the rebuild (which must copy it) know it.
+ */
+const cache = async (): Promise<CacheRow[]> =>
+  (
+    await orders.sql<(CacheRow & { updatedAt: Date })[]>`
+      select * from orders.product_cache order by product_id`
+  ).map(({ updatedAt: _, ...row }) => row);
 const expected = (): CacheRow[] =>
   [...truth.values()]
     .map((p) => ({
@@ -114,11 +118,20 @@ const insertGhost = async () => {
   return productId;
 };
 
+test("the rebuild's scratch table has the cache's columns", async () => {
+  const columns = (table: string) => orders.sql<{ name: string; type: string }[]>`
+    select column_name as name, data_type as type from information_schema.columns
+    where table_schema = 'orders' and table_name = ${table} order by column_name`;
+  const cached = await columns("product_cache");
+  expect(cached.length).toBeGreaterThan(5);
+  expect([...(await columns("product_cache_rebuild"))]).toEqual([...cached]);
+});
+
 describe("bun run orders:rebuild-cache", () => {
   test("without --prune, a cached product the stream does not mention is kept, and the summary says --prune would delete it", async () => {
     const ghost = await insertGhost();
     const result = await runScriptProcess("orders/scripts/rebuild-cache.ts", [], env);
-    expect(result.code).toBe(0);
+    expect(result).toMatchObject({ code: 0 }); // on failure, shows its stderr too
     expect(result.stdout).toMatch(/Not in the stream: +1 kept, 0 removed\n/);
     expect(result.stdout).toContain(
       "The 1 cached product(s) the stream does not mention were kept as they are; --prune would delete them.",
@@ -140,7 +153,7 @@ describe("bun run orders:rebuild-cache", () => {
         NATS_NAMESPACE: emptySales.namespace,
       },
     );
-    expect(result.code).toBe(0);
+    expect(result).toMatchObject({ code: 0 }); // on failure, shows its stderr too
     expect(JSON.parse(result.stdout)).toMatchObject({
       stream: emptySales.stream,
       complete: false,
@@ -165,7 +178,7 @@ describe("bun run orders:rebuild-cache", () => {
       ["--json", "--prune"],
       env,
     );
-    expect(result.code).toBe(0);
+    expect(result).toMatchObject({ code: 0 }); // on failure, shows its stderr too
     expect(result.stderr).toContain("100%");
     expect(JSON.parse(result.stdout)).toMatchObject({
       stream: sales.stream,

@@ -25,9 +25,9 @@ test("each domain event becomes its integration event, in the order raised", () 
 
 test("a domain event without a handler throws, so its transaction does not commit", () => {
   const { bus, published } = recordingBus();
-  const unknown = { type: "ProductDiscontinued" } as unknown as ProductDomainEvent;
+  const unknown = { type: "ProductTeleported" } as unknown as ProductDomainEvent;
   expect(() => dispatchDomainEvents([unknown], bus)).toThrow(
-    "No handler for domain event ProductDiscontinued",
+    "No handler for domain event ProductTeleported",
   );
   expect(published).toEqual([]);
 });
