@@ -10,6 +10,7 @@ import {
   shapedLike,
   withOneFieldBroken,
 } from "shared/testing/http-fuzz.ts";
+import { servedRoutes } from "shared/testing/openapi-checks.ts";
 import { startSalesUnderTest } from "../testing/sales-under-test.ts";
 
 const sales = await startSalesUnderTest();
@@ -127,5 +128,27 @@ describe("HTTP fuzzing of Sales: never a 500, never a stack trace", () => {
       select o.id from sales.outbox_messages o
       where not exists (select 1 from sales.products p where p.id::text = o.payload->>'subject')`;
     expect(orphans).toEqual([] as never);
+  });
+
+  test("every route that takes a caller's input is fuzzed here", () => {
+    const fuzzed = [
+      "POST /products",
+      "PATCH /products/{id}",
+      "GET /products/{id}",
+      "GET /products",
+    ];
+    // Fixed answers, no input: nothing to fuzz.
+    const fixed = ["GET /health", "GET /ready", "GET /health/messaging", "GET /metrics"];
+    const documents = [
+      "GET /openapi.json",
+      "GET /asyncapi.json",
+      "GET /docs",
+      "GET /docs/assets/{file}",
+    ];
+    const served = servedRoutes(sales.app).filter(
+      (route) => !fixed.includes(route) && !documents.includes(route),
+    );
+    // A new route: a test of its own above, and its name in \`fuzzed\`.
+    expect(served.toSorted()).toEqual(fuzzed.toSorted());
   });
 });
