@@ -120,6 +120,7 @@ export function startIntegrationEventConsumer(
   let consumingCreated: string | undefined;
   const buffer: JsMsg[] = [];
   const flushing = new Set<Promise<void>>();
+  const ignoredTypesLogged = new Set<string | null>();
   let stopped = false;
 
   /**
@@ -362,10 +363,13 @@ export function startIntegrationEventConsumer(
     }
     for (const message of batch) message.ack();
     options.metrics?.stored({ received: batch.length, ...stored });
+    // Once per type: a type left unhandled on purpose would otherwise log every event.
     for (const { id, type } of stored.ignored) {
+      if (ignoredTypesLogged.has(type)) continue;
+      ignoredTypesLogged.add(type);
       log.info(
         { eventId: id, type },
-        `event ignored: ${reader} has no handler for its type (bun run inbox:replay --all-ignored applies it once it has)`,
+        `events of this type are stored as ignored: ${reader} has no handler for it (counted by type in /metrics; bun run inbox:replay --all-ignored applies them once it has)`,
       );
     }
     for (const { id, subject, streamSequence, error } of stored.parked) {
