@@ -363,9 +363,10 @@ export function startIntegrationEventConsumer(
     }
     for (const message of batch) message.ack();
     options.metrics?.stored({ received: batch.length, ...stored });
-    // Once per type: a type left unhandled on purpose would otherwise log every event.
+    // Once per type (a type left unhandled on purpose would otherwise log every event), and for
+    // so many types at most: a type is whatever a message says.
     for (const { id, type } of stored.ignored) {
-      if (ignoredTypesLogged.has(type)) continue;
+      if (ignoredTypesLogged.has(type) || ignoredTypesLogged.size >= 100) continue;
       ignoredTypesLogged.add(type);
       log.info(
         { eventId: id, type },

@@ -5,6 +5,9 @@ import type { ProcessInboxJobMetrics } from "./process-inbox-job.ts";
 import type { InboxSpec } from "./spec.ts";
 import { readInboxBacklog } from "./status.ts";
 
+/** Distinct event types `_inbox_ignored_total` has a series for; the rest share `(other)`. */
+const MAX_TYPE_LABELS = 100;
+
 /**
  * The inbox in `/metrics`: the consumer's and ProcessInboxJob's counters and durations (in
  * memory, per process) and the backlog gauges, read from Postgres at each scrape. Every name
@@ -73,6 +76,15 @@ export function createInboxMetrics(
     `${prefix}_inbox_parked`,
     "Messages stored unread because they are not a valid event.",
   );
+  // A type is whatever a message says: a label per type, up to a bound, then one for the rest.
+  const labelledTypes = new Set<string>();
+  const typeLabel = (type: string | null) => {
+    const label = type ?? "(none)";
+    if (labelledTypes.has(label)) return label;
+    if (labelledTypes.size >= MAX_TYPE_LABELS) return "(other)";
+    labelledTypes.add(label);
+    return label;
+  };
   registry.onScrape("inbox", async () => {
     const backlog = await readInboxBacklog(sql, inbox);
     pending.set(backlog.pending);
@@ -86,7 +98,7 @@ export function createInboxMetrics(
       stored(batch) {
         received.inc({}, batch.received);
         duplicates.inc({}, batch.received - batch.inserted);
-        for (const { type } of batch.ignored) ignored.inc({ type: type ?? "(none)" });
+        for (const { type } of batch.ignored) ignored.inc({ type: typeLabel(type) });
         if (batch.parked.length > 0) parkedTotal.inc({}, batch.parked.length);
       },
       removedUnread(count) {
