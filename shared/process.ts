@@ -149,7 +149,17 @@ export async function runService<Service extends { stop(): Promise<void> }>(
   const log = createLogger(name, logLevel);
   exitOnUncaughtErrors(name, { log });
   const starting = exitOnSignalsWhileStarting(name, { log });
-  const service = await start(log);
+  let service: Service;
+  try {
+    service = await start(log);
+  } catch (error) {
+    // E.g. Postgres not up yet: said as what it is, for the supervisor to start it again.
+    log.fatal(
+      { err: error instanceof Error ? error.stack : String(error) },
+      `${name}: cannot start: ${errorMessage(error)}; exiting`,
+    );
+    process.exit(1);
+  }
   starting.started();
   stopOnSignals(name, service.stop, { log });
   return service;
