@@ -1,6 +1,7 @@
 import { expect } from "bun:test";
 import fc from "fast-check";
 import type { Hono } from "hono";
+import { servedRoutes } from "./openapi-checks.ts";
 
 /**
  * The same cases every run, so `bun test` stays deterministic; set FUZZ_SEED to explore others
@@ -165,4 +166,23 @@ export function queryString(query: Record<string, unknown>): string {
   return new URLSearchParams(
     Object.entries(query).map(([key, value]): [string, string] => [key, text(value)]),
   ).toString();
+}
+
+/** Routes that take nothing from the caller: fixed answers, and the API's documents. */
+const ROUTES_WITHOUT_INPUT = [
+  "GET /health",
+  "GET /ready",
+  "GET /health/messaging",
+  "GET /metrics",
+  "GET /openapi.json",
+  "GET /asyncapi.json",
+  "GET /docs",
+  "GET /docs/assets/{file}", // its own file names only (`docsAsset`)
+];
+
+/** The app's routes that take a caller's input (`POST /products/{id}`), sorted: each is fuzzed. */
+export function routesTakingInput(app: Hono): string[] {
+  return servedRoutes(app)
+    .filter((route) => !ROUTES_WITHOUT_INPUT.includes(route))
+    .toSorted();
 }
