@@ -93,7 +93,7 @@ if (import.meta.main) {
         );
         if (result.sequencesNotFound) {
           lines.push(
-            `  ${result.sequencesNotFound} of the sequences have no outbox row (deleted after OUTBOX_RETENTION_MS, or never published by Sales): those events cannot be sent again from here`,
+            `  ${result.sequencesNotFound} of the sequences have no outbox row published there (deleted after OUTBOX_RETENTION_MS, never published by Sales, or sent again since at a later sequence, which holds it): those cannot be sent again from here`,
           );
         }
         process.stdout.write(`${lines.join("\n")}\n`);
