@@ -19,6 +19,7 @@ import type { Logger } from "../logger.ts";
 import { isJetStreamApiError, type NatsLink, type NatsNames } from "../nats.ts";
 import {
   contentId,
+  MAX_NAMED_IGNORED_TYPES,
   type ReceivedMessage,
   type StoredBatch,
   storeReceivedMessages,
@@ -366,7 +367,9 @@ export function startIntegrationEventConsumer(
     // Once per type (a type left unhandled on purpose would otherwise log every event), and for
     // so many types at most: a type is whatever a message says.
     for (const { id, type } of stored.ignored) {
-      if (ignoredTypesLogged.has(type) || ignoredTypesLogged.size >= 100) continue;
+      if (ignoredTypesLogged.has(type) || ignoredTypesLogged.size >= MAX_NAMED_IGNORED_TYPES) {
+        continue;
+      }
       ignoredTypesLogged.add(type);
       log.info(
         { eventId: id, type },

@@ -159,6 +159,12 @@ async function insertRows(sql: Queryable, inbox: StoredInbox, rows: InboxRow[]):
 }
 
 /**
+ * Distinct ignored event types a process names on their own (a log line, a metric series each);
+ * the rest go unnamed: a type is whatever a message says.
+ */
+export const MAX_NAMED_IGNORED_TYPES = 100;
+
+/**
  * What a batch added to the inbox: how many rows, how many of them wait for ProcessInboxJob, and
  * the ones it never will, with why (a type the module has no handler for; a message not a valid
  * event).

@@ -1,12 +1,10 @@
 import type { Sql } from "../database.ts";
 import type { MetricsRegistry } from "../metrics.ts";
 import type { IntegrationEventConsumerMetrics } from "./consumer.ts";
+import { MAX_NAMED_IGNORED_TYPES } from "./inbox.ts";
 import type { ProcessInboxJobMetrics } from "./process-inbox-job.ts";
 import type { InboxSpec } from "./spec.ts";
 import { readInboxBacklog } from "./status.ts";
-
-/** Distinct event types `_inbox_ignored_total` has a series for; the rest share `(other)`. */
-const MAX_TYPE_LABELS = 100;
 
 /**
  * The inbox in `/metrics`: the consumer's and ProcessInboxJob's counters and durations (in
@@ -81,7 +79,7 @@ export function createInboxMetrics(
   const typeLabel = (type: string | null) => {
     const label = type ?? "(none)";
     if (labelledTypes.has(label)) return label;
-    if (labelledTypes.size >= MAX_TYPE_LABELS) return "(other)";
+    if (labelledTypes.size >= MAX_NAMED_IGNORED_TYPES) return "(other)";
     labelledTypes.add(label);
     return label;
   };
