@@ -3,6 +3,7 @@ import { AckPolicy, DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connectNats, migrate, natsNames, type Sql, startNatsLink } from "shared";
 import {
+  consumerDescription,
   type IntegrationEventConsumerOptions,
   startIntegrationEventConsumer,
   UNREADABLE_HEADERS,
@@ -353,6 +354,93 @@ describe("a consumer of Orders' name made with another ack policy", async () => 
       AckPolicy.Explicit,
       DeliverPolicy.All,
     ]);
+  });
+});
+
+describe("a consumer of Orders' name that another module's inbox made", async () => {
+  const sales = await startFakeSales();
+  const database = await useTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+  await database.sql.unsafe(`
+    create schema shipping;
+    create table shipping.inbox_messages (like orders.inbox_messages including all)`);
+  const shippingInbox = { ...ORDERS_INBOX, schema: "shipping" };
+  const count = async (schema: string) =>
+    (
+      await database.sql`select count(*)::int as n from ${database.sql(`${schema}.inbox_messages`)}`
+    )[0]?.n;
+
+  test("is left to that module: this one says why and consumes nothing, and nothing is lost", async () => {
+    await sales.publishProduct("created", productSnapshot());
+    startConsumer(sales, database.sql, { inbox: shippingInbox });
+    await waitFor(async () => (await count("shipping")) === 1, {
+      message: "the first message in Shipping's inbox",
+    });
+
+    const logs = captureLogger("orders");
+    startConsumer(sales, database.sql, { log: logs.log });
+    await waitFor(() => logs.lines.some((line) => line.msg?.includes("belongs to another inbox")), {
+      message: "Orders saying the consumer is another inbox's",
+    });
+    for (let i = 0; i < 6; i++) await sales.publishProduct("created", productSnapshot());
+    await waitFor(async () => (await count("shipping")) === 7, {
+      message: "every message in Shipping's inbox",
+    });
+    expect(await count("orders")).toBe(0);
+    expect((await consumerInfo(sales)).config.description).toBe(consumerDescription(shippingInbox));
+    const saidWhy = logs.lines.filter((line) => line.msg?.includes("belongs to another inbox"));
+    expect(saidWhy).toHaveLength(1);
+    expect(saidWhy[0]).toMatchObject({
+      level: "error",
+      description: "stored in shipping.inbox_messages",
+    });
+  });
+});
+
+describe("a consumer of Orders' name made before consumers named their inbox", async () => {
+  const sales = await startFakeSales();
+  const database = await useTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+
+  test("is taken over: it gets Orders' description, and is read on from where it was", async () => {
+    await sales.publishProduct("created", productSnapshot());
+    const made = await sales.jsm.consumers.add(sales.stream, {
+      durable_name: ORDERS_INBOX.consumerName,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: `${sales.namespace}.${ORDERS_INBOX.subjects}`,
+    });
+    startConsumer(sales, database.sql);
+    await waitFor(
+      async () => (await database.sql`select 1 from orders.inbox_messages`).length === 1,
+      { message: "the message stored" },
+    );
+    const info = await consumerInfo(sales);
+    expect(info.config.description).toBe("stored in orders.inbox_messages");
+    expect(info.created).toBe(made.created);
+  });
+});
+
+describe("a consumer of Orders' name made by hand without a filter", async () => {
+  const sales = await startFakeSales();
+  const database = await useTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+
+  test("is replaced by one that takes Sales' subjects, and every message is stored", async () => {
+    for (let i = 0; i < 2; i++) await sales.publishProduct("created", productSnapshot());
+    await sales.jsm.consumers.add(sales.stream, {
+      durable_name: ORDERS_INBOX.consumerName,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+    });
+    startConsumer(sales, database.sql);
+    await waitFor(
+      async () => (await database.sql`select 1 from orders.inbox_messages`).length === 2,
+      { message: "the messages stored" },
+    );
+    expect((await consumerInfo(sales)).config.filter_subject).toBe(
+      `${sales.namespace}.${ORDERS_INBOX.subjects}`,
+    );
   });
 });
 

@@ -102,8 +102,10 @@ export function startIntegrationEventConsumer(
   const { sql, inbox, nats, names, log, handles, onStored, batchSize } = options;
   const { consumerName, reader, publisher } = inbox;
   const stream = names.stream(inbox.stream);
+  const description = consumerDescription(inbox);
   const wanted: Partial<ConsumerConfig> = {
     durable_name: consumerName,
+    description,
     ack_policy: AckPolicy.Explicit,
     ack_wait: nanos(options.ackWaitMs),
     // Unlimited on purpose: a message is acked once stored, and every message can be stored
@@ -117,6 +119,8 @@ export function startIntegrationEventConsumer(
   let manager: { connection: NatsConnection; jsm: JetStreamManager } | undefined;
   let messages: ConsumerMessages | undefined;
   let waitingForStreamLogged = false;
+  /** The description of another inbox's consumer of this name, once said. */
+  let ownerLogged: string | undefined;
   /** When the consumer `messages` pulls from was created: another one has the same name. */
   let consumingCreated: string | undefined;
   const buffer: JsMsg[] = [];
@@ -128,13 +132,20 @@ export function startIntegrationEventConsumer(
    * Ensures the consumer; says what it did, when the consumer in place was created and, when it
    * was there already, how far it had been delivered.
    */
-  async function ensureConsumer(jsm: JetStreamManager): Promise<{
-    outcome: "created" | "recreated" | "replaced" | "updated" | "unchanged";
-    created: string;
-    delivered?: number;
-  }> {
+  async function ensureConsumer(jsm: JetStreamManager): Promise<
+    | {
+        outcome: "created" | "recreated" | "replaced" | "updated" | "unchanged";
+        created: string;
+        delivered?: number;
+      }
+    | { outcome: "another inbox's"; owner: string }
+  > {
     try {
       const info = await jsm.consumers.info(stream, consumerName);
+      // Another module's, given the same name: left alone, since sharing it would split the
+      // messages between the two inboxes. One without a description predates them: taken over.
+      const owner = info.config.description;
+      if (owner && owner !== description) return { outcome: "another inbox's", owner };
       if (await isAheadOfStream(jsm, info)) {
         await deleteConsumer(jsm);
         const added = await jsm.consumers.add(stream, wanted);
@@ -143,28 +154,30 @@ export function startIntegrationEventConsumer(
       const { config } = info;
       // Made by something else (an operator's `nats consumer add`): these cannot be updated, and
       // the module would lose messages on them (acks covering unstored ones, history skipped).
+      // Nor the filter: nats-server 2.9 takes the update, then delivers nothing.
       if (
         config.ack_policy !== wanted.ack_policy ||
         config.deliver_policy !== wanted.deliver_policy ||
-        config.deliver_subject
+        config.deliver_subject ||
+        config.filter_subject !== wanted.filter_subject
       ) {
         await deleteConsumer(jsm);
         const added = await jsm.consumers.add(stream, wanted);
         return { outcome: "replaced", created: added.created };
       }
       const same =
+        config.description === description &&
         config.ack_wait === wanted.ack_wait &&
         config.max_deliver === wanted.max_deliver &&
-        config.max_ack_pending === wanted.max_ack_pending &&
-        config.filter_subject === wanted.filter_subject;
+        config.max_ack_pending === wanted.max_ack_pending;
       const delivered = info.delivered.stream_seq;
       if (same) return { outcome: "unchanged", created: info.created, delivered };
-      const { ack_wait, max_deliver, max_ack_pending, filter_subject } = wanted;
+      const { ack_wait, max_deliver, max_ack_pending } = wanted;
       await jsm.consumers.update(stream, consumerName, {
+        description,
         ack_wait,
         max_deliver,
         max_ack_pending,
-        filter_subject,
       });
       return { outcome: "updated", created: info.created, delivered };
     } catch (error) {
@@ -255,8 +268,22 @@ export function startIntegrationEventConsumer(
       if (manager?.connection !== connection) {
         manager = { connection, jsm: await jetstreamManager(connection) };
       }
-      const { outcome, created, delivered } = await ensureConsumer(manager.jsm);
+      const ensured = await ensureConsumer(manager.jsm);
       waitingForStreamLogged = false;
+      if (ensured.outcome === "another inbox's") {
+        messages?.stop();
+        messages = undefined;
+        if (ownerLogged !== ensured.owner) {
+          log.error(
+            { stream, consumer: consumerName, description: ensured.owner },
+            `the durable consumer named ${consumerName} belongs to another inbox (its description says so): two modules sharing one would each get only part of the messages. Not consuming; give this module's inbox a consumer name of its own, or delete that consumer if nothing uses it`,
+          );
+          ownerLogged = ensured.owner;
+        }
+        return;
+      }
+      ownerLogged = undefined;
+      const { outcome, created, delivered } = ensured;
       if (delivered !== undefined) await reportRemovedUnread(manager.jsm, delivered);
       if (outcome === "recreated") {
         log.warn(
@@ -266,7 +293,7 @@ export function startIntegrationEventConsumer(
       } else if (outcome === "replaced") {
         log.warn(
           { stream, consumer: consumerName },
-          "a consumer of that name with another ack or deliver policy was in place; replaced it, reading the stream from its start (the inbox drops what it has)",
+          "a consumer of that name with another ack or deliver policy or filter was in place; replaced it, reading the stream from its start (the inbox drops what it has)",
         );
       } else if (outcome !== "unchanged") {
         log.info({ stream, consumer: consumerName, outcome }, "consumer ensured");
@@ -404,6 +431,14 @@ export function startIntegrationEventConsumer(
       while (flushing.size > 0) await Promise.all(flushing);
     },
   };
+}
+
+/**
+ * What a module's durable consumer says it is, in its description (`nats consumer info`): the
+ * inbox it stores into. A consumer of the name with another description is another module's.
+ */
+export function consumerDescription({ schema }: Pick<InboxSpec, "schema">): string {
+  return `stored in ${schema}.inbox_messages`;
 }
 
 /**
