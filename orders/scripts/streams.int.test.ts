@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connectNats, natsNames, parseScriptArgs } from "shared";
 import { readStreamsReport, streamsText } from "shared/inbox";
 import { runScriptProcess } from "shared/testing/script-process.ts";
@@ -157,12 +157,52 @@ test("while Orders is down, streams shows the new messages pending and the ack f
   const shipping = { ...ORDERS_INBOX, consumerName: "shipping", reader: "Shipping" };
   const absent = await readStreamsReport(jsm, shipping, natsNames(sales.namespace));
   expect(absent.consumer).toBeNull();
-  expect(streamsText(absent, shipping)).toContain(
-    "Consumer shipping: does not exist (has Shipping started?)",
+  const absentText = streamsText(absent, shipping);
+  expect(absentText).toContain("Consumer shipping: does not exist (has Shipping started?)");
+  // Orders' floor is the lowest of those there, but Shipping has read nothing yet.
+  expect(absent).toMatchObject({ otherConsumers: [{ name: "orders" }], lowestAckFloor: 5 });
+  expect(absentText).toContain(
+    "NOT safe to purge: consumer shipping does not exist yet, and Shipping has read none",
   );
   const elsewhere = natsNames(`${sales.namespace}x`);
   await expect(readStreamsReport(jsm, ORDERS_INBOX, elsewhere)).rejects.toThrow(
     `stream ${elsewhere.stream("SALES")} does not exist (has Sales started?)`,
+  );
+});
+
+test("with another module's consumer behind Orders', streams lists it and its ack floor as the lowest", async () => {
+  // Shipping's consumer, as its inbox makes it, has acked 3 of the 7 messages; Orders' 5.
+  await sales.jsm.consumers.add(sales.stream, {
+    durable_name: "shipping",
+    description: "stored in shipping.inbox_messages",
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+  });
+  const shipping = await js.consumers.get(sales.stream, "shipping");
+  for (let read = 0; read < 3; read++) await (await shipping.next())?.ackAck();
+
+  const result = await runScriptProcess("orders/scripts/streams.ts", ["--json"], env);
+  expect(result).toMatchObject({ code: 0, stderr: "" });
+  const report = JSON.parse(result.stdout);
+  // `consumer` stays Orders' own.
+  expect(report.consumer).toMatchObject({ name: "orders", ackFloor: { streamSeq: 5 } });
+  expect(report.otherConsumers).toMatchObject([
+    {
+      name: "shipping",
+      description: "stored in shipping.inbox_messages",
+      pending: 4,
+      ackPending: 0,
+      ackFloor: { streamSeq: 3 },
+      delivered: { streamSeq: 3 },
+    },
+  ]);
+  expect(report.lowestAckFloor).toBe(3);
+
+  const { stdout: text } = await runScriptProcess("orders/scripts/streams.ts", [], env);
+  expect(text).toMatch(/\n {2}shipping +4 +0 +3 +3 +stored in shipping\.inbox_messages\n/);
+  expect(text).toContain("Lowest ack floor: stream seq 3 (shipping)\n");
+  expect(text).toContain(
+    `Safe to purge up to stream seq 3 (\`nats stream purge ${sales.stream} --seq 4\` keeps 4 on)`,
   );
 });
 

@@ -7,7 +7,8 @@ import { ORDERS_INBOX } from "../infrastructure/orders-inbox.ts";
 
 export const spec = {
   command: "bun run streams",
-  summary: "Stream SALES and Orders' durable consumer `orders` on it, as NATS sees them.",
+  summary:
+    "Stream SALES, Orders' durable consumer `orders` on it and the stream's other consumers, as NATS sees them, with the lowest ack floor: how far a purge is safe.",
   options: {},
   optionHelp: [],
   schema: v.object({}),

@@ -1,12 +1,13 @@
-import {
-  type ConsumerInfo,
-  JetStreamApiCodes,
-  type JetStreamManager,
-  type StreamInfo,
-} from "@nats-io/jetstream";
+import type { ConsumerInfo, JetStreamManager, StreamInfo } from "@nats-io/jetstream";
 import { millis } from "@nats-io/nats-core";
-import { isJetStreamApiError, type NatsNames, streamInfo } from "../nats.ts";
-import { formatBytes, formatCount, formatDuration, formatFields } from "../report-text.ts";
+import { type NatsNames, streamInfo } from "../nats.ts";
+import {
+  formatBytes,
+  formatCount,
+  formatDuration,
+  formatFields,
+  formatTable,
+} from "../report-text.ts";
 import type { InboxSpec } from "./spec.ts";
 
 /** What the report reads of the inbox: its stream, its consumer, and both modules' names. */
@@ -19,9 +20,20 @@ export type SequencePosition = {
   lastActive: string | null;
 };
 
+/** Another consumer on the stream (another module's, or one made by hand), in brief. */
+export type OtherConsumer = {
+  name: string;
+  description: string | null;
+  pending: number;
+  ackPending: number;
+  delivered: SequencePosition;
+  ackFloor: SequencePosition;
+};
+
 /**
- * The publisher's stream and the inbox's durable consumer on it, as NATS sees them (`nats stream
- * info SALES`, `nats consumer info SALES orders`): for a module's `bun run streams`.
+ * The publisher's stream and the consumers on it, the inbox's durable consumer in full, as NATS
+ * sees them (`nats stream info SALES`, `nats consumer info SALES orders`): for a module's
+ * `bun run streams`.
  */
 export type StreamsReport = {
   stream: {
@@ -55,6 +67,14 @@ export type StreamsReport = {
     maxAckPending: number;
     filterSubject: string | null;
   } | null;
+  /** The stream's other consumers, by name. */
+  otherConsumers: OtherConsumer[];
+  /**
+   * The lowest ack floor (stream sequence) of all the stream's consumers, null without any: each
+   * has acked every message of its own at or below it. A safe purge point only if every module
+   * reading the stream has its consumer already (this inbox's is `consumer`, not null).
+   */
+  lowestAckFloor: number | null;
 };
 
 const ZERO_TIME = /^0001-01-01/;
@@ -65,11 +85,15 @@ const position = (sequence: ConsumerInfo["delivered"]): SequencePosition => ({
   lastActive: time(sequence.last_active as unknown as string | undefined),
 });
 
+/** The report from the stream's info and all its consumers': the inbox's is `consumerName`. */
 export function toStreamsReport(
   info: StreamInfo,
-  consumer: ConsumerInfo | undefined,
+  consumers: ConsumerInfo[],
+  consumerName: string,
 ): StreamsReport {
   const { config, state } = info;
+  const consumer = consumers.find((candidate) => candidate.name === consumerName);
+  const floors = consumers.map((candidate) => candidate.ack_floor.stream_seq);
   return {
     stream: {
       name: config.name,
@@ -101,12 +125,24 @@ export function toStreamsReport(
           filterSubject: consumer.config.filter_subject ?? null,
         }
       : null,
+    otherConsumers: consumers
+      .filter((other) => other !== consumer)
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((other) => ({
+        name: other.name,
+        description: other.config.description || null,
+        pending: other.num_pending,
+        ackPending: other.num_ack_pending,
+        delivered: position(other.delivered),
+        ackFloor: position(other.ack_floor),
+      })),
+    lowestAckFloor: floors.length > 0 ? Math.min(...floors) : null,
   };
 }
 
 /**
- * The report on the inbox's stream (put in its namespace by `names`) and its durable consumer;
- * throws when the stream does not exist.
+ * The report on the inbox's stream (put in its namespace by `names`), its durable consumer and
+ * the stream's other consumers; throws when the stream does not exist.
  */
 export async function readStreamsReport(
   jsm: JetStreamManager,
@@ -117,18 +153,17 @@ export async function readStreamsReport(
   const info = await streamInfo(jsm, name);
   if (!info)
     throw new Error(`stream ${name} does not exist (has ${inbox.publisher.name} started?)`);
-  const consumer = await jsm.consumers.info(name, inbox.consumerName).catch((error) => {
-    if (isJetStreamApiError(error, JetStreamApiCodes.ConsumerNotFound)) return undefined;
-    throw error;
-  });
-  return toStreamsReport(info, consumer);
+  const consumers: ConsumerInfo[] = [];
+  for await (const consumer of jsm.consumers.list(name)) consumers.push(consumer);
+  return toStreamsReport(info, consumers, inbox.consumerName);
 }
 
 const at = (sequence: number, when: string | null) =>
   when ? `${formatCount(sequence)} @ ${when}` : formatCount(sequence);
 
 /** The report as text for a terminal. */
-export function streamsText({ stream, consumer }: StreamsReport, inbox: StreamsInbox): string {
+export function streamsText(report: StreamsReport, inbox: StreamsInbox): string {
+  const { stream, consumer } = report;
   const lines = [
     `Stream ${stream.name}`,
     ...formatFields([
@@ -170,5 +205,51 @@ export function streamsText({ stream, consumer }: StreamsReport, inbox: StreamsI
       ]),
     );
   }
+  lines.push("", ...otherConsumersText(report), "", ...lowestAckFloorText(report, inbox));
   return `${lines.join("\n")}\n`;
+}
+
+function otherConsumersText({ otherConsumers }: StreamsReport): string[] {
+  if (otherConsumers.length === 0) return ["Other consumers: none"];
+  return [
+    "Other consumers (ack floor and last delivered: stream seq)",
+    ...formatTable(
+      ["name", "pending", "ack pending", "ack floor", "last delivered", "description"],
+      otherConsumers.map((other) => [
+        other.name,
+        formatCount(other.pending),
+        formatCount(other.ackPending),
+        String(other.ackFloor.streamSeq),
+        String(other.delivered.streamSeq),
+        other.description ?? "-",
+      ]),
+    ),
+  ];
+}
+
+function lowestAckFloorText(
+  { stream, consumer, otherConsumers, lowestAckFloor: floor }: StreamsReport,
+  inbox: StreamsInbox,
+): string[] {
+  const atFloor = [...(consumer ? [consumer] : []), ...otherConsumers]
+    .filter((each) => each.ackFloor.streamSeq === floor)
+    .map((each) => each.name);
+  const lines = [
+    floor === null
+      ? "Lowest ack floor: none (no consumers)"
+      : `Lowest ack floor: stream seq ${floor} (${atFloor.join(", ")})`,
+  ];
+  if (!consumer || floor === null) {
+    lines.push(
+      `  NOT safe to purge: consumer ${inbox.consumerName} does not exist yet, and ${inbox.reader} has read none of the messages.`,
+    );
+  } else {
+    // A purge by sequence keeps the message at that sequence.
+    lines.push(
+      `  Safe to purge up to stream seq ${floor} (\`nats stream purge ${stream.name} --seq ${floor + 1}\` keeps ${floor + 1} on):`,
+      "  every consumer above has acked each of its messages at or below it. NOT safe if some",
+      "  module's consumer does not exist yet: that module has read none of them.",
+    );
+  }
+  return lines;
 }
