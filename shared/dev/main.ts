@@ -1,11 +1,11 @@
 /**
  * `bun run dev`: the whole stack with one command. Uses Postgres and NATS where they answer,
  * starts them otherwise (local binaries with data in `.dev-data/`, or docker compose), then runs
- * Sales and Orders with prefixed logs. Ctrl-C stops everything it started.
+ * each module (`MODULE_PROCESSES`) with prefixed logs. Ctrl-C stops everything it started.
  */
 import { join } from "node:path";
 import * as v from "valibot";
-import { databaseUrlVariable, loadEnv, natsUrlVariable, portVariable } from "../env.ts";
+import { databaseUrlVariable, loadEnv, natsUrlVariable } from "../env.ts";
 import { type ServiceProcess, startServiceProcess } from "../processes/service-process.ts";
 import {
   ensureDatabaseExists,
@@ -13,6 +13,7 @@ import {
   ensurePostgres,
   type StartedService,
 } from "./infrastructure-services.ts";
+import { LOG_NAME_WIDTH, MODULE_PROCESSES, PORT_VARIABLES } from "./module-processes.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
 const DATA = join(ROOT, ".dev-data");
@@ -21,10 +22,10 @@ const env = loadEnv(
   v.object({
     DATABASE_URL: databaseUrlVariable,
     NATS_URL: natsUrlVariable,
-    SALES_PORT: portVariable(3001),
-    ORDERS_PORT: portVariable(3002),
+    ...PORT_VARIABLES,
   }),
 );
+const DEV = `${"dev".padEnd(LOG_NAME_WIDTH)}|`;
 
 const started: StartedService[] = [];
 const services: ServiceProcess[] = [];
@@ -35,13 +36,13 @@ let stopping = false;
 async function stopAll(code: number) {
   if (stopping) return;
   stopping = true;
-  console.log("\ndev    | stopping…");
+  console.log(`\n${DEV} stopping…`);
   await starting?.catch(() => {});
   await Promise.all(services.map((service) => service.stop("SIGTERM")));
   for (const service of started.reverse()) {
     await service
       .stop()
-      .catch((error) => console.error(`dev    | cannot stop ${service.name}:`, error));
+      .catch((error) => console.error(`${DEV} cannot stop ${service.name}:`, error));
   }
   process.exit(code);
 }
@@ -57,7 +58,7 @@ try {
     starting = ensure().then((service) => {
       if (!service) return;
       started.push(service);
-      console.log(`dev    | started ${service.name}`);
+      console.log(`${DEV} started ${service.name}`);
     });
     await starting;
   }
@@ -66,31 +67,27 @@ try {
   const common = { DATABASE_URL: env.DATABASE_URL, NATS_URL: env.NATS_URL };
   // One at a time, each kept as soon as it runs: if Orders cannot start, Sales is stopped too.
   // They share this terminal's process group, so a Ctrl-C reaches them too, and each stops itself.
-  for (const [name, port] of [
-    ["sales", env.SALES_PORT],
-    ["orders", env.ORDERS_PORT],
-  ] as const) {
+  for (const module of MODULE_PROCESSES) {
     if (stopping) break;
     starting = startServiceProcess({
-      name,
-      entry: `${name}/main.ts`,
+      name: module.name,
+      entry: `${module.name}/main.ts`,
       env: common,
-      port,
+      port: env[module.portVariable],
       echo: true,
+      echoNameWidth: LOG_NAME_WIDTH,
     }).then((service) => void services.push(service));
     await starting;
   }
   if (!stopping) {
-    console.log(
-      `dev    | Sales  on http://127.0.0.1:${env.SALES_PORT}   (POST /products, PATCH /products/:id)`,
-    );
-    console.log(
-      `dev    | Orders on http://127.0.0.1:${env.ORDERS_PORT}   (GET /products/:id, POST /orders)`,
-    );
-    console.log("dev    | Ctrl-C stops everything this command started.");
+    const titleWidth = Math.max(...MODULE_PROCESSES.map((module) => module.title.length));
+    for (const module of MODULE_PROCESSES) {
+      const url = `http://127.0.0.1:${env[module.portVariable]}`;
+      console.log(`${DEV} ${module.title.padEnd(titleWidth)} on ${url}   (${module.serves})`);
+    }
+    console.log(`${DEV} Ctrl-C stops everything this command started.`);
   }
 } catch (error) {
-  if (!stopping)
-    console.error(`dev    | ${error instanceof Error ? error.message : String(error)}`);
+  if (!stopping) console.error(`${DEV} ${error instanceof Error ? error.message : String(error)}`);
   await stopAll(1);
 }

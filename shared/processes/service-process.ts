@@ -31,6 +31,8 @@ type ServiceProcessOptions = {
   runtimeFlags?: string[];
   /** Also print every line, prefixed with `name` (for `bun run dev`). */
   echo?: boolean;
+  /** How wide that prefix's name column is, to line up with other processes' (default: 7). */
+  echoNameWidth?: number;
   /**
    * Append stdout and stderr to this file instead of collecting them, as a log shipper would
    * take them: reading the lines costs this process nothing (for the benchmark).
@@ -64,6 +66,7 @@ export async function createServiceProcess({
   port,
   runtimeFlags = [],
   echo = false,
+  echoNameWidth = 7,
   logFile,
 }: ServiceProcessOptions): Promise<ServiceProcess> {
   const servicePort = port ?? (await freePort());
@@ -76,7 +79,8 @@ export async function createServiceProcess({
 
   function record(line: string, stream: "stdout" | "stderr") {
     if (line.trim() === "") return;
-    if (echo) console[stream === "stdout" ? "log" : "error"](`${name.padEnd(7)}| ${line}`);
+    if (echo)
+      console[stream === "stdout" ? "log" : "error"](`${name.padEnd(echoNameWidth)}| ${line}`);
     try {
       const parsed = JSON.parse(line) as ServiceLogLine;
       logs.push(parsed);
