@@ -77,6 +77,7 @@ export {
   isJetStreamApiError,
   messageAt,
   natsNames,
+  StreamOfAnotherError,
   startNatsLink,
   streamInfo,
 } from "./nats.ts";

@@ -2,7 +2,13 @@ import { afterAll, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { connectNats, ensureStream, startNatsLink, streamInfo } from "./nats.ts";
+import {
+  connectNats,
+  ensureStream,
+  StreamOfAnotherError,
+  startNatsLink,
+  streamInfo,
+} from "./nats.ts";
 import { startNatsServer } from "./processes/nats-server.ts";
 import { captureLogger, silentLogger } from "./testing/silent-logger.ts";
 import { testEnv, uniqueId, useIntegrationTimeout, waitFor } from "./testing/test-environment.ts";
@@ -41,6 +47,30 @@ test("ensureStream creates the stream, then leaves it alone, then updates what c
   expect(updated.outcome).toBe("updated");
   expect((await jsm.streams.info(spec.name)).config.max_age).toBe(nanos(120_000));
   expect((await ensureStream(jsm, { ...spec, maxAgeMs: 120_000 })).outcome).toBe("unchanged");
+});
+
+test("ensureStream names the publisher in the description, takes over a stream without one, and leaves another publisher's alone", async () => {
+  const name = `OWNED_${id}`;
+  const owned = { ...spec, name, subjects: [`owned${id}.>`], description: "published from a" };
+  await jsm.streams.add({ name, subjects: owned.subjects });
+  try {
+    const adopted = await ensureStream(jsm, owned);
+    expect(adopted.outcome).toBe("updated");
+    expect(adopted.info.config.description).toBe("published from a");
+    expect((await ensureStream(jsm, owned)).outcome).toBe("unchanged");
+
+    const another = { ...owned, subjects: [`another${id}.>`], description: "published from b" };
+    await expect(ensureStream(jsm, another)).rejects.toBeInstanceOf(StreamOfAnotherError);
+    await expect(ensureStream(jsm, another)).rejects.toThrow(
+      `stream ${name} is another publisher's (its description: "published from a")`,
+    );
+    expect((await jsm.streams.info(name)).config).toMatchObject({
+      subjects: owned.subjects,
+      description: "published from a",
+    });
+  } finally {
+    await jsm.streams.delete(name);
+  }
 });
 
 test("streamInfo tells a missing stream from an existing one", async () => {

@@ -204,7 +204,15 @@ export type StreamSpec = {
   subjects: string[];
   maxAgeMs: number;
   duplicateWindowMs: number;
+  /**
+   * Who publishes to it (`published from sales.outbox_messages`), kept as the stream's
+   * description: a stream that describes another publisher is left alone (`StreamOfAnotherError`).
+   */
+  description?: string;
 };
+
+/** The stream of that name describes another publisher: it is not changed, nor published to. */
+export class StreamOfAnotherError extends Error {}
 
 export type EnsureStreamResult = { outcome: "created" | "updated" | "unchanged"; info: StreamInfo };
 
@@ -222,6 +230,7 @@ export async function ensureStream(
     storage: StorageType.File,
     max_age: nanos(spec.maxAgeMs),
     duplicate_window: nanos(spec.duplicateWindowMs),
+    ...(spec.description !== undefined && { description: spec.description }),
   } satisfies Partial<StreamConfig>;
 
   const current = await streamInfo(jsm, spec.name);
@@ -229,6 +238,16 @@ export async function ensureStream(
     return { outcome: "created", info: await jsm.streams.add({ name: spec.name, ...wanted }) };
   }
   const config = current.config;
+  // One without a description predates them: taken over.
+  if (
+    spec.description !== undefined &&
+    config.description &&
+    config.description !== spec.description
+  ) {
+    throw new StreamOfAnotherError(
+      `stream ${spec.name} is another publisher's (its description: "${config.description}"): two outboxes publishing to one stream would each take the other's messages for ones the stream lost, and send theirs again. Nothing is published; give this outbox a stream of its own`,
+    );
+  }
   if (config.storage !== wanted.storage) {
     throw new Error(
       `Stream ${spec.name} uses ${config.storage} storage, not ${wanted.storage}; storage cannot be changed in place`,
@@ -238,6 +257,7 @@ export async function ensureStream(
     config.retention === wanted.retention &&
     config.max_age === wanted.max_age &&
     config.duplicate_window === wanted.duplicate_window &&
+    (spec.description === undefined || config.description === spec.description) &&
     [...config.subjects].sort().join(" ") === wanted.subjects.join(" ");
   if (same) return { outcome: "unchanged", info: current };
   const { storage: _storage, ...changeable } = wanted;

@@ -142,6 +142,7 @@ async function useOwnOutbox({ maxAgeMs = HOUR_MS } = {}) {
   return {
     sql: database.sql,
     connection: nc,
+    streamName: spec.name,
     record,
     /** Publishes `count` events and records each at the sequence JetStream gave it. */
     async publish(count: number, { ageMs = 0 } = {}) {
@@ -367,6 +368,70 @@ test("a stream check whose message lookups fail queues nothing again and tries a
   expect(check.isReady).toBe(false);
   expect(await allPublished()).toBe(true);
   expect(requeued()).toBe(false);
+});
+
+test("a stream of Sales' name that another outbox publishes to is left alone, and the check says why once", async () => {
+  const names = natsNames(`t${uniqueId()}`);
+  const nc = await connectNats(server.url);
+  const jsm = await jetstreamManager(nc);
+  const another = {
+    name: names.stream(SALES_STREAM),
+    subjects: [names.subject("shipping.>")],
+    description: "published from shipping.outbox_messages",
+  };
+  await jsm.streams.add(another);
+  let infos = 0;
+  const counting = new Proxy(nc, {
+    get(target, key) {
+      if (key === "request") {
+        return (subject: string, ...rest: Parameters<NatsConnection["request"]>[1][]) => {
+          if (subject.includes(".STREAM.INFO.")) infos++;
+          return target.request(subject, ...rest);
+        };
+      }
+      const value = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const checkLogs = captureLogger("sales-check");
+  const check = startStreamCheck({
+    sql: sales.sql,
+    nats: linkTo(counting),
+    names,
+    outbox: SALES_OUTBOX,
+    log: checkLogs.log,
+    maxAgeMs: HOUR_MS,
+    onVerified: () => {},
+    checkIntervalMs: 10,
+  });
+  try {
+    await waitFor(() => infos >= 3, { message: "three checks" });
+    expect(check.isReady).toBe(false);
+  } finally {
+    await check.stop();
+  }
+  try {
+    const saidWhy = checkLogs.lines.filter((line) => line.level === "error");
+    expect(saidWhy).toHaveLength(1);
+    expect(saidWhy[0]?.msg).toStartWith(
+      `stream ${another.name} is another publisher's (its description: "published from shipping.outbox_messages")`,
+    );
+    expect((await jsm.streams.info(another.name)).config).toMatchObject({
+      subjects: another.subjects,
+      description: another.description,
+    });
+  } finally {
+    await jsm.streams.delete(another.name);
+    await nc.close();
+  }
+});
+
+test("the stream check names Sales' outbox in the stream's description, taking over a stream without one", async () => {
+  const outbox = await useOwnOutbox();
+  await outbox.check();
+  const jsm = await jetstreamManager(outbox.connection);
+  const { config } = await jsm.streams.info(outbox.streamName);
+  expect(config.description).toBe("published from sales.outbox_messages");
 });
 
 test("a re-created stream given more new messages than the outbox has old ones is not taken for ours", async () => {

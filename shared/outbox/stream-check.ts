@@ -9,6 +9,7 @@ import {
   messageAt,
   type NatsLink,
   type NatsNames,
+  StreamOfAnotherError,
   type StreamSpec,
 } from "../nats.ts";
 import { DUPLICATE_WINDOW_MS } from "./relay.ts";
@@ -41,6 +42,14 @@ const RETRY_MS = 1_000;
 type PublishedRow = { id: string; streamSequence: number };
 
 /**
+ * What the outbox's stream says it is, in its description (`nats stream info`): the outbox that
+ * publishes to it. A stream of the name with another description is another module's.
+ */
+export function streamDescription({ schema }: Pick<OutboxSpec, "schema">): string {
+  return `published from ${schema}.outbox_messages`;
+}
+
+/**
  * Keeps the outbox's stream (e.g. `SALES`: `sales.>`, limits retention, file storage, 2 min
  * duplicate window) in place and whole: ensured as soon as NATS answers, after every reconnect
  * and periodically, and each time checked against what the outbox recorded. A broker can lose
@@ -64,8 +73,11 @@ export function startStreamCheck({
     subjects: outbox.subjects.map((subjects) => names.subject(subjects)),
     maxAgeMs,
     duplicateWindowMs: DUPLICATE_WINDOW_MS,
+    description: streamDescription(outbox),
   };
   let verifiedGeneration = -1;
+  /** Why the stream of that name is another publisher's, once said. */
+  let anotherLogged: string | undefined;
   let manager: { connection: NatsConnection; jsm: JetStreamManager } | undefined;
 
   async function managerFor(connection: NatsConnection): Promise<JetStreamManager> {
@@ -276,6 +288,7 @@ export function startStreamCheck({
       try {
         const jsm = await managerFor(connection);
         const { outcome } = await ensureStream(jsm, spec);
+        anotherLogged = undefined;
         if (outcome !== "unchanged") log.info({ stream: spec.name, outcome }, "stream ensured");
         await requeueLostRows(jsm);
         if (verifiedGeneration !== generation) {
@@ -283,6 +296,12 @@ export function startStreamCheck({
           onVerified();
         }
       } catch (error) {
+        if (error instanceof StreamOfAnotherError) {
+          verifiedGeneration = -1;
+          if (anotherLogged !== error.message) log.error({ stream: spec.name }, error.message);
+          anotherLogged = error.message;
+          return;
+        }
         log.error({ stream: spec.name, err: errorMessage(error) }, "cannot ensure stream");
         return RETRY_MS; // e.g. JetStream still starting after a server restart
       }
