@@ -330,30 +330,33 @@ describe("messages removed before a consumer that had read nothing yet was deliv
   });
 });
 
-describe("a consumer of Orders' name made with another ack policy", async () => {
+describe.each([
+  [
+    "another ack and deliver policy",
+    { ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.New },
+  ],
+  ["no filter", { ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All }],
+])("a consumer of Orders' name made by hand with %s", async (_, made) => {
   const sales = await startFakeSales();
   const database = await useTestDatabase();
   await migrate(database.sql, MIGRATIONS);
 
-  test("is replaced by one that acks each message, and every message is stored", async () => {
-    const events = [];
-    for (let i = 0; i < 3; i++)
-      events.push(await sales.publishProduct("created", productSnapshot()));
+  test("is replaced by one that acks each message of Sales' subjects, and every message is stored", async () => {
+    for (let i = 0; i < 3; i++) await sales.publishProduct("created", productSnapshot());
     await sales.jsm.consumers.add(sales.stream, {
       durable_name: ORDERS_INBOX.consumerName,
-      ack_policy: AckPolicy.All,
-      deliver_policy: DeliverPolicy.New,
+      ...made,
     });
     startConsumer(sales, database.sql);
     await waitFor(
       async () => (await database.sql`select 1 from orders.inbox_messages`).length === 3,
       { message: "the messages published before stored" },
     );
-    const { config } = await consumerInfo(sales);
-    expect([config.ack_policy, config.deliver_policy]).toEqual([
-      AckPolicy.Explicit,
-      DeliverPolicy.All,
-    ]);
+    expect((await consumerInfo(sales)).config).toMatchObject({
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: `${sales.namespace}.${ORDERS_INBOX.subjects}`,
+    });
   });
 });
 
@@ -418,29 +421,6 @@ describe("a consumer of Orders' name made before consumers named their inbox", a
     const info = await consumerInfo(sales);
     expect(info.config.description).toBe("stored in orders.inbox_messages");
     expect(info.created).toBe(made.created);
-  });
-});
-
-describe("a consumer of Orders' name made by hand without a filter", async () => {
-  const sales = await startFakeSales();
-  const database = await useTestDatabase();
-  await migrate(database.sql, MIGRATIONS);
-
-  test("is replaced by one that takes Sales' subjects, and every message is stored", async () => {
-    for (let i = 0; i < 2; i++) await sales.publishProduct("created", productSnapshot());
-    await sales.jsm.consumers.add(sales.stream, {
-      durable_name: ORDERS_INBOX.consumerName,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-    });
-    startConsumer(sales, database.sql);
-    await waitFor(
-      async () => (await database.sql`select 1 from orders.inbox_messages`).length === 2,
-      { message: "the messages stored" },
-    );
-    expect((await consumerInfo(sales)).config.filter_subject).toBe(
-      `${sales.namespace}.${ORDERS_INBOX.subjects}`,
-    );
   });
 });
 
