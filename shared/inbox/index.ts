@@ -9,11 +9,8 @@ export type {
   IntegrationEventConsumerMetrics,
   IntegrationEventConsumerOptions,
 } from "./consumer.ts";
-export {
-  consumerDescription,
-  startIntegrationEventConsumer,
-  UNREADABLE_HEADERS,
-} from "./consumer.ts";
+export { startIntegrationEventConsumer, UNREADABLE_HEADERS } from "./consumer.ts";
+export { consumerDescription } from "./durable-consumer.ts";
 export type { ReceivedMessage, StoredBatch } from "./inbox.ts";
 export { isRefusedValue, storeInboxMessages, storeReceivedMessages } from "./inbox.ts";
 export { createInboxMetrics } from "./metrics.ts";
