@@ -17,6 +17,6 @@ export { startOutbox } from "./start.ts";
 export type { OutboxBacklog, OutboxError, OutboxStatus } from "./status.ts";
 export { outboxStatusText, readOutboxBacklog, readOutboxStatus } from "./status.ts";
 export type { StreamCheck, StreamCheckOptions } from "./stream-check.ts";
-export { startStreamCheck, streamDescription } from "./stream-check.ts";
+export { startStreamCheck } from "./stream-check.ts";
 export type { OutboxHeaders, OutboxWriter, UnsentEvent } from "./writer.ts";
 export { createOutboxWriter } from "./writer.ts";
