@@ -94,7 +94,8 @@ export async function startOrders(env: OrdersEnv, overrides: OrdersOverrides = {
     requestTimeoutMs: overrides.requestTimeoutMs,
     readiness: {
       postgres: () => isDatabaseReachable(sql),
-      nats: () => consumer.isConsuming,
+      nats: () => nats.isConnected,
+      consumer: () => consumer.isConsuming,
     },
     metrics,
     messagingHealth: async () => {

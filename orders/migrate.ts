@@ -10,7 +10,7 @@ export const spec = {
   options: {},
   optionHelp: [],
   schema: v.object({}),
-  notes: ["Reads DATABASE_URL like the Orders process. Both schemas: bun run migrate"],
+  notes: ["Reads DATABASE_URL like the Orders process. Every module's schema: bun run migrate"],
 } satisfies ScriptSpec<v.GenericSchema>;
 
 await runScript(spec, async ({ json }) => {

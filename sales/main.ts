@@ -104,7 +104,9 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
     pathsWithoutDatabase: ["/asyncapi.json"],
     readiness: {
       postgres: () => isDatabaseReachable(sql),
-      nats: () => stream.isReady,
+      nats: () => nats.isConnected,
+      // Ensured, and checked for lost messages, on this connection: the relay waits for it.
+      stream: () => stream.isReady,
     },
     metrics,
     messagingHealth: async () => {

@@ -224,7 +224,7 @@ describe("a consumer whose last acked message is an event the inbox received at 
     startConsumer(sales, database.sql, { log: logs.log });
     await waitFor(() => stored(skipped.id), { message: "the passed event stored" });
     expect(logs.lines.map((line) => line.msg)).toContain(
-      "the stream lost messages this consumer had acked; reading the stream again from its start (the inbox drops what it has)",
+      "the stream, or the inbox, no longer holds the last message this consumer acked (one of them lost data, or was restored from an older copy); reading the stream again from its start (the inbox drops what it has)",
     );
   });
 });

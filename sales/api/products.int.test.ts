@@ -296,6 +296,6 @@ test("unknown routes are a JSON 404; /health and /ready answer", async () => {
   await waitFor(async () => (await request("GET", "/ready")).status === 200, { message: "ready" });
   expect(await (await request("GET", "/ready")).json()).toEqual({
     status: "ready",
-    checks: { postgres: "up", nats: "up" },
+    checks: { postgres: "up", nats: "up", stream: "up" },
   });
 });

@@ -149,7 +149,7 @@ export function startIntegrationEventConsumer(
       if (outcome === "recreated") {
         log.warn(
           { stream, consumer: consumerName },
-          "the stream lost messages this consumer had acked; reading the stream again from its start (the inbox drops what it has)",
+          "the stream, or the inbox, no longer holds the last message this consumer acked (one of them lost data, or was restored from an older copy); reading the stream again from its start (the inbox drops what it has)",
         );
       } else if (outcome === "replaced") {
         log.warn(

@@ -8,10 +8,11 @@ import {
   formatFields,
   formatTable,
 } from "../report-text.ts";
+import { consumerDescription } from "./durable-consumer.ts";
 import type { InboxSpec } from "./spec.ts";
 
 /** What the report reads of the inbox: its stream, its consumer, and both modules' names. */
-type StreamsInbox = Pick<InboxSpec, "stream" | "consumerName" | "reader" | "publisher">;
+type StreamsInbox = Pick<InboxSpec, "schema" | "stream" | "consumerName" | "reader" | "publisher">;
 
 /** A position in the stream: consumer and stream sequence, and when. */
 export type SequencePosition = {
@@ -67,6 +68,11 @@ export type StreamsReport = {
     maxAckPending: number;
     filterSubject: string | null;
   } | null;
+  /**
+   * The description of the consumer of the inbox's name when another inbox made it (`stored in
+   * shipping.inbox_messages`): the module is then not consuming, and `consumer` is null.
+   */
+  consumerTakenBy: string | null;
   /** The stream's other consumers, by name. */
   otherConsumers: OtherConsumer[];
   /**
@@ -85,14 +91,20 @@ const position = (sequence: ConsumerInfo["delivered"]): SequencePosition => ({
   lastActive: time(sequence.last_active as unknown as string | undefined),
 });
 
-/** The report from the stream's info and all its consumers': the inbox's is `consumerName`. */
+/**
+ * The report from the stream's info and all its consumers': the inbox's is the one of its name,
+ * unless its description names another inbox.
+ */
 export function toStreamsReport(
   info: StreamInfo,
   consumers: ConsumerInfo[],
-  consumerName: string,
+  inbox: Pick<InboxSpec, "schema" | "consumerName">,
 ): StreamsReport {
   const { config, state } = info;
-  const consumer = consumers.find((candidate) => candidate.name === consumerName);
+  const named = consumers.find((candidate) => candidate.name === inbox.consumerName);
+  const owner = named?.config.description;
+  const takenBy = owner && owner !== consumerDescription(inbox) ? owner : null;
+  const consumer = takenBy ? undefined : named;
   const floors = consumers.map((candidate) => candidate.ack_floor.stream_seq);
   return {
     stream: {
@@ -125,6 +137,7 @@ export function toStreamsReport(
           filterSubject: consumer.config.filter_subject ?? null,
         }
       : null,
+    consumerTakenBy: takenBy,
     otherConsumers: consumers
       .filter((other) => other !== consumer)
       .sort((a, b) => a.name.localeCompare(b.name))
@@ -155,7 +168,7 @@ export async function readStreamsReport(
     throw new Error(`stream ${name} does not exist (has ${inbox.publisher.name} started?)`);
   const consumers: ConsumerInfo[] = [];
   for await (const consumer of jsm.consumers.list(name)) consumers.push(consumer);
-  return toStreamsReport(info, consumers, inbox.consumerName);
+  return toStreamsReport(info, consumers, inbox);
 }
 
 const at = (sequence: number, when: string | null) =>
@@ -181,7 +194,11 @@ export function streamsText(report: StreamsReport, inbox: StreamsInbox): string 
     ]),
     "",
   ];
-  if (!consumer) {
+  if (report.consumerTakenBy) {
+    lines.push(
+      `Consumer ${inbox.consumerName}: another inbox's ("${report.consumerTakenBy}"), so ${inbox.reader} is not consuming (its log says so); listed below`,
+    );
+  } else if (!consumer) {
     lines.push(`Consumer ${inbox.consumerName}: does not exist (has ${inbox.reader} started?)`);
   } else {
     lines.push(
@@ -228,7 +245,7 @@ function otherConsumersText({ otherConsumers }: StreamsReport): string[] {
 }
 
 function lowestAckFloorText(
-  { stream, consumer, otherConsumers, lowestAckFloor: floor }: StreamsReport,
+  { stream, consumer, consumerTakenBy, otherConsumers, lowestAckFloor: floor }: StreamsReport,
   inbox: StreamsInbox,
 ): string[] {
   const atFloor = [...(consumer ? [consumer] : []), ...otherConsumers]
@@ -239,7 +256,11 @@ function lowestAckFloorText(
       ? "Lowest ack floor: none (no consumers)"
       : `Lowest ack floor: stream seq ${floor} (${atFloor.join(", ")})`,
   ];
-  if (!consumer || floor === null) {
+  if (consumerTakenBy) {
+    lines.push(
+      `  NOT safe to purge: ${inbox.reader} is not consuming (consumer ${inbox.consumerName} is another inbox's), and has not read what came since.`,
+    );
+  } else if (!consumer || floor === null) {
     lines.push(
       `  NOT safe to purge: consumer ${inbox.consumerName} does not exist yet, and ${inbox.reader} has read none of the messages.`,
     );

@@ -3,6 +3,7 @@ import type { ConsumerInfo, StreamInfo } from "@nats-io/jetstream";
 import { type StreamsReport, streamsText, toStreamsReport } from "./stream-report.ts";
 
 const inbox = {
+  schema: "orders",
   stream: "SALES",
   consumerName: "orders",
   reader: "Orders",
@@ -26,7 +27,12 @@ const stream: StreamsReport["stream"] = {
   consumers: 1,
 };
 
-const noConsumers = { consumer: null, otherConsumers: [], lowestAckFloor: null };
+const noConsumers = {
+  consumer: null,
+  consumerTakenBy: null,
+  otherConsumers: [],
+  lowestAckFloor: null,
+};
 
 test("streams shows the stream's max age, and JetStream's 0 as no limit", () => {
   expect(streamsText({ stream, ...noConsumers }, inbox)).toMatch(/Max age:\s+30 d 0 h\n/);
@@ -60,7 +66,7 @@ test("the report lists the other consumers after the inbox's, and the lowest ack
       consumerInfo("orders", 7, 9),
       consumerInfo("billing", 8, 8),
     ],
-    "orders",
+    inbox,
   );
   expect(report.consumer).toMatchObject({ name: "orders", ackFloor: { streamSeq: 7 } });
   expect(report.otherConsumers).toEqual([
@@ -95,7 +101,7 @@ test("the report lists the other consumers after the inbox's, and the lowest ack
 });
 
 test("without the inbox's consumer, or any, the report says purging is not safe", () => {
-  const withoutOrders = toStreamsReport(streamInfo, [consumerInfo("shipping", 4, 6)], "orders");
+  const withoutOrders = toStreamsReport(streamInfo, [consumerInfo("shipping", 4, 6)], inbox);
   expect(withoutOrders.lowestAckFloor).toBe(4);
   const text = streamsText(withoutOrders, inbox);
   expect(text).toContain("Lowest ack floor: stream seq 4 (shipping)\n");
@@ -103,7 +109,7 @@ test("without the inbox's consumer, or any, the report says purging is not safe"
     "  NOT safe to purge: consumer orders does not exist yet, and Orders has read none of the messages.\n",
   );
 
-  const none = toStreamsReport(streamInfo, [], "orders");
+  const none = toStreamsReport(streamInfo, [], inbox);
   expect(none).toMatchObject(noConsumers);
   expect(streamsText(none, inbox)).toContain(
     "Other consumers: none\n\nLowest ack floor: none (no consumers)\n  NOT safe to purge:",
@@ -114,9 +120,35 @@ test("consumers at the same lowest ack floor are all named", () => {
   const report = toStreamsReport(
     streamInfo,
     [consumerInfo("orders", 4, 9), consumerInfo("shipping", 4, 4)],
-    "orders",
+    inbox,
   );
   expect(streamsText(report, inbox)).toContain(
     "Lowest ack floor: stream seq 4 (orders, shipping)\n",
   );
+});
+
+test("a consumer of the inbox's name that another inbox made is not taken for the inbox's", () => {
+  const report = toStreamsReport(
+    streamInfo,
+    [consumerInfo("orders", 9, 9, "stored in billing.inbox_messages")],
+    inbox,
+  );
+  expect(report).toMatchObject({
+    consumer: null,
+    consumerTakenBy: "stored in billing.inbox_messages",
+    otherConsumers: [{ name: "orders", description: "stored in billing.inbox_messages" }],
+  });
+  const text = streamsText(report, inbox);
+  expect(text).toContain(
+    'Consumer orders: another inbox\'s ("stored in billing.inbox_messages"), so Orders is not consuming',
+  );
+  expect(text).toContain("  NOT safe to purge: Orders is not consuming");
+  expect(text).not.toContain("Safe to purge up to");
+
+  const own = toStreamsReport(
+    streamInfo,
+    [consumerInfo("orders", 9, 9, "stored in orders.inbox_messages")],
+    inbox,
+  );
+  expect(own).toMatchObject({ consumer: { name: "orders" }, consumerTakenBy: null });
 });
