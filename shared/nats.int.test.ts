@@ -49,24 +49,24 @@ test("ensureStream creates the stream, then leaves it alone, then updates what c
   expect((await ensureStream(jsm, { ...spec, maxAgeMs: 120_000 })).outcome).toBe("unchanged");
 });
 
-test("ensureStream names the publisher in the description, takes over a stream without one, and leaves another publisher's alone", async () => {
+test("ensureStream names the publisher in the description, taking over a stream described otherwise, and leaves another publisher's alone", async () => {
   const name = `OWNED_${id}`;
-  const owned = { ...spec, name, subjects: [`owned${id}.>`], description: "published from a" };
-  await jsm.streams.add({ name, subjects: owned.subjects });
+  const owned = { ...spec, name, subjects: [`owned${id}.>`], publisher: "a.outbox_messages" };
+  await jsm.streams.add({ name, subjects: owned.subjects, description: "an operator's note" });
   try {
     const adopted = await ensureStream(jsm, owned);
     expect(adopted.outcome).toBe("updated");
-    expect(adopted.info.config.description).toBe("published from a");
+    expect(adopted.info.config.description).toBe("published from a.outbox_messages");
     expect((await ensureStream(jsm, owned)).outcome).toBe("unchanged");
 
-    const another = { ...owned, subjects: [`another${id}.>`], description: "published from b" };
+    const another = { ...owned, subjects: [`another${id}.>`], publisher: "b.outbox_messages" };
     await expect(ensureStream(jsm, another)).rejects.toBeInstanceOf(StreamOfAnotherError);
     await expect(ensureStream(jsm, another)).rejects.toThrow(
-      `stream ${name} is another publisher's (its description: "published from a")`,
+      `stream ${name} is another publisher's (its description: "published from a.outbox_messages")`,
     );
     expect((await jsm.streams.info(name)).config).toMatchObject({
       subjects: owned.subjects,
-      description: "published from a",
+      description: "published from a.outbox_messages",
     });
   } finally {
     await jsm.streams.delete(name);

@@ -205,11 +205,15 @@ export type StreamSpec = {
   maxAgeMs: number;
   duplicateWindowMs: number;
   /**
-   * Who publishes to it (`published from sales.outbox_messages`), kept as the stream's
-   * description: a stream that describes another publisher is left alone (`StreamOfAnotherError`).
+   * Who publishes to it (`sales.outbox_messages`), kept in the stream's description as
+   * `published from <publisher>`: a stream whose description names another publisher that way is
+   * left alone (`StreamOfAnotherError`); any other description (none, an operator's note) is
+   * replaced.
    */
-  description?: string;
+  publisher?: string;
 };
+
+const PUBLISHED_FROM = "published from ";
 
 /** The stream of that name describes another publisher: it is not changed, nor published to. */
 export class StreamOfAnotherError extends Error {}
@@ -230,7 +234,7 @@ export async function ensureStream(
     storage: StorageType.File,
     max_age: nanos(spec.maxAgeMs),
     duplicate_window: nanos(spec.duplicateWindowMs),
-    ...(spec.description !== undefined && { description: spec.description }),
+    ...(spec.publisher !== undefined && { description: `${PUBLISHED_FROM}${spec.publisher}` }),
   } satisfies Partial<StreamConfig>;
 
   const current = await streamInfo(jsm, spec.name);
@@ -238,11 +242,10 @@ export async function ensureStream(
     return { outcome: "created", info: await jsm.streams.add({ name: spec.name, ...wanted }) };
   }
   const config = current.config;
-  // One without a description predates them: taken over.
   if (
-    spec.description !== undefined &&
-    config.description &&
-    config.description !== spec.description
+    wanted.description !== undefined &&
+    config.description?.startsWith(PUBLISHED_FROM) &&
+    config.description !== wanted.description
   ) {
     throw new StreamOfAnotherError(
       `stream ${spec.name} is another publisher's (its description: "${config.description}"): two outboxes publishing to one stream would each take the other's messages for ones the stream lost, and send theirs again. Nothing is published; give this outbox a stream of its own`,
@@ -257,7 +260,7 @@ export async function ensureStream(
     config.retention === wanted.retention &&
     config.max_age === wanted.max_age &&
     config.duplicate_window === wanted.duplicate_window &&
-    (spec.description === undefined || config.description === spec.description) &&
+    (wanted.description === undefined || config.description === wanted.description) &&
     [...config.subjects].sort().join(" ") === wanted.subjects.join(" ");
   if (same) return { outcome: "unchanged", info: current };
   const { storage: _storage, ...changeable } = wanted;

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { AckPolicy, DeliverPolicy, jetstream } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connectNats, migrate, natsNames, type Sql, startNatsLink } from "shared";
 import {
@@ -10,7 +10,7 @@ import {
 } from "shared/inbox";
 import { afterTests } from "shared/testing/cleanup.ts";
 import { captureLogger, silentLogger } from "shared/testing/silent-logger.ts";
-import { testEnv, useTestDatabase, waitFor } from "shared/testing/test-environment.ts";
+import { testEnv, uniqueId, useTestDatabase, waitFor } from "shared/testing/test-environment.ts";
 import { MIGRATIONS } from "../main.ts";
 import {
   type FakeSales,
@@ -400,7 +400,7 @@ describe("a consumer of Orders' name that another module's inbox made", async ()
   });
 });
 
-describe("a consumer of Orders' name made before consumers named their inbox", async () => {
+describe("a consumer of Orders' name made before consumers named their inbox, or described by hand", async () => {
   const sales = await startFakeSales();
   const database = await useTestDatabase();
   await migrate(database.sql, MIGRATIONS);
@@ -409,6 +409,7 @@ describe("a consumer of Orders' name made before consumers named their inbox", a
     await sales.publishProduct("created", productSnapshot());
     const made = await sales.jsm.consumers.add(sales.stream, {
       durable_name: ORDERS_INBOX.consumerName,
+      description: "an operator's note",
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       filter_subject: `${sales.namespace}.${ORDERS_INBOX.subjects}`,
@@ -421,6 +422,67 @@ describe("a consumer of Orders' name made before consumers named their inbox", a
     const info = await consumerInfo(sales);
     expect(info.config.description).toBe("stored in orders.inbox_messages");
     expect(info.created).toBe(made.created);
+  });
+});
+
+describe("a stream of Sales' name whose subjects do not take Orders' filter", async () => {
+  const database = await useTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+  const names = natsNames(`t${uniqueId()}`);
+  const nc = await connectNats(testEnv.NATS_URL);
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({
+    name: names.stream(ORDERS_INBOX.stream),
+    subjects: [names.subject("shipping.>")],
+    description: "published from shipping.outbox_messages",
+  });
+  afterTests(async () => {
+    await jsm.streams.delete(names.stream(ORDERS_INBOX.stream));
+    await nc.close();
+  });
+
+  test("is tried again every second, and said once", async () => {
+    let creates = 0;
+    const counting = new Proxy(nc, {
+      get(target, key) {
+        if (key === "request") {
+          return (subject: string, ...rest: Parameters<NatsConnection["request"]>[1][]) => {
+            if (subject.includes(".CONSUMER.") && subject.includes("CREATE")) creates++;
+            return target.request(subject, ...rest);
+          };
+        }
+        const value = Reflect.get(target, key);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const logs = captureLogger("orders");
+    const consumer = startIntegrationEventConsumer({
+      inbox: ORDERS_INBOX,
+      sql: database.sql,
+      nats: {
+        connection: counting,
+        isConnected: true,
+        generation: 1,
+        connected: Promise.resolve(counting),
+        close: async () => {},
+      },
+      names,
+      log: logs.log,
+      handles: () => true,
+      onStored: () => {},
+      batchSize: 10,
+      ackWaitMs: 30_000,
+      maxAckPending: 100,
+    });
+    try {
+      await waitFor(() => creates >= 3, { message: "three attempts", timeoutMs: 10_000 });
+      expect(consumer.isConsuming).toBe(false);
+    } finally {
+      await consumer.stop();
+    }
+    const saidWhy = logs.lines.filter((line) => line.msg === "cannot consume");
+    expect(saidWhy).toHaveLength(1);
+    expect(saidWhy[0]?.err).toContain("subset");
   });
 });
 

@@ -112,6 +112,8 @@ export function startIntegrationEventConsumer(
   let manager: { connection: NatsConnection; jsm: JetStreamManager } | undefined;
   let messages: ConsumerMessages | undefined;
   let waitingForStreamLogged = false;
+  /** The error the last check failed with, once said. */
+  let errorLogged: string | undefined;
   /** The description of another inbox's consumer of this name, once said. */
   let ownerLogged: string | undefined;
   /** When the consumer `messages` pulls from was created: another one has the same name. */
@@ -131,6 +133,7 @@ export function startIntegrationEventConsumer(
       }
       const ensured = await durable.ensure(manager.jsm);
       waitingForStreamLogged = false;
+      errorLogged = undefined;
       if (ensured.outcome === "another inbox's") {
         messages?.stop();
         messages = undefined;
@@ -173,8 +176,11 @@ export function startIntegrationEventConsumer(
       if (isJetStreamApiError(error, JetStreamApiCodes.StreamNotFound)) {
         if (!waitingForStreamLogged) log.info({ stream }, "waiting for the stream to exist");
         waitingForStreamLogged = true;
-      } else {
-        log.error({ stream, consumer: consumerName, err: errorMessage(error) }, "cannot consume");
+      } else if (errorLogged !== errorMessage(error)) {
+        // Once until it changes: a lasting one (a stream whose subjects do not take this
+        // consumer's filter, say) is tried again every second.
+        errorLogged = errorMessage(error);
+        log.error({ stream, consumer: consumerName, err: errorLogged }, "cannot consume");
       }
       return RETRY_MS;
     }

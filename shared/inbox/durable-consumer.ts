@@ -14,12 +14,25 @@ import { isJetStreamApiError } from "../nats.ts";
 import { contentId, toInboxRow } from "./inbox.ts";
 import { type InboxSpec, inboxTable } from "./spec.ts";
 
+const STORED_IN = "stored in ";
+
 /**
  * What a module's durable consumer says it is, in its description (`nats consumer info`): the
- * inbox it stores into. A consumer of the name with another description is another module's.
+ * inbox it stores into.
  */
 export function consumerDescription({ schema }: Pick<InboxSpec, "schema">): string {
-  return `stored in ${schema}.inbox_messages`;
+  return `${STORED_IN}${schema}.inbox_messages`;
+}
+
+/**
+ * Whether a consumer's description names another inbox than this one; any other description
+ * (none: made before consumers named their inbox; an operator's note) is this inbox's to take.
+ */
+export function namesAnotherInbox(
+  description: string | undefined,
+  inbox: Pick<InboxSpec, "schema">,
+): description is string {
+  return !!description?.startsWith(STORED_IN) && description !== consumerDescription(inbox);
 }
 
 /** What `ensure` did with the durable consumer. */
@@ -87,9 +100,9 @@ export function keepDurableConsumer({
     try {
       const info = await jsm.consumers.info(stream, consumerName);
       // Another module's, given the same name: left alone, since sharing it would split the
-      // messages between the two inboxes. One without a description predates them: taken over.
+      // messages between the two inboxes.
       const owner = info.config.description;
-      if (owner && owner !== description) return { outcome: "another inbox's", owner };
+      if (namesAnotherInbox(owner, inbox)) return { outcome: "another inbox's", owner };
       if (await isAheadOfStream(jsm, info)) {
         await deleteConsumer(jsm);
         const added = await jsm.consumers.add(stream, wanted);

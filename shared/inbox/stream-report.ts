@@ -8,7 +8,7 @@ import {
   formatFields,
   formatTable,
 } from "../report-text.ts";
-import { consumerDescription } from "./durable-consumer.ts";
+import { namesAnotherInbox } from "./durable-consumer.ts";
 import type { InboxSpec } from "./spec.ts";
 
 /** What the report reads of the inbox: its stream, its consumer, and both modules' names. */
@@ -103,7 +103,7 @@ export function toStreamsReport(
   const { config, state } = info;
   const named = consumers.find((candidate) => candidate.name === inbox.consumerName);
   const owner = named?.config.description;
-  const takenBy = owner && owner !== consumerDescription(inbox) ? owner : null;
+  const takenBy = namesAnotherInbox(owner, inbox) ? owner : null;
   const consumer = takenBy ? undefined : named;
   const floors = consumers.map((candidate) => candidate.ack_floor.stream_seq);
   return {

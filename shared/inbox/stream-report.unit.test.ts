@@ -151,4 +151,10 @@ test("a consumer of the inbox's name that another inbox made is not taken for th
     inbox,
   );
   expect(own).toMatchObject({ consumer: { name: "orders" }, consumerTakenBy: null });
+  const noted = toStreamsReport(
+    streamInfo,
+    [consumerInfo("orders", 9, 9, "an operator's note")],
+    inbox,
+  );
+  expect(noted).toMatchObject({ consumer: { name: "orders" }, consumerTakenBy: null });
 });

@@ -42,14 +42,6 @@ const RETRY_MS = 1_000;
 type PublishedRow = { id: string; streamSequence: number };
 
 /**
- * What the outbox's stream says it is, in its description (`nats stream info`): the outbox that
- * publishes to it. A stream of the name with another description is another module's.
- */
-export function streamDescription({ schema }: Pick<OutboxSpec, "schema">): string {
-  return `published from ${schema}.outbox_messages`;
-}
-
-/**
  * Keeps the outbox's stream (e.g. `SALES`: `sales.>`, limits retention, file storage, 2 min
  * duplicate window) in place and whole: ensured as soon as NATS answers, after every reconnect
  * and periodically, and each time checked against what the outbox recorded. A broker can lose
@@ -73,7 +65,8 @@ export function startStreamCheck({
     subjects: outbox.subjects.map((subjects) => names.subject(subjects)),
     maxAgeMs,
     duplicateWindowMs: DUPLICATE_WINDOW_MS,
-    description: streamDescription(outbox),
+    // In the stream's description: two outboxes must never share a stream.
+    publisher: `${outbox.schema}.outbox_messages`,
   };
   let verifiedGeneration = -1;
   /** Why the stream of that name is another publisher's, once said. */
