@@ -39,6 +39,8 @@ export type OtherConsumer = {
 export type StreamsReport = {
   stream: {
     name: string;
+    /** Who publishes to it (`published from sales.outbox_messages`), null without one. */
+    description: string | null;
     subjects: string[];
     retention: string;
     storage: string;
@@ -109,6 +111,7 @@ export function toStreamsReport(
   return {
     stream: {
       name: config.name,
+      description: config.description || null,
       subjects: config.subjects ?? [],
       retention: config.retention,
       storage: config.storage,
@@ -180,6 +183,7 @@ export function streamsText(report: StreamsReport, inbox: StreamsInbox): string 
   const lines = [
     `Stream ${stream.name}`,
     ...formatFields([
+      ["Description", stream.description ?? "(none)"],
       ["Subjects", stream.subjects.join(", ")],
       ["Retention", `${stream.retention}, ${stream.storage} storage`],
       // JetStream's 0 is no limit.
