@@ -38,7 +38,7 @@ const noConsumers = {
 test("streams shows the stream's publisher and max age, and JetStream's 0 as no limit", () => {
   expect(streamsText({ stream, ...noConsumers }, inbox)).toMatch(/Max age:\s+30 d 0 h\n/);
   expect(streamsText({ stream, ...noConsumers }, inbox)).toMatch(
-    /\n  Description:\s+published from sales\.outbox_messages\n/,
+    /\n {2}Description:\s+published from sales\.outbox_messages\n/,
   );
   const unlimited = streamsText({ stream: { ...stream, maxAgeMs: 0 }, ...noConsumers }, inbox);
   expect(unlimited).toMatch(/Max age:\s+unlimited\n/);
