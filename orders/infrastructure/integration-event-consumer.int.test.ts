@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
 import { connectNats, migrate, natsNames, type Sql, startNatsLink } from "shared";
 import {
   consumerDescription,
@@ -9,6 +8,7 @@ import {
   UNREADABLE_HEADERS,
 } from "shared/inbox";
 import { afterTests } from "shared/testing/cleanup.ts";
+import { interceptRequests, linkTo } from "shared/testing/nats-connections.ts";
 import { captureLogger, silentLogger } from "shared/testing/silent-logger.ts";
 import { testEnv, uniqueId, useTestDatabase, waitFor } from "shared/testing/test-environment.ts";
 import { MIGRATIONS } from "../main.ts";
@@ -443,29 +443,15 @@ describe("a stream of Sales' name whose subjects do not take Orders' filter", as
 
   test("is tried again every second, and said once", async () => {
     let creates = 0;
-    const counting = new Proxy(nc, {
-      get(target, key) {
-        if (key === "request") {
-          return (subject: string, ...rest: Parameters<NatsConnection["request"]>[1][]) => {
-            if (subject.includes(".CONSUMER.") && subject.includes("CREATE")) creates++;
-            return target.request(subject, ...rest);
-          };
-        }
-        const value = Reflect.get(target, key);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
+    const counting = interceptRequests(nc, (subject, send) => {
+      if (subject.includes(".CONSUMER.") && subject.includes("CREATE")) creates++;
+      return send();
     });
     const logs = captureLogger("orders");
     const consumer = startIntegrationEventConsumer({
       inbox: ORDERS_INBOX,
       sql: database.sql,
-      nats: {
-        connection: counting,
-        isConnected: true,
-        generation: 1,
-        connected: Promise.resolve(counting),
-        close: async () => {},
-      },
+      nats: linkTo(counting),
       names,
       log: logs.log,
       handles: () => true,
@@ -499,30 +485,16 @@ describe("a consumer delete the server answers with an error after it removed th
     });
     // As nats-server 2.9.10 may answer when it writes the consumer's state meanwhile.
     const nc = await connectNats(testEnv.NATS_URL);
-    const failingDeletes = new Proxy(nc, {
-      get(target, key) {
-        if (key === "request") {
-          return async (subject: string, ...rest: Parameters<NatsConnection["request"]>[1][]) => {
-            const answer = await target.request(subject, ...rest);
-            if (subject.includes(".CONSUMER.DELETE.")) throw new Error("directory not empty");
-            return answer;
-          };
-        }
-        const value = Reflect.get(target, key);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
+    const failingDeletes = interceptRequests(nc, async (subject, send) => {
+      const answer = await send();
+      if (subject.includes(".CONSUMER.DELETE.")) throw new Error("directory not empty");
+      return answer;
     });
     const logs = captureLogger("orders");
     const consumer = startIntegrationEventConsumer({
       inbox: ORDERS_INBOX,
       sql: database.sql,
-      nats: {
-        connection: failingDeletes,
-        isConnected: true,
-        generation: 1,
-        connected: Promise.resolve(failingDeletes),
-        close: async () => {},
-      },
+      nats: linkTo(failingDeletes),
       names: natsNames(sales.namespace),
       log: logs.log,
       handles: () => true,

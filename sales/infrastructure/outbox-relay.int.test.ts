@@ -19,6 +19,7 @@ import {
 } from "shared/outbox";
 import { startNatsServer } from "shared/processes/nats-server.ts";
 import { afterTests } from "shared/testing/cleanup.ts";
+import { interceptRequests, linkTo } from "shared/testing/nats-connections.ts";
 import { captureLogger, silentLogger } from "shared/testing/silent-logger.ts";
 import { deleteStreams, readStreamMessages } from "shared/testing/stream-messages.ts";
 import { createTestDatabase, testEnv, uniqueId, waitFor } from "shared/testing/test-environment.ts";
@@ -327,22 +328,7 @@ async function relayOnOwnStream(
 
 /** A connection whose publishes the server refuses, as one out of resources would. */
 const refusingPublishes = (nc: NatsConnection) =>
-  new Proxy(nc, {
-    get(target, key) {
-      if (key === "request") return () => Promise.reject(new Error("insufficient resources"));
-      const value = Reflect.get(target, key);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-
-const linkTo = (connection: NatsConnection, fields: Partial<NatsLink> = {}): NatsLink => ({
-  connection,
-  isConnected: true,
-  generation: 1,
-  connected: Promise.resolve(connection),
-  close: async () => {},
-  ...fields,
-});
+  interceptRequests(nc, () => Promise.reject(new Error("insufficient resources")));
 
 test("a batch acked across a reconnect is not marked published; it goes again, as a duplicate", async () => {
   // Every publish request "reconnects" the link, as if the server had gone and come back.
@@ -350,17 +336,9 @@ test("a batch acked across a reconnect is not marked published; it goes again, a
   let reconnecting = true;
   const { database, stream, relay, dispose } = await relayOnOwnStream(
     (nc) => {
-      const connection = new Proxy(nc, {
-        get(target, key) {
-          if (key === "request" && reconnecting) {
-            return (...args: Parameters<typeof nc.request>) => {
-              generation++;
-              return target.request(...args);
-            };
-          }
-          const value = Reflect.get(target, key);
-          return typeof value === "function" ? value.bind(target) : value;
-        },
+      const connection = interceptRequests(nc, (_subject, send) => {
+        if (reconnecting) generation++;
+        return send();
       });
       return Object.defineProperty(linkTo(connection), "generation", { get: () => generation });
     },
@@ -446,17 +424,9 @@ test("a full batch that fails to publish waits for the next poll, re-queued rows
   let publishes = 0;
   let connected = false; // until the rows are in place: the loop's first run must find nothing
   const { database, relay, dispose } = await relayOnOwnStream((nc) => {
-    const refusing = new Proxy(nc, {
-      get(target, key) {
-        if (key === "request") {
-          return () => {
-            publishes++;
-            return Promise.reject(new Error("insufficient resources"));
-          };
-        }
-        const value = Reflect.get(target, key);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
+    const refusing = interceptRequests(nc, () => {
+      publishes++;
+      return Promise.reject(new Error("insufficient resources"));
     });
     return Object.defineProperty(linkTo(refusing), "isConnected", { get: () => connected });
   });

@@ -2,18 +2,11 @@ import { afterAll, expect, test } from "bun:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { PRODUCT_CREATED_V1, SALES_STREAM, SALES_SUBJECTS } from "contracts";
-import {
-  connectNats,
-  ensureStream,
-  MAX_KEEP_MS,
-  migrate,
-  type NatsLink,
-  natsNames,
-  pipelineWrites,
-} from "shared";
+import { connectNats, ensureStream, MAX_KEEP_MS, migrate, natsNames, pipelineWrites } from "shared";
 import { DUPLICATE_WINDOW_MS, startStreamCheck } from "shared/outbox";
 import { startNatsServer } from "shared/processes/nats-server.ts";
 import { afterTests } from "shared/testing/cleanup.ts";
+import { interceptRequests, linkTo } from "shared/testing/nats-connections.ts";
 import { captureLogger, silentLogger } from "shared/testing/silent-logger.ts";
 import { readStreamMessages } from "shared/testing/stream-messages.ts";
 import { createTestDatabase, uniqueId, waitFor } from "shared/testing/test-environment.ts";
@@ -58,51 +51,22 @@ async function outboxIds() {
     .sort();
 }
 
-/** A link that is always connected on `connection`, for a stream check started by the test. */
-function linkTo(connection: NatsConnection): NatsLink {
-  return {
-    connection,
-    isConnected: true,
-    generation: 1,
-    connected: Promise.resolve(connection),
-    close: async () => {},
-  };
-}
-
 /** `connection`, running `before` ahead of each message lookup (`STREAM.MSG.GET`) it sends. */
-function beforeLookups(connection: NatsConnection, before: () => Promise<unknown>) {
-  return new Proxy(connection, {
-    get(target, key) {
-      if (key === "request") {
-        return async (subject: string, ...rest: Parameters<NatsConnection["request"]>[1][]) => {
-          if (subject.includes(".STREAM.MSG.GET.")) await before();
-          return target.request(subject, ...rest);
-        };
-      }
-      const value = Reflect.get(target, key);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
+const beforeLookups = (connection: NatsConnection, before: () => Promise<unknown>) =>
+  interceptRequests(connection, async (subject, send) => {
+    if (subject.includes(".STREAM.MSG.GET.")) await before();
+    return send();
   });
-}
 
 /** `connection`, whose stream info reports `lost` as a server does after damage it found. */
-function reportingLost(connection: NatsConnection, lost: number[]) {
-  return new Proxy(connection, {
-    get(target, key) {
-      if (key === "request") {
-        return async (subject: string, ...rest: Parameters<NatsConnection["request"]>[1][]) => {
-          const answer = await target.request(subject, ...rest);
-          if (!subject.includes(".STREAM.INFO.")) return answer;
-          const info = answer.json<{ state: Record<string, unknown> }>();
-          info.state.lost = { msgs: lost, bytes: 100 };
-          return { ...answer, data: new TextEncoder().encode(JSON.stringify(info)) };
-        };
-      }
-      const value = Reflect.get(target, key);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
+const reportingLost = (connection: NatsConnection, lost: number[]) =>
+  interceptRequests(connection, async (subject, send) => {
+    const answer = await send();
+    if (!subject.includes(".STREAM.INFO.")) return answer;
+    const info = answer.json<{ state: Record<string, unknown> }>();
+    info.state.lost = { msgs: lost, bytes: 100 };
+    return { ...answer, data: new TextEncoder().encode(JSON.stringify(info)) };
   });
-}
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
@@ -381,17 +345,9 @@ test("a stream of Sales' name that another outbox publishes to is left alone, an
   };
   await jsm.streams.add(another);
   let infos = 0;
-  const counting = new Proxy(nc, {
-    get(target, key) {
-      if (key === "request") {
-        return (subject: string, ...rest: Parameters<NatsConnection["request"]>[1][]) => {
-          if (subject.includes(".STREAM.INFO.")) infos++;
-          return target.request(subject, ...rest);
-        };
-      }
-      const value = Reflect.get(target, key);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
+  const counting = interceptRequests(nc, (subject, send) => {
+    if (subject.includes(".STREAM.INFO.")) infos++;
+    return send();
   });
   const checkLogs = captureLogger("sales-check");
   const check = startStreamCheck({
