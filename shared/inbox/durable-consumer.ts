@@ -63,8 +63,9 @@ export type DurableConsumerOptions = {
 /**
  * Keeps the inbox's durable consumer on the stream as the inbox needs it (explicit acks, every
  * message from the start, the publisher's subjects): makes it, updates it, replaces one it cannot
- * use or one the stream has fallen behind, and leaves another inbox's of the same name alone.
- * Also says which messages the stream removed before the consumer read them.
+ * use or one that acked what the stream or the inbox no longer holds, and leaves another inbox's
+ * of the same name alone. Also says which messages the stream removed before the consumer read
+ * them.
  */
 export function keepDurableConsumer({
   sql,
