@@ -18,23 +18,60 @@ export type IntervalLoopOptions = {
    */
   run: () => Promise<unknown>;
   log: Logger;
+  /**
+   * A run failing the same way again is logged only this often (default a minute), saying how
+   * many runs failed meanwhile: a loop polling every second during an outage would log each.
+   */
+  repeatedFailureLogMs?: number;
 };
 
 /**
  * Calls `run` every `intervalMs`, never two runs at once. A run that throws is logged and the
- * loop carries on at the normal interval.
+ * loop carries on at the normal interval; the same failure again is logged once a minute, and
+ * the first run that succeeds after failures says so.
  */
 export function startIntervalLoop({
   name,
   intervalMs,
   run,
   log,
+  repeatedFailureLogMs = 60_000,
 }: IntervalLoopOptions): IntervalLoop {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let immediate: ReturnType<typeof setImmediate> | undefined;
   let current: Promise<void> | undefined;
   let wakeRequested = false;
   let stopped = false;
+  /** The failure the runs since `since` ended with, last logged at `loggedAt`. */
+  let failing: { err: string; runs: number; since: number; loggedAt: number } | undefined;
+
+  function failed(error: unknown) {
+    const err = errorMessage(error);
+    const now = performance.now();
+    if (failing?.err !== err) {
+      log.error({ loop: name, err }, "loop run failed");
+      failing = { err, runs: 1, since: now, loggedAt: now };
+      return;
+    }
+    failing.runs++;
+    if (now - failing.loggedAt < repeatedFailureLogMs) return;
+    failing.loggedAt = now;
+    const { runs, since } = failing;
+    log.error(
+      { loop: name, err, failedRuns: runs, forMs: Math.round(now - since) },
+      "loop run still failing",
+    );
+  }
+
+  function succeeded() {
+    if (!failing) return;
+    const { runs, since } = failing;
+    failing = undefined;
+    log.info(
+      { loop: name, failedRuns: runs, forMs: Math.round(performance.now() - since) },
+      "loop runs again",
+    );
+  }
 
   function cancel() {
     clearTimeout(timer);
@@ -57,10 +94,11 @@ export function startIntervalLoop({
     current = (async () => {
       try {
         const outcome = await run();
+        succeeded();
         if (outcome === true) next = 0;
         else if (typeof outcome === "number") next = outcome;
       } catch (error) {
-        log.error({ loop: name, err: errorMessage(error) }, "loop run failed");
+        failed(error);
       }
     })();
     await current;

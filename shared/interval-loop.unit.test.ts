@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { startIntervalLoop } from "./interval-loop.ts";
-import { silentLogger } from "./testing/silent-logger.ts";
+import { captureLogger, silentLogger } from "./testing/silent-logger.ts";
 import { waitFor } from "./testing/test-environment.ts";
 
 function deferred() {
@@ -122,6 +122,54 @@ test("a run that throws does not stop the loop", async () => {
   });
   await waitFor(() => runs >= 3);
   await loop.stop();
+});
+
+test("the same failure is logged once, again only after a while, and the loop's recovery too", async () => {
+  const logs = captureLogger("loop");
+  let runs = 0;
+  let errorText = "database down";
+  let failing = true;
+  const loop = startIntervalLoop({
+    name: "outage",
+    intervalMs: 1,
+    log: logs.log,
+    run: async () => {
+      runs++;
+      if (failing) throw new Error(errorText);
+    },
+  });
+  const lines = (msg: string) => logs.lines.filter((line) => line.msg === msg);
+  await waitFor(() => runs >= 5, { message: "five failed runs" });
+  expect(lines("loop run failed")).toMatchObject([{ level: "error", err: "database down" }]);
+  errorText = "connection refused";
+  await waitFor(() => lines("loop run failed").length === 2, { message: "the new failure" });
+  failing = false;
+  await waitFor(() => lines("loop runs again").length === 1, { message: "the recovery" });
+  await loop.stop();
+  expect(lines("loop run failed")).toHaveLength(2);
+  expect(lines("loop run still failing")).toHaveLength(0);
+  expect(lines("loop runs again")[0]).toMatchObject({ level: "info", loop: "outage" });
+  expect(lines("loop runs again")[0]?.failedRuns).toBeGreaterThanOrEqual(1);
+});
+
+test("a failure that lasts is logged again once its interval has passed, with the runs it took", async () => {
+  const logs = captureLogger("loop");
+  let runs = 0;
+  const loop = startIntervalLoop({
+    name: "lasting",
+    intervalMs: 1,
+    log: logs.log,
+    repeatedFailureLogMs: 0,
+    run: async () => {
+      runs++;
+      throw new Error("database down");
+    },
+  });
+  await waitFor(() => runs >= 3, { message: "three failed runs" });
+  await loop.stop();
+  const again = logs.lines.filter((line) => line.msg === "loop run still failing");
+  expect(again.length).toBe(runs - 1);
+  expect(again[0]).toMatchObject({ err: "database down", failedRuns: 2 });
 });
 
 test("a run can ask for its next run sooner than the interval", async () => {
