@@ -56,6 +56,16 @@ async function publishWithRawHeaders(subject: string, headerBlock: string, body:
   socket.end();
 }
 
+/** Orders' inbox, every type handled, small batches, nothing done after a batch is stored. */
+const CONSUMER_SETTINGS = {
+  inbox: ORDERS_INBOX,
+  handles: () => true,
+  onStored: () => {},
+  batchSize: 10,
+  ackWaitMs: 30_000,
+  maxAckPending: 100,
+};
+
 /** The consumer alone, on the fake Sales' stream; stopped after the tests if not before. */
 function startConsumer(
   sales: FakeSales,
@@ -71,16 +81,11 @@ function startConsumer(
     onConnect: () => consumer.wake(),
   });
   const consumer = startIntegrationEventConsumer({
-    inbox: ORDERS_INBOX,
+    ...CONSUMER_SETTINGS,
     sql,
     nats,
     names: natsNames(sales.namespace),
     log,
-    handles: () => true,
-    onStored: () => {},
-    batchSize: 10,
-    ackWaitMs: 30_000,
-    maxAckPending: 100,
     ...options,
   });
   let stopped: Promise<void> | undefined;
@@ -449,16 +454,11 @@ describe("a stream of Sales' name whose subjects do not take Orders' filter", as
     });
     const logs = captureLogger("orders");
     const consumer = startIntegrationEventConsumer({
-      inbox: ORDERS_INBOX,
+      ...CONSUMER_SETTINGS,
       sql: database.sql,
       nats: linkTo(counting),
       names,
       log: logs.log,
-      handles: () => true,
-      onStored: () => {},
-      batchSize: 10,
-      ackWaitMs: 30_000,
-      maxAckPending: 100,
     });
     try {
       await waitFor(() => creates >= 3, { message: "three attempts", timeoutMs: 10_000 });
@@ -492,16 +492,11 @@ describe("a consumer delete the server answers with an error after it removed th
     });
     const logs = captureLogger("orders");
     const consumer = startIntegrationEventConsumer({
-      inbox: ORDERS_INBOX,
+      ...CONSUMER_SETTINGS,
       sql: database.sql,
       nats: linkTo(failingDeletes),
       names: natsNames(sales.namespace),
       log: logs.log,
-      handles: () => true,
-      onStored: () => {},
-      batchSize: 10,
-      ackWaitMs: 30_000,
-      maxAckPending: 100,
     });
     afterTests(async () => {
       await consumer.stop();
