@@ -17,6 +17,7 @@ import {
   startFakeSales,
   startOrdersUnderTest,
 } from "../testing/orders-under-test.ts";
+import { PRUNE_NOT_APPLIED } from "./rebuild-cache.ts";
 
 const sales = await startFakeSales();
 const orders = await startOrdersUnderTest(sales);
@@ -142,7 +143,7 @@ describe("bun run orders:rebuild-cache", () => {
     expect(await cache()).toEqual(expected());
   });
 
-  test("on an empty stream (recreated after NATS lost its store) it removes nothing, even with --prune", async () => {
+  test("on an empty stream (recreated after NATS lost its store) it removes nothing, even with --prune, and exits 3 to say so", async () => {
     const before = await cache();
     expect(before.length).toBeGreaterThan(0);
     const result = await runScriptProcess(
@@ -153,7 +154,7 @@ describe("bun run orders:rebuild-cache", () => {
         NATS_NAMESPACE: emptySales.namespace,
       },
     );
-    expect(result).toMatchObject({ code: 0 }); // on failure, shows its stderr too
+    expect(result).toMatchObject({ code: PRUNE_NOT_APPLIED }); // on failure, shows its stderr too
     expect(JSON.parse(result.stdout)).toMatchObject({
       stream: emptySales.stream,
       complete: false,
@@ -163,6 +164,12 @@ describe("bun run orders:rebuild-cache", () => {
       keptNotInStream: before.length,
     });
     expect(await cache()).toEqual(before);
+    const text = await runScriptProcess("orders/scripts/rebuild-cache.ts", ["--prune"], {
+      ...env,
+      NATS_NAMESPACE: emptySales.namespace,
+    });
+    expect(text).toMatchObject({ code: PRUNE_NOT_APPLIED });
+    expect(text.stdout).toContain("--prune was not applied.");
   });
 
   test("repairs a damaged cache from the stream: the result equals the cache built live", async () => {

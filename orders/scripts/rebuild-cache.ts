@@ -42,6 +42,8 @@ export const spec = {
     "for the swap and are never lost or replaced by older versions. Progress goes to stderr.",
     "Use --prune only if the stream holds Sales' whole history: a stream recreated after NATS",
     "lost its store also starts at sequence 1, and pruning from it deletes products Orders needs.",
+    "Exits 3 when --prune was asked for but the stream did not allow it: the cache was rebuilt,",
+    "and the products the stream does not mention were kept.",
     "What it reads is what `nats stream view SALES` shows. Reads DATABASE_URL, DATABASE_ROLE,",
     "NATS_URL and NATS_NAMESPACE like the Orders process.",
   ],
@@ -69,7 +71,14 @@ export function progressPrinter(stream: { isTTY?: boolean; write(text: string): 
   };
 }
 
-export function rebuildText(result: RebuildResult, ms: number): string {
+/** Exit code of a rebuild that was asked to prune and could not (see `spec.notes`). */
+export const PRUNE_NOT_APPLIED = 3;
+
+/** True when `--prune` was asked for, products were left to prune, and the stream forbade it. */
+export const pruneRefused = (result: RebuildResult, prune: boolean) =>
+  prune && !result.complete && result.keptNotInStream > 0;
+
+export function rebuildText(result: RebuildResult, ms: number, prune = false): string {
   const { skipped } = result;
   const lines = [
     result.lastSeq >= result.firstSeq
@@ -93,14 +102,16 @@ export function rebuildText(result: RebuildResult, ms: number): string {
       ["Took", formatDuration(ms)],
     ]),
   ];
-  if (result.keptNotInStream > 0) lines.push("", ...keptText(result));
+  if (result.keptNotInStream > 0) lines.push("", ...keptText(result, prune));
   return `${lines.join("\n")}\n`;
 }
 
-function keptText({ complete, keptNotInStream }: RebuildResult): string[] {
+function keptText(result: RebuildResult, prune: boolean): string[] {
+  const { complete, keptNotInStream } = result;
   const kept = `${formatCount(keptNotInStream)} cached product(s) the stream does not mention`;
   if (!complete) {
     return [
+      ...(pruneRefused(result, prune) ? ["--prune was not applied."] : []),
       `The stream is empty or no longer holds every message since sequence 1 (max_age or`,
       `deletes): the ${kept} were kept as they are.`,
     ];
@@ -142,9 +153,9 @@ if (import.meta.main) {
       process.stdout.write(
         json
           ? `${JSON.stringify({ ...result, ms: Math.round(ms) }, null, 2)}\n`
-          : rebuildText(result, ms),
+          : rebuildText(result, ms, options.prune),
       );
-      return 0;
+      return pruneRefused(result, options.prune) ? PRUNE_NOT_APPLIED : 0;
     } finally {
       await nc.close();
       await closeDatabase(sql);

@@ -30,3 +30,12 @@ test("the rebuild's text of an empty stream says so, not 'sequences 8-7'", () =>
     "Rebuilt orders.product_cache from SALES, which holds no message\n",
   );
 });
+
+test("the rebuild's text says when --prune was asked for and not applied, and only then", () => {
+  const incomplete = { ...result, firstSeq: 3, complete: false, keptNotInStream: 2 };
+  expect(rebuildText(incomplete, 40, true)).toContain("--prune was not applied.");
+  expect(rebuildText(incomplete, 40, false)).not.toContain("--prune");
+  expect(rebuildText({ ...incomplete, complete: true }, 40, false)).toContain(
+    "--prune would delete them",
+  );
+});
