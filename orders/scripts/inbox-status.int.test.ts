@@ -6,6 +6,7 @@ import { testEnv, waitFor } from "shared/testing/test-environment.ts";
 import { ORDERS_INBOX } from "../infrastructure/orders-inbox.ts";
 import { integrationEventHandlers } from "../integration/handlers.ts";
 import {
+  productEvent,
   productSnapshot,
   startFakeSales,
   startOrdersUnderTest,
@@ -32,15 +33,21 @@ const env = {
 };
 
 // Two events applied, one whose handler fails (dead at once: INBOX_MAX_ATTEMPTS=1), one
-// message that is not an event (parked), and one row waiting in backoff after two failures.
+// message that is not an event (parked), two of a type Orders does not handle (ignored), and one
+// row waiting in backoff after two failures.
 await sales.publishProduct("created", productSnapshot());
 await sales.publishProduct("created", productSnapshot());
 const dead = await sales.publishProduct("created", doomed);
 await sales.publishRaw(PRODUCT_CREATED_V1, "{ not json");
+const UNHANDLED = "sales.product.discontinued.v1";
+for (const _ of [1, 2]) {
+  const event = { ...productEvent("created", productSnapshot()), type: UNHANDLED };
+  await sales.publishRaw(UNHANDLED, JSON.stringify(event), event.id);
+}
 await waitFor(
   async () =>
-    (await orders.sql`select 1 from orders.inbox_messages where status <> 'pending'`).length === 4,
-  { message: "four messages settled" },
+    (await orders.sql`select 1 from orders.inbox_messages where status <> 'pending'`).length === 6,
+  { message: "six messages settled" },
 );
 const retrying = Bun.randomUUIDv7();
 await orders.sql`
@@ -49,7 +56,7 @@ await orders.sql`
   values (${retrying}, 'sales.product.updated.v1', 'sales.product.updated.v1', '{}', 99,
           now() - interval '10 minutes', 2, 'deadlock detected', now() + interval '1 hour')`;
 
-test("--json gives the counts, the attempts histogram and the latest errors with ids", async () => {
+test("--json gives the counts, the attempts histogram, the latest errors with ids and the ignored types", async () => {
   const result = await runScriptProcess("orders/scripts/inbox-status.ts", ["--json"], env);
   expect(result).toMatchObject({ code: 0, stderr: "" });
   const status = JSON.parse(result.stdout);
@@ -58,6 +65,7 @@ test("--json gives the counts, the attempts histogram and the latest errors with
     dead: 1,
     parked: 1,
     attempts: [{ attempts: 2, rows: 1 }],
+    ignored: { rows: 2, byType: [{ type: UNHANDLED, rows: 2 }] },
   });
   expect(status.oldestPendingAgeMs).toBeGreaterThanOrEqual(600_000);
   expect(status.latestErrors).toMatchObject([
@@ -76,6 +84,8 @@ test("the text output shows the same for people", async () => {
   expect(text).toContain(dead.id);
   expect(text).toContain("cache is on fire");
   expect(text).toContain("(unreadable)");
+  expect(text).toMatch(/Ignored: +2\n/);
+  expect(text).toMatch(new RegExp(`\n  ${UNHANDLED.replaceAll(".", "\\.")} +2\n`));
 });
 
 test("--help explains and exits 0; a bad option exits 2", async () => {

@@ -1,5 +1,5 @@
 import { allQueries, type Queryable } from "../database.ts";
-import { backlogText, formatCount, formatDuration, oneLine } from "../report-text.ts";
+import { backlogText, formatCount, formatDuration, formatTable, oneLine } from "../report-text.ts";
 import { type InboxSpec, inboxTable } from "./spec.ts";
 
 /** What ProcessInboxJob has not applied yet: for `/metrics` and `/health/messaging`. */
@@ -30,7 +30,16 @@ export type InboxStatus = InboxBacklog & {
   attempts: { attempts: number; rows: number }[];
   /** The failing rows most recently received, newest first. */
   latestErrors: InboxError[];
+  /**
+   * Rows stored as ignored (no handler for their type when they arrived), and of the most
+   * frequent types, how many each; `inbox:replay --all-ignored` applies them once the module
+   * handles their type.
+   */
+  ignored: { rows: number; byType: { type: string; rows: number }[] };
 };
+
+/** Ignored types named, the most frequent first. */
+const LISTED_IGNORED_TYPES = 20;
 
 /** Counts through the partial indexes (`inbox_messages_pending`, `inbox_messages_stuck`). */
 export async function readInboxBacklog(
@@ -55,7 +64,7 @@ export async function readInboxStatus(
   { errors = 10 }: { errors?: number } = {},
 ): Promise<InboxStatus> {
   const table = inboxTable(sql, inbox);
-  const [backlog, attempts, latestErrors] = await allQueries([
+  const [backlog, attempts, latestErrors, ignored] = await allQueries([
     readInboxBacklog(sql, inbox),
     sql<{ attempts: number; rows: number }[]>`
       select attempts, count(*) as rows from ${table}
@@ -73,11 +82,21 @@ export async function readInboxStatus(
          from ${table} where status in ('dead', 'parked'))
       ) as failing
       order by position desc limit ${errors}`,
+    // Through `inbox_messages_ignored` (orders' migration 0014).
+    sql<{ type: string; rows: number; total: number }[]>`
+      select type, rows, sum(rows) over () as total
+      from (select type, count(*) as rows from ${table}
+            where status = 'ignored' group by type) as by_type
+      order by rows desc, type limit ${LISTED_IGNORED_TYPES}`,
   ]);
   return {
     ...backlog,
     attempts: [...attempts],
     latestErrors: [...latestErrors],
+    ignored: {
+      rows: Number(ignored[0]?.total ?? 0),
+      byType: ignored.map(({ type, rows }) => ({ type, rows })),
+    },
   };
 }
 
@@ -90,6 +109,7 @@ export function inboxStatusText(status: InboxStatus, inbox: Pick<InboxSpec, "sch
       ["Oldest pending", formatDuration(status.oldestPendingAgeMs)],
       ["Dead", formatCount(status.dead)],
       ["Parked", formatCount(status.parked)],
+      ["Ignored", formatCount(status.ignored.rows)],
     ],
     attempts: status.attempts,
     errors: {
@@ -104,5 +124,18 @@ export function inboxStatusText(status: InboxStatus, inbox: Pick<InboxSpec, "sch
         oneLine(e.lastError),
       ]),
     },
-  });
+  }).concat(ignoredText(status.ignored));
+}
+
+function ignoredText({ rows, byType }: InboxStatus["ignored"]): string {
+  if (rows === 0) return "";
+  const table = byType.map(({ type, rows }) => [type, formatCount(rows)]);
+  const named = byType.reduce((sum, type) => sum + type.rows, 0);
+  if (named < rows) table.push(["(other types)", formatCount(rows - named)]);
+  const lines = [
+    "",
+    "Ignored rows by type (no handler when they arrived; inbox:replay --all-ignored applies them once there is)",
+    ...formatTable(["type", "rows"], table),
+  ];
+  return `${lines.join("\n")}\n`;
 }
