@@ -39,7 +39,7 @@ await sales.publishProduct("created", productSnapshot());
 await sales.publishProduct("created", productSnapshot());
 const dead = await sales.publishProduct("created", doomed);
 await sales.publishRaw(PRODUCT_CREATED_V1, "{ not json");
-const UNHANDLED = "sales.product.discontinued.v1";
+const UNHANDLED = "sales.product.teleported.v1";
 for (const _ of [1, 2]) {
   const event = { ...productEvent("created", productSnapshot()), type: UNHANDLED };
   await sales.publishRaw(UNHANDLED, JSON.stringify(event), event.id);
