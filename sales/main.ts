@@ -6,6 +6,7 @@ import {
   createHttpApp,
   createLogger,
   createMetricsRegistry,
+  createTurns,
   DEFAULT_REQUEST_TIMEOUT_MS,
   isDatabaseReachable,
   type Logger,
@@ -120,12 +121,14 @@ export async function startSales(env: SalesEnv, overrides: SalesOverrides = {}) 
         "Owns products. Every change is also published as an integration event (see AsyncAPI).",
     },
   });
+  // One for every use case that changes a product (see updateProductUseCase).
+  const productTurns = createTurns();
   app.route(
     "/products",
     createProductsApi({
       sql,
       createProduct: createProductUseCase({ inTransaction, newId, now }),
-      updateProduct: updateProductUseCase({ inTransaction, now }),
+      updateProduct: updateProductUseCase({ inTransaction, now, productTurns }),
     }),
   );
   app.route("/asyncapi.json", createAsyncApiRoute());

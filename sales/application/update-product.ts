@@ -1,4 +1,4 @@
-import { createTurns, NotFoundError } from "shared";
+import { NotFoundError, type Turns } from "shared";
 import { type Product, type ProductChanges, updateProduct } from "../domain/product.ts";
 import type { RequestContext, RunInTransaction } from "./ports.ts";
 import { dispatchDomainEvents } from "./product-event-handlers.ts";
@@ -13,13 +13,16 @@ export type UpdateProduct = (
 export function updateProductUseCase(deps: {
   inTransaction: RunInTransaction;
   now: () => Date;
+  /**
+   * Where changes to one product take turns, rather than each on a connection, waiting for the
+   * product's lock: a product locked for long (by a forgotten `psql` session, say) then holds
+   * one of the pool's connections, not all of them. Every use case that changes a product takes
+   * its turn in the same one.
+   */
+  productTurns: Turns;
 }): UpdateProduct {
-  // Changes to one product take turns here rather than each on a connection, waiting for the
-  // product's lock: a product locked for long (by a forgotten `psql` session, say) then holds
-  // one of the pool's connections, not all of them.
-  const turns = createTurns();
   return (id, changes, context = {}) =>
-    turns(id.toLowerCase(), () => {
+    deps.productTurns(id.toLowerCase(), () => {
       // Answered 503 while it waited for its turn: not run at all.
       context.deadline?.signal.throwIfAborted();
       return deps.inTransaction(async ({ products, eventBus }) => {
