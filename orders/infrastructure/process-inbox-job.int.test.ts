@@ -37,6 +37,7 @@ function startJob({
   const job = startProcessInboxJob({
     inbox: ORDERS_INBOX,
     eventSchema: IntegrationEvent,
+    handles: (type) => Object.hasOwn(handlers, type),
     handlerFor: inboxHandlerFor(handlers),
     sql: db.sql,
     log: logs.log,
@@ -169,6 +170,42 @@ test("a stored payload that is not a valid event goes dead, and the log says why
     expect(line).toMatchObject({ level: "error", msg: "event dead" });
     expect(line?.err).toContain("not a valid event");
     expect(line?.err).toContain("data.productId");
+  } finally {
+    await job.stop();
+  }
+});
+
+test("a row of a type this version has no handler for (re-queued for a newer one) is ignored again, not dead", async () => {
+  const teleported = {
+    ...productEvent("created", productSnapshot()),
+    type: "sales.product.teleported.v1",
+  };
+  const created = received(productSnapshot(), 2).event;
+  for (const [event, sequence] of [
+    [teleported, 1],
+    [created, 2],
+  ] as const) {
+    await db.sql`
+      insert into orders.inbox_messages (id, type, subject, payload, stream_sequence)
+      values (${event.id}, ${event.type}, ${event.type}, ${db.sql.json(event)}, ${sequence})`;
+  }
+
+  const { job, logs } = startJob();
+  try {
+    const status = async (id: string) =>
+      (
+        await db.sql<{ status: string }[]>`
+        select status from orders.inbox_messages where id = ${id}`
+      )[0]?.status;
+    await waitFor(async () => (await status(created.id)) === "processed", {
+      message: "the handled event applied",
+    });
+    expect(await status(teleported.id)).toBe("ignored");
+    const line = await waitFor(() => logs.lines.find((l) => l.eventId === teleported.id), {
+      message: "the ignored event logged",
+    });
+    expect(line).toMatchObject({ level: "warn", type: "sales.product.teleported.v1" });
+    expect(line?.msg).toContain("inbox:replay --all-ignored");
   } finally {
     await job.stop();
   }

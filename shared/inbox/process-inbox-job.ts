@@ -41,6 +41,8 @@ export type ProcessInboxJobOptions<E extends HandledEvent> = {
   inbox: Pick<InboxSpec, "schema" | "channel">;
   /** Reads a stored payload as an event: the module's schema of every event it takes. */
   eventSchema: v.GenericSchema<unknown, E>;
+  /** Whether this version has a handler for a type; a row of another type is ignored again. */
+  handles: (type: string) => boolean;
   handlerFor: InboxHandlerFor<E>;
   log: Logger;
   pollMs: number;
@@ -80,7 +82,8 @@ export type ProcessInboxJob = IntervalLoop;
 export function startProcessInboxJob<E extends HandledEvent>(
   options: ProcessInboxJobOptions<E>,
 ): ProcessInboxJob {
-  const { sql, inbox, eventSchema, handlerFor, log, pollMs, batchSize, maxAttempts } = options;
+  const { sql, inbox, eventSchema, handles, handlerFor, log, pollMs, batchSize, maxAttempts } =
+    options;
   const retryDelay = options.retryDelay ?? ((attempts: number) => retryDelayMs(attempts));
 
   /**
@@ -103,6 +106,7 @@ export function startProcessInboxJob<E extends HandledEvent>(
     let dead = 0;
     const applied: { log: Logger; subject: string }[] = [];
     const invalid: { id: string; type: string | null; error: string }[] = [];
+    const unhandled: { id: string; type: string }[] = [];
     const handled: { type: string; seconds: number; outcome: "processed" | "failed" }[] = [];
     const batch = await sql.begin(async (tx) => {
       const rows = await tx<PendingRow[]>`
@@ -118,6 +122,13 @@ export function startProcessInboxJob<E extends HandledEvent>(
       const writes = pipelineWrites(tx);
 
       for (const row of rows) {
+        // Re-queued by `inbox:replay` for a version that handles it, and claimed here by an
+        // instance still running an older one: not this message's fault, so not dead.
+        if (row.type !== null && !handles(row.type)) {
+          ignored.push(row.id);
+          unhandled.push({ id: row.id, type: row.type });
+          continue;
+        }
         const parsed = v.safeParse(eventSchema, row.payload);
         if (!parsed.success) {
           const issues = toIssues(parsed.issues).map((i) => `${i.path}: ${i.message}`);
@@ -191,6 +202,12 @@ export function startProcessInboxJob<E extends HandledEvent>(
     // Not in the loop: a batch that fails runs again, isolated, and would log these twice.
     for (const { id, type, error } of invalid)
       log.error({ eventId: id, type, err: error }, "event dead");
+    for (const { id, type } of unhandled) {
+      log.warn(
+        { eventId: id, type },
+        "no handler for this type in this version: stored as ignored again (inbox:replay --all-ignored applies it once every instance handles the type)",
+      );
+    }
     for (const { type, seconds, outcome } of handled)
       options.metrics?.handled(type, seconds, outcome);
     if (batch.claimed > 0)

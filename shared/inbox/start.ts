@@ -61,6 +61,7 @@ export function startInbox<E extends HandledEvent>(options: InboxOptions<E>): In
     sql,
     inbox,
     eventSchema: options.eventSchema,
+    handles: options.handles,
     handlerFor: options.handlerFor,
     log,
     pollMs: options.pollMs,
