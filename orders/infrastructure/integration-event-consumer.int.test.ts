@@ -1,6 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connectNats, migrate, natsNames, type Sql, startNatsLink } from "shared";
+import {
+  connectNats,
+  ensureStream,
+  migrate,
+  natsNames,
+  type Sql,
+  startNatsLink,
+} from "shared";
 import {
   consumerDescription,
   type IntegrationEventConsumerOptions,
@@ -94,7 +101,7 @@ function startConsumer(
     return stopped;
   };
   afterTests(stop);
-  return { stop };
+  return { consumer, stop };
 }
 
 const consumerInfo = (sales: FakeSales) =>
@@ -190,6 +197,37 @@ describe("a consumer another Orders instance deleted and added again", async () 
     await sales.jsm.consumers.add(sales.stream, config);
 
     await stored((await sales.publishProduct("created", productSnapshot())).id);
+  });
+});
+
+describe("a stream deleted under the consumer", async () => {
+  const sales = await startFakeSales();
+  const database = await useTestDatabase();
+  await migrate(database.sql, MIGRATIONS);
+  const stored = (id: string) =>
+    waitFor(
+      async () =>
+        (await database.sql`select 1 from orders.inbox_messages where id = ${id}`).length === 1,
+      { message: `event ${id} stored` },
+    );
+
+  test("leaves it not consuming (so /ready says so) until the stream is back, then it consumes again", async () => {
+    const { consumer } = startConsumer(sales, database.sql, { checkIntervalMs: 100 });
+    await stored((await sales.publishProduct("created", productSnapshot())).id);
+    expect(consumer.isConsuming).toBe(true);
+
+    const { config } = await sales.jsm.streams.info(sales.stream);
+    await sales.jsm.streams.delete(sales.stream);
+    await waitFor(() => !consumer.isConsuming, { message: "not consuming without the stream" });
+
+    await ensureStream(sales.jsm, {
+      name: config.name,
+      subjects: config.subjects,
+      maxAgeMs: 60 * 60_000,
+      duplicateWindowMs: 120_000,
+    });
+    await stored((await sales.publishProduct("created", productSnapshot())).id);
+    expect(consumer.isConsuming).toBe(true);
   });
 });
 

@@ -174,6 +174,9 @@ export function startIntegrationEventConsumer(
       }
     } catch (error) {
       if (isJetStreamApiError(error, JetStreamApiCodes.StreamNotFound)) {
+        // Gone with the stream: not consuming (so `/ready` says so) until both are back.
+        messages?.stop();
+        messages = undefined;
         if (!waitingForStreamLogged) log.info({ stream }, "waiting for the stream to exist");
         waitingForStreamLogged = true;
       } else if (errorLogged !== errorMessage(error)) {
