@@ -1,13 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import {
-  connectNats,
-  ensureStream,
-  migrate,
-  natsNames,
-  type Sql,
-  startNatsLink,
-} from "shared";
+import { connectNats, ensureStream, migrate, natsNames, type Sql, startNatsLink } from "shared";
 import {
   consumerDescription,
   type IntegrationEventConsumerOptions,
