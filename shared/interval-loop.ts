@@ -23,12 +23,14 @@ export type IntervalLoopOptions = {
    * many runs failed meanwhile: a loop polling every second during an outage would log each.
    */
   repeatedFailureLogMs?: number;
+  /** After a run that throws, run again after this long (default `intervalMs`). */
+  retryAfterFailureMs?: number;
 };
 
 /**
  * Calls `run` every `intervalMs`, never two runs at once. A run that throws is logged and the
- * loop carries on at the normal interval; the same failure again is logged once a minute, and
- * the first run that succeeds after failures says so.
+ * loop carries on (after `retryAfterFailureMs`); the same failure again is logged once a minute,
+ * and the first run that succeeds after failures says so.
  */
 export function startIntervalLoop({
   name,
@@ -36,6 +38,7 @@ export function startIntervalLoop({
   run,
   log,
   repeatedFailureLogMs = 60_000,
+  retryAfterFailureMs = intervalMs,
 }: IntervalLoopOptions): IntervalLoop {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let immediate: ReturnType<typeof setImmediate> | undefined;
@@ -99,6 +102,7 @@ export function startIntervalLoop({
         else if (typeof outcome === "number") next = outcome;
       } catch (error) {
         failed(error);
+        next = retryAfterFailureMs;
       }
     })();
     await current;

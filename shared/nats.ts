@@ -7,7 +7,7 @@ import {
   type StreamConfig,
   type StreamInfo,
 } from "@nats-io/jetstream";
-import { type NatsConnection, nanos } from "@nats-io/nats-core";
+import { type NatsConnection, nanos, RequestError } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { redactUrls } from "./env.ts";
 import { errorMessage } from "./errors.ts";
@@ -285,6 +285,27 @@ export async function streamInfo(
 
 export function isJetStreamApiError(error: unknown, code: number): boolean {
   return error instanceof JetStreamApiError && error.code === code;
+}
+
+/** Whether `subject` is one that `filter` (with `*` and `>` wildcards) takes. */
+export function subjectMatches(filter: string, subject: string): boolean {
+  const wanted = filter.split(".");
+  const tokens = subject.split(".");
+  for (const [i, token] of wanted.entries()) {
+    if (token === ">") return tokens.length > i;
+    if (i >= tokens.length || (token !== "*" && token !== tokens[i])) return false;
+  }
+  return tokens.length === wanted.length;
+}
+
+/**
+ * A JetStream publish nothing answered: no stream takes its subject (deleted, say), or
+ * JetStream is not available. nats.js calls it "jetstream is not enabled" either way.
+ */
+export function isUnansweredPublish(error: unknown): boolean {
+  return (
+    error instanceof Error && error.cause instanceof RequestError && error.cause.isNoResponders()
+  );
 }
 
 /**

@@ -190,6 +190,22 @@ test("a stream deleted behind Sales' back is noticed at the next check", async (
   expect(await streamIds()).toEqual(await outboxIds());
 });
 
+test("a stream deleted behind Sales' back is noticed by the next publish: made again at once, the failure not counted", async () => {
+  const nc = await connectNats(server.url);
+  await (await jetstreamManager(nc)).streams.delete(sales.stream.spec.name);
+  await nc.close();
+  // Nothing wakes the check (its next run is 30 s away): the publishes that find no stream do.
+  await createProducts("GONE", 2);
+  await waitFor(async () => (await streamIds()).length === 9 && allPublished(), {
+    message: "everything published again into the stream made anew",
+  });
+  expect(await streamIds()).toEqual(await outboxIds());
+  const counted = await sales.sql`select 1 from sales.outbox_messages where attempts > 0`;
+  expect(counted).toHaveLength(0);
+  const failed = logs.lines.find((line) => String(line.err).includes("nothing took the publish"));
+  expect(failed?.err).toContain(`stream ${sales.stream.spec.name} deleted?`);
+});
+
 test("a row sent again inside the duplicate window does not hide a lost tail from the check", async () => {
   await waitFor(allPublished, { message: "everything published before the check" });
   type Row = { id: string; streamSequence: number };
@@ -303,13 +319,16 @@ test("a batch that records its acks while the check waits for it is not taken fo
   expect(lostWarnings()).toBe(warningsBefore);
 });
 
-test("a stream check whose message lookups fail queues nothing again and tries again", async () => {
+test("a stream check whose message lookups fail queues nothing again, tries again, and says so once", async () => {
   await waitFor(allPublished, { message: "everything published before the check" });
   const nc = await connectNats(server.url);
-  const lookupsFail = beforeLookups(nc, () => Promise.reject(new Error("TIMEOUT (injected)")));
+  let lookups = 0;
+  const lookupsFail = beforeLookups(nc, () => {
+    lookups++;
+    return Promise.reject(new Error("TIMEOUT (injected)"));
+  });
   const checkLogs = captureLogger("sales-check");
-  const failedChecks = () =>
-    checkLogs.lines.filter((line) => line.msg === "cannot ensure stream").length;
+  const failures = () => checkLogs.lines.filter((line) => line.msg === "loop run failed");
   const requeued = () =>
     checkLogs.lines.some((line) => line.msg?.startsWith("the stream lost messages"));
   const check = startStreamCheck({
@@ -322,8 +341,8 @@ test("a stream check whose message lookups fail queues nothing again and tries a
     onVerified: () => {},
   });
   try {
-    await waitFor(() => failedChecks() >= 2 || requeued(), {
-      message: "the check to fail, and fail again on its retry",
+    await waitFor(() => lookups >= 3 || requeued(), {
+      message: "the check to fail, and fail again on its retries",
     });
   } finally {
     await check.stop();
@@ -332,6 +351,10 @@ test("a stream check whose message lookups fail queues nothing again and tries a
   expect(check.isReady).toBe(false);
   expect(await allPublished()).toBe(true);
   expect(requeued()).toBe(false);
+  expect(failures()).toHaveLength(1);
+  expect(failures()[0]?.err).toBe(
+    `cannot ensure stream ${sales.stream.spec.name}: TIMEOUT (injected)`,
+  );
 });
 
 test("a stream of Sales' name that another outbox publishes to is left alone, and the check says why once", async () => {

@@ -10,7 +10,13 @@ import { listenForWakeUps, type Sql, type Transaction } from "../database.ts";
 import { errorMessage } from "../errors.ts";
 import { type IntervalLoop, startIntervalLoop } from "../interval-loop.ts";
 import type { Logger } from "../logger.ts";
-import { messageAt, type NatsLink, type NatsNames } from "../nats.ts";
+import {
+  isUnansweredPublish,
+  messageAt,
+  type NatsLink,
+  type NatsNames,
+  subjectMatches,
+} from "../nats.ts";
 import { type OutboxSpec, outboxTable } from "./spec.ts";
 import type { OutboxHeaders } from "./writer.ts";
 
@@ -34,6 +40,12 @@ export const REFILL_MAX_ATTEMPTS = 20;
 /** JetStream drops a re-sent `Nats-Msg-Id` seen within this window (the stream's setting). */
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
 
+/**
+ * How long a row waits after a publish nothing answered (the stream gone): the stream check,
+ * started at once, makes the stream again meanwhile, and wakes the relay.
+ */
+const UNANSWERED_WAIT_MS = 1_000;
+
 /** JetStream's "message size exceeds maximum allowed": the stream will never take this row. */
 const MESSAGE_TOO_LARGE = 10054;
 
@@ -54,6 +66,8 @@ export type OutboxRelayOptions = {
   log: Logger;
   /** False while a (re)connection's stream check is pending: publishing waits for it. */
   isStreamReady?: () => boolean;
+  /** A publish found no stream to take it: the stream should be checked (and made) again now. */
+  onStreamMissing?: () => void;
   pollMs: number;
   batchSize: number;
   publishTimeoutMs?: number;
@@ -90,6 +104,8 @@ type FailedOutcome = {
   park: boolean;
   /** Sent again after this long, the failure not counted: no fault of the row's. */
   waitMs?: number;
+  /** Nothing took the publish: the stream is gone, or JetStream unavailable. */
+  unanswered?: boolean;
 };
 type Outcome = PublishedOutcome | FailedOutcome;
 
@@ -151,6 +167,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       }
       const published = outcomes.filter((o) => o.published);
       const failed = outcomes.filter((o) => !o.published);
+      if (failed.some((o) => o.unanswered)) options.onStreamMissing?.();
       const refused =
         published.length > 0
           ? await markPublished(tx, published, { generation, verified })
@@ -366,6 +383,19 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         }
         return { row, published: true, sequence: ack.seq, duplicate: ack.duplicate };
       } catch (error) {
+        // On a subject of the stream's, the stream is gone: not the row's fault. (One outside
+        // them fails as any error does: a row no stream of this outbox will ever take.)
+        const ofTheStream = outbox.subjects.some((filter) => subjectMatches(filter, row.subject));
+        if (isUnansweredPublish(error) && ofTheStream) {
+          return {
+            row,
+            published: false,
+            error: `nothing took the publish: no stream takes ${names.subject(row.subject)} (stream ${stream} deleted?), or JetStream is unavailable; checking the stream again`,
+            park: false,
+            waitMs: UNANSWERED_WAIT_MS,
+            unanswered: true,
+          };
+        }
         if (!isTooLarge(error)) {
           return { row, published: false, error: errorMessage(error), park: false };
         }

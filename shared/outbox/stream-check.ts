@@ -34,6 +34,11 @@ export type StreamCheck = IntervalLoop & {
   readonly spec: StreamSpec;
   /** True once the stream was ensured and checked for lost messages on the current connection. */
   readonly isReady: boolean;
+  /**
+   * The stream may be gone (a publish found nothing to take it): not ready until it has been
+   * ensured and checked again, which starts now.
+   */
+  recheck(): void;
 };
 
 /** How soon to check again after a check failed; the relay waits for a check. */
@@ -295,10 +300,13 @@ export function startStreamCheck({
           anotherLogged = error.message;
           return;
         }
-        log.error({ stream: spec.name, err: errorMessage(error) }, "cannot ensure stream");
-        return RETRY_MS; // e.g. JetStream still starting after a server restart
+        // Logged by the loop, once a minute while it fails the same way (Postgres down, say).
+        throw new Error(`cannot ensure stream ${spec.name}: ${errorMessage(error)}`, {
+          cause: error,
+        });
       }
     },
+    retryAfterFailureMs: RETRY_MS, // e.g. JetStream still starting after a server restart
   });
 
   return {
@@ -306,6 +314,10 @@ export function startStreamCheck({
     spec,
     get isReady() {
       return nats.isConnected && verifiedGeneration === nats.generation;
+    },
+    recheck() {
+      verifiedGeneration = -1;
+      loop.wake();
     },
   };
 }
