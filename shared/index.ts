@@ -80,6 +80,7 @@ export {
   StreamOfAnotherError,
   startNatsLink,
   streamInfo,
+  subjectMatches,
 } from "./nats.ts";
 export type { OpenApiDocument, OpenApiInfo, RouteDoc, RouteResponse } from "./openapi.ts";
 export { describeRoute, ErrorResponse, jsonSchemaOf } from "./openapi.ts";

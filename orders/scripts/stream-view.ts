@@ -1,12 +1,14 @@
-import { type JetStreamClient, type JsMsg, jetstream } from "@nats-io/jetstream";
+import { JetStreamApiCodes, type JetStreamClient, type JsMsg, jetstream } from "@nats-io/jetstream";
 import { SALES_STREAM } from "contracts";
 import {
   connectNats,
   countOption,
+  isJetStreamApiError,
   natsNames,
   optionalCountOption,
   runScript,
   type ScriptSpec,
+  subjectMatches,
   UsageError,
 } from "shared";
 import { readStream } from "shared/inbox";
@@ -66,17 +68,6 @@ export type ViewedMessage = {
   body: unknown;
 };
 
-/** True when `subject` matches the NATS filter (`*` one token, `>` the rest). */
-export function subjectMatches(filter: string, subject: string): boolean {
-  const wanted = filter.split(".");
-  const tokens = subject.split(".");
-  for (const [index, token] of wanted.entries()) {
-    if (token === ">") return tokens.length > index;
-    if (index >= tokens.length || (token !== "*" && token !== tokens[index])) return false;
-  }
-  return wanted.length === tokens.length;
-}
-
 /** The messages `options` select, oldest first. */
 export async function viewStream(
   js: JetStreamClient,
@@ -88,7 +79,13 @@ export async function viewStream(
   const names = natsNames(namespace);
   const stream = names.stream(SALES_STREAM);
   const filter = options.subject ? names.subject(options.subject) : undefined;
-  const { state } = await (await js.streams.get(stream)).info();
+  const { state } = await js.streams
+    .get(stream)
+    .then((found) => found.info())
+    .catch((error: unknown) => {
+      if (!isJetStreamApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
+      throw new Error(`stream ${stream} not found`, { cause: error });
+    });
 
   const selected: ViewedMessage[] = [];
   const wanted = options.last ?? options.limit;
@@ -132,6 +129,20 @@ function toViewed(message: JsMsg): ViewedMessage {
   };
 }
 
+/**
+ * Why a `--subject` that begins with the namespace matched nothing: it is given without it (the
+ * subjects shown carry it). Undefined when that is not the case.
+ */
+export function namespacedSubjectHint(
+  namespace: string,
+  subject: string | undefined,
+  matched: number,
+): string | undefined {
+  const prefix = `${namespace}.`;
+  if (!namespace || !subject?.startsWith(prefix) || matched > 0) return undefined;
+  return `--subject is given without NATS_NAMESPACE (${namespace}): try --subject ${subject.slice(prefix.length)}`;
+}
+
 /** The messages as text for a terminal, like `nats stream view`. */
 export function viewText(messages: ViewedMessage[]): string {
   if (messages.length === 0) return "(no messages)\n";
@@ -157,6 +168,8 @@ if (import.meta.main) {
     try {
       const messages = await viewStream(jetstream(nc), env.NATS_NAMESPACE, options);
       process.stdout.write(json ? `${JSON.stringify(messages, null, 2)}\n` : viewText(messages));
+      const hint = namespacedSubjectHint(env.NATS_NAMESPACE, options.subject, messages.length);
+      if (hint) process.stderr.write(`${hint}\n`);
       return 0;
     } finally {
       await nc.close();

@@ -10,7 +10,7 @@ import {
   startFakeSales,
   startOrdersUnderTest,
 } from "../testing/orders-under-test.ts";
-import { spec, subjectMatches, viewStream, viewText } from "./stream-view.ts";
+import { namespacedSubjectHint, spec, viewStream, viewText } from "./stream-view.ts";
 
 const sales = await startFakeSales();
 const orders = await startOrdersUnderTest(sales);
@@ -117,12 +117,7 @@ describe("bun run stream:view", () => {
     expect(await sequences({ from: 6, limit: 25 })).toEqual([]);
   });
 
-  test("subject filters follow NATS wildcards", () => {
-    expect(subjectMatches("a.*.c", "a.b.c")).toBe(true);
-    expect(subjectMatches("a.*.c", "a.b.d")).toBe(false);
-    expect(subjectMatches("a.>", "a.b.c")).toBe(true);
-    expect(subjectMatches("a.>", "a")).toBe(false);
-    expect(subjectMatches("a.b", "a.b.c")).toBe(false);
+  test("--subject takes a subject with NATS wildcards, and nothing else", () => {
     const subjectOption = (subject: string) => () => parseScriptArgs(spec, ["--subject", subject]);
     for (const accepted of ["sales.product.*.v1", "*.product.created.v1", "*.>", ">", "a"])
       expect(subjectOption(accepted)).not.toThrow();
@@ -138,6 +133,29 @@ describe("bun run stream:view", () => {
     );
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("use --last or --from, not both");
+  });
+
+  test("a --subject given with the namespace matches nothing, and stderr says to give it without", async () => {
+    const result = await runScriptProcess(
+      "orders/scripts/stream-view.ts",
+      ["--subject", inNamespace("sales.product.updated.v1")],
+      env,
+    );
+    expect(result).toMatchObject({ code: 0, stdout: "(no messages)\n" });
+    expect(result.stderr).toContain(
+      `given without NATS_NAMESPACE (${sales.namespace}): try --subject sales.product.updated.v1`,
+    );
+    expect(namespacedSubjectHint(sales.namespace, inNamespace("sales.>"), 1)).toBeUndefined();
+    expect(namespacedSubjectHint("", "sales.>", 0)).toBeUndefined();
+  });
+
+  test("a stream that does not exist is named", async () => {
+    const result = await runScriptProcess("orders/scripts/stream-view.ts", [], {
+      ...env,
+      NATS_NAMESPACE: `${sales.namespace}x`,
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`stream ${sales.namespace}x_SALES not found`);
   });
 });
 
