@@ -75,11 +75,15 @@ export function backlogText({ title, fields, attempts, errors }: BacklogReport):
     "",
     errors.title,
     ...(errors.rows.length === 0 ? ["  (none)"] : formatTable(errors.header, errors.rows)),
+    ...(errors.rows.some((row) => row.some((cell) => cell.endsWith("…")))
+      ? ["  (an error ending in … is cut; --json shows it whole)"]
+      : []),
   ];
   return `${lines.join("\n")}\n`;
 }
 
-/** An error message on one line, cut to fit a table. */
+/** An error message on one line, cut to fit a table (with "…" where it was cut). */
 export function oneLine(text: string, max = 120): string {
-  return text.replace(/\s+/g, " ").slice(0, max);
+  const line = text.replace(/\s+/g, " ");
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
