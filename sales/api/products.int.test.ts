@@ -255,6 +255,25 @@ describe("GET /products", () => {
     expect((await request("GET", `/products/${Bun.randomUUIDv7()}`)).status).toBe(404);
   });
 
+  test("gives back, field for field, what a creation and a change answered (the repository stores every field)", async () => {
+    const created = await request("POST", "/products", {
+      sku: nextSku(),
+      name: "Mug",
+      description: "Stoneware",
+      price: { amount: 1299, currency: "EUR" },
+    });
+    const product = (await created.json()) as { id: string };
+    expect(await (await request("GET", `/products/${product.id}`)).json()).toEqual(product);
+    const patched = await request("PATCH", `/products/${product.id}`, {
+      name: "Big mug",
+      description: null,
+      price: { amount: 1499, currency: "USD" },
+    });
+    const changed = await patched.json();
+    expect(changed).toMatchObject({ version: 2, name: "Big mug" });
+    expect(await (await request("GET", `/products/${product.id}`)).json()).toEqual(changed);
+  });
+
   test("pages through every product", async () => {
     for (let i = 0; i < 3; i++) await createMug();
     const seen: string[] = [];
