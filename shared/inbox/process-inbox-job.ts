@@ -202,10 +202,10 @@ export function startProcessInboxJob<E extends HandledEvent>(
     // Not in the loop: a batch that fails runs again, isolated, and would log these twice.
     for (const { id, type, error } of invalid)
       log.error({ eventId: id, type, err: error }, "event dead");
-    for (const { id, type } of unhandled) {
+    for (const [type, ids] of Map.groupBy(unhandled, (row) => row.type)) {
       log.warn(
-        { eventId: id, type },
-        "no handler for this type in this version: stored as ignored again (inbox:replay --all-ignored applies it once every instance handles the type)",
+        { type, count: ids.length, eventIds: ids.slice(0, 10).map((row) => row.id) },
+        "no handler for this type in this version: stored as ignored again (inbox:replay --all-ignored applies them once every instance handles the type)",
       );
     }
     for (const { type, seconds, outcome } of handled)
