@@ -12,6 +12,7 @@ import {
   type Sql,
 } from "shared";
 import {
+  type OutboxRelayOptions,
   queueForRepublish,
   REFILL_MAX_ATTEMPTS,
   REQUEUED_BEFORE,
@@ -290,7 +291,7 @@ test("a row that failed to publish waits the retry delay of its attempt number",
  */
 async function relayOnOwnStream(
   makeLink: (nc: NatsConnection) => NatsLink,
-  options: { retryDelay?: (attempts: number) => number } = {},
+  options: Pick<OutboxRelayOptions, "retryDelay" | "onUnansweredPublish"> = {},
 ) {
   const database = await createTestDatabase();
   await migrate(database.sql, MIGRATIONS);
@@ -491,6 +492,52 @@ async function requeue(database: { sql: Sql }, ids: string[]) {
     from unnest(${ids}::uuid[]) with ordinality as r(id, position)
     where outbox_messages.id = r.id`;
 }
+
+test("a row that finds no stream is not counted while the stream check takes that up, and counted once the check has found the stream in place", async () => {
+  let checkTakesItUp = true;
+  let reported = 0;
+  const { database, stream, relay, dispose } = await relayOnOwnStream((nc) => linkTo(nc), {
+    onUnansweredPublish: () => {
+      reported++;
+      return checkTakesItUp;
+    },
+  });
+  await relay.stop(); // relayOnce only
+  try {
+    const [fresh, lost, elsewhere] = (await writeOutboxRows(database, 3)) as [
+      string,
+      string,
+      string,
+    ];
+    await database.sql`update sales.outbox_messages set subject = 'elsewhere' where id = ${elsewhere}`;
+    await deleteStreams(testEnv.NATS_URL, [stream]);
+    const row = async (id: string) => (await rowsById(database, [id]))[0];
+
+    expect(await relay.relayOnce()).toBe(0);
+    expect(await row(fresh)).toMatchObject({ attempts: 0, publishedAt: null });
+    expect((await row(fresh))?.lastError).toEndWith(
+      "deleted?), or JetStream is unavailable; checking the stream again",
+    );
+    // Not a subject of the stream's: no stream of this outbox will take it, whatever the check does.
+    expect(await row(elsewhere)).toMatchObject({ attempts: 1 });
+    expect(reported).toBeGreaterThan(0);
+
+    // The same for a row the check re-queued: the refill finds no stream to read its last sequence.
+    await database.sql`update sales.outbox_messages set next_attempt_at = now() where id = ${fresh}`;
+    await requeue(database, [lost]);
+    expect(await relay.relayOnce()).toBe(0);
+    expect(await row(lost)).toMatchObject({ attempts: 0 });
+    expect((await row(lost))?.lastError).toBe(
+      `stream ${stream} not found; checking the stream again`,
+    );
+
+    checkTakesItUp = false;
+    expect(await relay.relayOnce()).toBe(0);
+    expect(await row(lost)).toMatchObject({ attempts: 1, lastError: `stream ${stream} not found` });
+  } finally {
+    await dispose();
+  }
+});
 
 test("new events wait while re-queued rows are unsent, so they never take a lost message's sequence", async () => {
   const { database, stream, relay, dispose } = await relayOnOwnStream((nc) => linkTo(nc));

@@ -2,7 +2,15 @@ import { afterAll, expect, test } from "bun:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { PRODUCT_CREATED_V1, SALES_STREAM, SALES_SUBJECTS } from "contracts";
-import { connectNats, ensureStream, MAX_KEEP_MS, migrate, natsNames, pipelineWrites } from "shared";
+import {
+  connectNats,
+  ensureStream,
+  MAX_KEEP_MS,
+  migrate,
+  natsNames,
+  pipelineWrites,
+  streamInfo,
+} from "shared";
 import { DUPLICATE_WINDOW_MS, startStreamCheck } from "shared/outbox";
 import { startNatsServer } from "shared/processes/nats-server.ts";
 import { afterTests } from "shared/testing/cleanup.ts";
@@ -106,8 +114,15 @@ async function useOwnOutbox({ maxAgeMs = HOUR_MS } = {}) {
   return {
     sql: database.sql,
     connection: nc,
+    names,
     streamName: spec.name,
     record,
+    async deleteStream() {
+      await jsm.streams.delete(spec.name);
+    },
+    async streamExists() {
+      return (await streamInfo(jsm, spec.name)) !== undefined;
+    },
     /** Publishes `count` events and records each at the sequence JetStream gave it. */
     async publish(count: number, { ageMs = 0 } = {}) {
       const ids: string[] = [];
@@ -525,4 +540,68 @@ test("the shortest and the longest stream max age Sales' settings accept are one
   } finally {
     await nc.close();
   }
+});
+
+/** A stream check of its own on `useOwnOutbox`'s outbox, through `connection`. */
+function ownCheck(
+  outbox: Awaited<ReturnType<typeof useOwnOutbox>>,
+  connection: NatsConnection,
+  onVerified: () => void,
+) {
+  const check = startStreamCheck({
+    sql: outbox.sql,
+    nats: linkTo(connection),
+    names: outbox.names,
+    outbox: SALES_OUTBOX,
+    log: silentLogger,
+    maxAgeMs: HOUR_MS,
+    onVerified,
+  });
+  afterTests(() => check.stop());
+  return check;
+}
+
+test("an unanswered publish has the stream checked again; asked again right after the check found the stream, it is declined", async () => {
+  const outbox = await useOwnOutbox();
+  let verified = 0;
+  const check = ownCheck(outbox, outbox.connection, () => verified++);
+  await waitFor(() => check.isReady, { message: "the stream checked" });
+
+  expect(check.recheckForUnansweredPublish()).toBe(true);
+  expect(check.isReady).toBe(false);
+  expect(check.recheckForUnansweredPublish()).toBe(true); // still being checked
+  await waitFor(() => check.isReady, { message: "the stream checked again" });
+  expect(verified).toBe(2);
+  // The stream is there: what keeps publishes unanswered is something else, counted as a failure.
+  expect(check.recheckForUnansweredPublish()).toBe(false);
+  expect(check.isReady).toBe(true);
+});
+
+test("a recheck asked for while a check runs is not vouched for by that run: only a run after it verifies", async () => {
+  const outbox = await useOwnOutbox();
+  let infosToGo = 0;
+  let streamRequestsSinceRecheck: number | undefined;
+  const seen: (number | undefined)[] = [];
+  let check: ReturnType<typeof ownCheck> | undefined;
+  const connection = interceptRequests(outbox.connection, async (subject, send) => {
+    if (streamRequestsSinceRecheck !== undefined && subject.includes(".STREAM.")) {
+      streamRequestsSinceRecheck++;
+    }
+    const answer = await send();
+    if (infosToGo > 0 && subject.includes(".STREAM.INFO.") && --infosToGo === 0) {
+      // The run's last look at the stream (ensuring it, then looking for lost messages in an
+      // empty outbox): then the stream goes, and a publish finds it gone.
+      await outbox.deleteStream();
+      streamRequestsSinceRecheck = 0;
+      check?.recheckForUnansweredPublish();
+    }
+    return answer;
+  });
+  check = ownCheck(outbox, connection, () => seen.push(streamRequestsSinceRecheck));
+  await waitFor(() => check?.isReady, { message: "the stream checked" });
+  infosToGo = 2;
+  check.wake();
+  await waitFor(() => seen.length === 2, { message: "verified again after the recheck" });
+  expect(seen[1]).toBeGreaterThan(0);
+  expect(await outbox.streamExists()).toBe(true);
 });

@@ -1,4 +1,5 @@
 import {
+  JetStreamApiCodes,
   JetStreamApiError,
   type JetStreamManager,
   jetstream,
@@ -11,6 +12,7 @@ import { errorMessage } from "../errors.ts";
 import { type IntervalLoop, startIntervalLoop } from "../interval-loop.ts";
 import type { Logger } from "../logger.ts";
 import {
+  isJetStreamApiError,
   isUnansweredPublish,
   messageAt,
   type NatsLink,
@@ -41,8 +43,8 @@ export const REFILL_MAX_ATTEMPTS = 20;
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
 
 /**
- * How long a row waits after a publish nothing answered (the stream gone): the stream check,
- * started at once, makes the stream again meanwhile, and wakes the relay.
+ * How long a row waits after a publish nothing answered that the stream check takes up (the
+ * stream gone): the check makes the stream again meanwhile, and wakes the relay.
  */
 const UNANSWERED_WAIT_MS = 1_000;
 
@@ -66,8 +68,12 @@ export type OutboxRelayOptions = {
   log: Logger;
   /** False while a (re)connection's stream check is pending: publishing waits for it. */
   isStreamReady?: () => boolean;
-  /** A publish found no stream to take it: the stream should be checked (and made) again now. */
-  onStreamMissing?: () => void;
+  /**
+   * A publish on a subject of the stream's found nothing to take it. True when that is taken for
+   * the stream gone (it is checked and made again now, and the failure not counted against the
+   * row); false when the stream was checked again since the last such failure, and found there.
+   */
+  onUnansweredPublish?: () => boolean;
   pollMs: number;
   batchSize: number;
   publishTimeoutMs?: number;
@@ -104,8 +110,6 @@ type FailedOutcome = {
   park: boolean;
   /** Sent again after this long, the failure not counted: no fault of the row's. */
   waitMs?: number;
-  /** Nothing took the publish: the stream is gone, or JetStream unavailable. */
-  unanswered?: boolean;
 };
 type Outcome = PublishedOutcome | FailedOutcome;
 
@@ -167,7 +171,6 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       }
       const published = outcomes.filter((o) => o.published);
       const failed = outcomes.filter((o) => !o.published);
-      if (failed.some((o) => o.unanswered)) options.onStreamMissing?.();
       const refused =
         published.length > 0
           ? await markPublished(tx, published, { generation, verified })
@@ -316,6 +319,9 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     try {
       last = await streamLastSequence();
     } catch (error) {
+      if (isJetStreamApiError(error, JetStreamApiCodes.StreamNotFound)) {
+        return [streamMissing(first, `stream ${names.stream(outbox.stream)} not found`)];
+      }
       return [{ row: first, published: false, error: errorMessage(error), park: false }];
     }
     if (!mayPublish()) return undefined;
@@ -329,6 +335,23 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       stopped.error = `${stopped.error}; parked after ${REFILL_MAX_ATTEMPTS} attempts to send it again, so that it no longer holds back new events: outbox:republish --id sends it`;
     }
     return outcomes.slice(0, stop + 1);
+  }
+
+  /**
+   * A row that found no stream: not counted while the stream check takes it up, as any failure
+   * once the check has found the stream there since the last one (something else is wrong).
+   */
+  function streamMissing(row: DueRow, error: string): FailedOutcome {
+    const checking = options.onUnansweredPublish?.() ?? false;
+    return checking
+      ? {
+          row,
+          published: false,
+          error: `${error}; checking the stream again`,
+          park: false,
+          waitMs: UNANSWERED_WAIT_MS,
+        }
+      : { row, published: false, error, park: false };
   }
 
   async function streamLastSequence(): Promise<number> {
@@ -383,18 +406,14 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         }
         return { row, published: true, sequence: ack.seq, duplicate: ack.duplicate };
       } catch (error) {
-        // On a subject of the stream's, the stream is gone: not the row's fault. (One outside
-        // them fails as any error does: a row no stream of this outbox will ever take.)
+        // On a subject of the stream's, likely the stream gone. (One outside them fails as any
+        // error does: a row no stream of this outbox will ever take.)
         const ofTheStream = outbox.subjects.some((filter) => subjectMatches(filter, row.subject));
         if (isUnansweredPublish(error) && ofTheStream) {
-          return {
+          return streamMissing(
             row,
-            published: false,
-            error: `nothing took the publish: no stream takes ${names.subject(row.subject)} (stream ${stream} deleted?), or JetStream is unavailable; checking the stream again`,
-            park: false,
-            waitMs: UNANSWERED_WAIT_MS,
-            unanswered: true,
-          };
+            `nothing took the publish: no stream takes ${names.subject(row.subject)} (stream ${stream} deleted?), or JetStream is unavailable`,
+          );
         }
         if (!isTooLarge(error)) {
           return { row, published: false, error: errorMessage(error), park: false };

@@ -61,7 +61,7 @@ export function startOutbox(options: OutboxOptions): Outbox {
     outbox,
     log,
     isStreamReady: () => stream.isReady,
-    onStreamMissing: () => stream.recheck(),
+    onUnansweredPublish: () => stream.recheckForUnansweredPublish(),
     pollMs: options.pollMs,
     batchSize: options.batchSize,
     metrics: createOutboxMetrics(options.metrics, sql, outbox),

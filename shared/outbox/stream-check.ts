@@ -35,14 +35,20 @@ export type StreamCheck = IntervalLoop & {
   /** True once the stream was ensured and checked for lost messages on the current connection. */
   readonly isReady: boolean;
   /**
-   * The stream may be gone (a publish found nothing to take it): not ready until it has been
-   * ensured and checked again, which starts now.
+   * A publish on one of the stream's subjects found nothing to take it: the stream may be gone.
+   * Returns true when the check takes that up: not ready until it has ensured (made) and checked
+   * the stream again, which starts now. False when such a check found the stream in place less
+   * than a minute ago: then something else keeps the publishes unanswered, and they fail as any
+   * error does (counted, backing off) rather than have the stream checked again and again.
    */
-  recheck(): void;
+  recheckForUnansweredPublish(): boolean;
 };
 
 /** How soon to check again after a check failed; the relay waits for a check. */
 const RETRY_MS = 1_000;
+
+/** After a recheck for unanswered publishes found the stream in place, none again for this long. */
+const UNANSWERED_RECHECK_MS = 60_000;
 
 type PublishedRow = { id: string; streamSequence: number };
 
@@ -74,6 +80,10 @@ export function startStreamCheck({
     publisher: `${outbox.schema}.outbox_messages`,
   };
   let verifiedGeneration = -1;
+  /** Rechecks asked for by unanswered publishes: a run begun before the last one vouches for nothing. */
+  let rechecksAsked = 0;
+  let recheckPending = false;
+  let recheckVerifiedAt = Number.NEGATIVE_INFINITY;
   /** Why the stream of that name is another publisher's, once said. */
   let anotherLogged: string | undefined;
   let manager: { connection: NatsConnection; jsm: JetStreamManager } | undefined;
@@ -282,6 +292,7 @@ export function startStreamCheck({
     run: async () => {
       const connection = nats.connection;
       const generation = nats.generation;
+      const asked = rechecksAsked;
       if (!connection || !nats.isConnected) return;
       try {
         const jsm = await managerFor(connection);
@@ -289,6 +300,13 @@ export function startStreamCheck({
         anotherLogged = undefined;
         if (outcome !== "unchanged") log.info({ stream: spec.name, outcome }, "stream ensured");
         await requeueLostRows(jsm);
+        // A recheck was asked for meanwhile: what this run saw may predate it. The next run,
+        // woken by the request, verifies.
+        if (rechecksAsked !== asked) return;
+        if (recheckPending) {
+          recheckPending = false;
+          recheckVerifiedAt = performance.now();
+        }
         if (verifiedGeneration !== generation) {
           verifiedGeneration = generation;
           onVerified();
@@ -315,9 +333,14 @@ export function startStreamCheck({
     get isReady() {
       return nats.isConnected && verifiedGeneration === nats.generation;
     },
-    recheck() {
+    recheckForUnansweredPublish() {
+      if (recheckPending) return true;
+      if (performance.now() - recheckVerifiedAt < UNANSWERED_RECHECK_MS) return false;
+      recheckPending = true;
+      rechecksAsked++;
       verifiedGeneration = -1;
       loop.wake();
+      return true;
     },
   };
 }
