@@ -80,7 +80,10 @@ export function startStreamCheck({
     publisher: `${outbox.schema}.outbox_messages`,
   };
   let verifiedGeneration = -1;
-  /** Rechecks asked for by unanswered publishes: a run begun before the last one vouches for nothing. */
+  /**
+   * Rechecks asked for by unanswered publishes: a run begun before the last one vouches for
+   * nothing.
+   */
   let rechecksAsked = 0;
   let recheckPending = false;
   let recheckVerifiedAt = Number.NEGATIVE_INFINITY;
