@@ -97,6 +97,13 @@ function startConsumer(
   return { consumer, stop };
 }
 
+/** Waits until the event `id` is in the inbox. */
+const waitUntilStored = (sql: Sql, id: string, { timeoutMs = 10_000 } = {}) =>
+  waitFor(
+    async () => (await sql`select 1 from orders.inbox_messages where id = ${id}`).length === 1,
+    { message: `event ${id} stored`, timeoutMs },
+  );
+
 const consumerInfo = (sales: FakeSales) =>
   sales.jsm.consumers.info(sales.stream, ORDERS_INBOX.consumerName);
 
@@ -170,12 +177,7 @@ describe("a consumer another Orders instance deleted and added again", async () 
   const sales = await startFakeSales();
   const database = await useTestDatabase();
   await migrate(database.sql, MIGRATIONS);
-  const stored = (id: string) =>
-    waitFor(
-      async () =>
-        (await database.sql`select 1 from orders.inbox_messages where id = ${id}`).length === 1,
-      { message: `event ${id} stored`, timeoutMs: 20_000 },
-    );
+  const stored = (id: string) => waitUntilStored(database.sql, id, { timeoutMs: 20_000 });
 
   test("is pulled from again at once", async () => {
     startConsumer(sales, database.sql, { checkIntervalMs: 100 });
@@ -197,12 +199,7 @@ describe("a stream deleted under the consumer", async () => {
   const sales = await startFakeSales();
   const database = await useTestDatabase();
   await migrate(database.sql, MIGRATIONS);
-  const stored = (id: string) =>
-    waitFor(
-      async () =>
-        (await database.sql`select 1 from orders.inbox_messages where id = ${id}`).length === 1,
-      { message: `event ${id} stored` },
-    );
+  const stored = (id: string) => waitUntilStored(database.sql, id);
 
   test("leaves it not consuming (so /ready says so) until the stream is back, then it consumes again", async () => {
     const { consumer } = startConsumer(sales, database.sql, { checkIntervalMs: 100 });
