@@ -449,8 +449,10 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       const [only] = failed;
       if (failed.length === 1 && only) {
         const { id: eventId, type, attempts } = only.row;
+        // A failure that is no fault of the row's (it waits, see `waitMs`) is not counted.
+        const counted = only.waitMs === undefined ? 1 : 0;
         log.warn(
-          { eventId, type, attempts: attempts + 1, err },
+          { eventId, type, attempts: attempts + counted, err },
           "event publish failed, will retry",
         );
       } else {
