@@ -577,6 +577,18 @@ test("an unanswered publish has the stream checked again; asked again right afte
   expect(check.isReady).toBe(true);
 });
 
+test("a stream deleted again right after a recheck made it anew is rechecked again at once", async () => {
+  const outbox = await useOwnOutbox();
+  const check = ownCheck(outbox, outbox.connection, () => {});
+  await waitFor(() => check.isReady, { message: "the stream checked" });
+  for (const round of [1, 2]) {
+    await outbox.deleteStream();
+    expect(check.recheckForUnansweredPublish()).toBe(true);
+    await waitFor(() => check.isReady, { message: `the stream made anew (${round})` });
+    expect(await outbox.streamExists()).toBe(true);
+  }
+});
+
 test("a recheck asked for while a check runs is not vouched for by that run: only a run after it verifies", async () => {
   const outbox = await useOwnOutbox();
   let infosToGo = 0;

@@ -47,7 +47,10 @@ export type StreamCheck = IntervalLoop & {
 /** How soon to check again after a check failed; the relay waits for a check. */
 const RETRY_MS = 1_000;
 
-/** After a recheck for unanswered publishes found the stream in place, none again for this long. */
+/**
+ * After a recheck for unanswered publishes found the stream in place (not one it had to make
+ * again), none again for this long.
+ */
 const UNANSWERED_RECHECK_MS = 60_000;
 
 type PublishedRow = { id: string; streamSequence: number };
@@ -308,7 +311,9 @@ export function startStreamCheck({
         if (rechecksAsked !== asked) return;
         if (recheckPending) {
           recheckPending = false;
-          recheckVerifiedAt = performance.now();
+          // Made (or changed) anew: that was why. Found in place: something else is.
+          recheckVerifiedAt =
+            outcome === "unchanged" ? performance.now() : Number.NEGATIVE_INFINITY;
         }
         if (verifiedGeneration !== generation) {
           verifiedGeneration = generation;
