@@ -252,6 +252,29 @@ describe("with NATS down", async () => {
   });
 });
 
+test("the same publish error again within a minute is not logged again, under load", async () => {
+  const logs = captureLogger("sales");
+  const { database, relay, dispose } = await relayOnOwnStream(
+    (nc) => linkTo(refusingPublishes(nc)),
+    { retryDelay: () => 0, log: logs.log },
+  );
+  try {
+    await relay.stop(); // relayOnce only
+    for (const _ of [1, 2, 3]) {
+      await writeOutboxRows(database, 1);
+      await relay.relayOnce();
+    }
+    const failed = logs.lines.filter((line) => String(line.msg).includes("publish failed"));
+    expect(failed).toHaveLength(1);
+    expect(failed[0]?.err).toContain("insufficient resources");
+    const [row] = await database.sql<{ attempts: number }[]>`
+      select max(attempts) as attempts from sales.outbox_messages`;
+    expect(row?.attempts).toBe(3); // every failure still counted
+  } finally {
+    await dispose();
+  }
+});
+
 test("a row that failed to publish waits the retry delay of its attempt number", async () => {
   const { database, relay, dispose } = await relayOnOwnStream(
     (nc) => linkTo(refusingPublishes(nc)),
@@ -291,7 +314,7 @@ test("a row that failed to publish waits the retry delay of its attempt number",
  */
 async function relayOnOwnStream(
   makeLink: (nc: NatsConnection) => NatsLink,
-  options: Pick<OutboxRelayOptions, "retryDelay" | "onUnansweredPublish"> = {},
+  options: Partial<Pick<OutboxRelayOptions, "retryDelay" | "onUnansweredPublish" | "log">> = {},
 ) {
   const database = await createTestDatabase();
   await migrate(database.sql, MIGRATIONS);

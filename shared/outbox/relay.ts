@@ -48,6 +48,9 @@ export const DUPLICATE_WINDOW_MS = 2 * 60_000;
  */
 const UNANSWERED_WAIT_MS = 1_000;
 
+/** The same publish error is logged again after this long at the soonest. */
+const REPEATED_FAILURE_LOG_MS = 60_000;
+
 /** JetStream's "message size exceeds maximum allowed": the stream will never take this row. */
 const MESSAGE_TOO_LARGE = 10054;
 
@@ -139,6 +142,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   /** After a failed refill, when the loop tries it again (wake-ups do not hurry it). */
   let refillPausedUntil = 0;
+  /** The publish error last logged, and how many rows failed the same way since. */
+  let lastFailure: { err: string; loggedAt: number; since: number } | undefined;
 
   async function relayBatch({ refill }: { refill: boolean }) {
     const started = performance.now();
@@ -444,20 +449,31 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         failures.set(outcome.error, [...(failures.get(outcome.error) ?? []), outcome]);
       }
     }
-    // One line per distinct error: an outage fails a whole batch the same way.
+    // One line per distinct error: an outage fails a whole batch the same way. The same error
+    // again within a minute is only counted: under load, every batch would say it again.
     for (const [err, failed] of failures) {
+      const now = performance.now();
+      if (lastFailure?.err === err && now - lastFailure.loggedAt < REPEATED_FAILURE_LOG_MS) {
+        lastFailure.since += failed.length;
+        continue;
+      }
+      const earlier = lastFailure?.err === err ? { failedSinceLastLine: lastFailure.since } : {};
+      lastFailure = { err, loggedAt: now, since: 0 };
       const [only] = failed;
       if (failed.length === 1 && only) {
         const { id: eventId, type, attempts } = only.row;
         // A failure that is no fault of the row's (it waits, see `waitMs`) is not counted.
         const counted = only.waitMs === undefined ? 1 : 0;
         log.warn(
-          { eventId, type, attempts: attempts + counted, err },
+          { eventId, type, attempts: attempts + counted, err, ...earlier },
           "event publish failed, will retry",
         );
       } else {
         const eventIds = failed.slice(0, 10).map((o) => o.row.id);
-        log.warn({ count: failed.length, eventIds, err }, "events publish failed, will retry");
+        log.warn(
+          { count: failed.length, eventIds, err, ...earlier },
+          "events publish failed, will retry",
+        );
       }
     }
   }
