@@ -197,3 +197,21 @@ test("an interval longer than a timer can hold waits as long as a timer can, not
   await loop.stop();
   expect(runs).toBe(1);
 });
+
+test("after a run that throws, the next comes after retryAfterFailureMs, not the interval", async () => {
+  let runs = 0;
+  const loop = startIntervalLoop({
+    name: "retry",
+    intervalMs: 60_000,
+    retryAfterFailureMs: 5,
+    log: silentLogger,
+    run: async () => {
+      runs++;
+      if (runs < 3) throw new Error("not yet");
+    },
+  });
+  await waitFor(() => runs === 3, { message: "two retries" });
+  await ticksOfAnotherLoop(10);
+  await loop.stop();
+  expect(runs).toBe(3); // once it succeeded, back to the interval
+});
