@@ -142,8 +142,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   /** After a failed refill, when the loop tries it again (wake-ups do not hurry it). */
   let refillPausedUntil = 0;
-  /** The publish error last logged, and how many rows failed the same way since. */
-  let lastFailure: { err: string; loggedAt: number; since: number } | undefined;
+  /** Publish errors logged within the last minute, and how many rows failed each way since. */
+  const loggedFailures = new Map<string, { loggedAt: number; since: number }>();
 
   async function relayBatch({ refill }: { refill: boolean }) {
     const started = performance.now();
@@ -417,7 +417,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         if (isUnansweredPublish(error) && ofTheStream) {
           return streamMissing(
             row,
-            `nothing took the publish: no stream takes ${names.subject(row.subject)} (stream ${stream} deleted?), or JetStream is unavailable`,
+            `nothing took the publish: no stream takes its subject (stream ${stream} deleted?), or JetStream is unavailable`,
           );
         }
         if (!isTooLarge(error)) {
@@ -451,14 +451,20 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
     // One line per distinct error: an outage fails a whole batch the same way. The same error
     // again within a minute is only counted: under load, every batch would say it again.
+    const now = performance.now();
+    for (const [err, logged] of loggedFailures) {
+      if (now - logged.loggedAt >= REPEATED_FAILURE_LOG_MS && !failures.has(err)) {
+        loggedFailures.delete(err);
+      }
+    }
     for (const [err, failed] of failures) {
-      const now = performance.now();
-      if (lastFailure?.err === err && now - lastFailure.loggedAt < REPEATED_FAILURE_LOG_MS) {
-        lastFailure.since += failed.length;
+      const logged = loggedFailures.get(err);
+      if (logged && now - logged.loggedAt < REPEATED_FAILURE_LOG_MS) {
+        logged.since += failed.length;
         continue;
       }
-      const earlier = lastFailure?.err === err ? { failedSinceLastLine: lastFailure.since } : {};
-      lastFailure = { err, loggedAt: now, since: 0 };
+      const earlier = logged ? { failedSinceLastLine: logged.since } : {};
+      loggedFailures.set(err, { loggedAt: now, since: 0 });
       const [only] = failed;
       if (failed.length === 1 && only) {
         const { id: eventId, type, attempts } = only.row;
