@@ -19,6 +19,7 @@ import {
   type NatsNames,
   subjectMatches,
 } from "../nats.ts";
+import { createRelayOutcomeLog } from "./relay-log.ts";
 import { type OutboxSpec, outboxTable } from "./spec.ts";
 import type { OutboxHeaders } from "./writer.ts";
 
@@ -47,9 +48,6 @@ export const DUPLICATE_WINDOW_MS = 2 * 60_000;
  * stream gone): the check makes the stream again meanwhile, and wakes the relay.
  */
 const UNANSWERED_WAIT_MS = 1_000;
-
-/** The same publish error is logged again after this long at the soonest. */
-const REPEATED_FAILURE_LOG_MS = 60_000;
 
 /** JetStream's "message size exceeds maximum allowed": the stream will never take this row. */
 const MESSAGE_TOO_LARGE = 10054;
@@ -96,7 +94,7 @@ export type OutboxRelayMetrics = {
   }): void;
 };
 
-type DueRow = {
+export type DueRow = {
   id: string;
   type: string;
   subject: string;
@@ -105,8 +103,13 @@ type DueRow = {
   attempts: number;
 };
 
-type PublishedOutcome = { row: DueRow; published: true; sequence: number; duplicate: boolean };
-type FailedOutcome = {
+export type PublishedOutcome = {
+  row: DueRow;
+  published: true;
+  sequence: number;
+  duplicate: boolean;
+};
+export type FailedOutcome = {
   row: DueRow;
   published: false;
   error: string;
@@ -114,7 +117,7 @@ type FailedOutcome = {
   /** Sent again after this long, the failure not counted: no fault of the row's. */
   waitMs?: number;
 };
-type Outcome = PublishedOutcome | FailedOutcome;
+export type Outcome = PublishedOutcome | FailedOutcome;
 
 /**
  * JetStream answered "duplicate" for a message it no longer holds: removed (purged, deleted, or
@@ -142,8 +145,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   /** After a failed refill, when the loop tries it again (wake-ups do not hurry it). */
   let refillPausedUntil = 0;
-  /** Publish errors logged within the last minute, and how many rows failed each way since. */
-  const loggedFailures = new Map<string, { loggedAt: number; since: number }>();
+  const logOutcomes = createRelayOutcomeLog(log);
 
   async function relayBatch({ refill }: { refill: boolean }) {
     const started = performance.now();
@@ -429,59 +431,6 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         return { row, published: false, error: tooLarge, park: true };
       }
     };
-  }
-
-  function logOutcomes(outcomes: Outcome[]) {
-    const failures = new Map<string, Extract<Outcome, { published: false }>[]>();
-    for (const outcome of outcomes) {
-      const { id: eventId, type } = outcome.row;
-      if (outcome.published) {
-        log.info(
-          { eventId, type, sequence: outcome.sequence, duplicate: outcome.duplicate },
-          "event published",
-        );
-      } else if (outcome.park) {
-        log.error(
-          { eventId, type, err: outcome.error },
-          "event parked: it will not be sent until republished",
-        );
-      } else {
-        failures.set(outcome.error, [...(failures.get(outcome.error) ?? []), outcome]);
-      }
-    }
-    // One line per distinct error: an outage fails a whole batch the same way. The same error
-    // again within a minute is only counted: under load, every batch would say it again.
-    const now = performance.now();
-    for (const [err, logged] of loggedFailures) {
-      if (now - logged.loggedAt >= REPEATED_FAILURE_LOG_MS && !failures.has(err)) {
-        loggedFailures.delete(err);
-      }
-    }
-    for (const [err, failed] of failures) {
-      const logged = loggedFailures.get(err);
-      if (logged && now - logged.loggedAt < REPEATED_FAILURE_LOG_MS) {
-        logged.since += failed.length;
-        continue;
-      }
-      const earlier = logged ? { failedSinceLastLine: logged.since } : {};
-      loggedFailures.set(err, { loggedAt: now, since: 0 });
-      const [only] = failed;
-      if (failed.length === 1 && only) {
-        const { id: eventId, type, attempts } = only.row;
-        // A failure that is no fault of the row's (it waits, see `waitMs`) is not counted.
-        const counted = only.waitMs === undefined ? 1 : 0;
-        log.warn(
-          { eventId, type, attempts: attempts + counted, err, ...earlier },
-          "event publish failed, will retry",
-        );
-      } else {
-        const eventIds = failed.slice(0, 10).map((o) => o.row.id);
-        log.warn(
-          { count: failed.length, eventIds, err, ...earlier },
-          "events publish failed, will retry",
-        );
-      }
-    }
   }
 
   const loop = startIntervalLoop({
