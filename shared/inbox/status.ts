@@ -84,7 +84,7 @@ export async function readInboxStatus(
       order by position desc limit ${errors}`,
     // Through `inbox_messages_ignored` (orders' migration 0014).
     sql<{ type: string; rows: number; total: number }[]>`
-      select type, rows, sum(rows) over () as total
+      select type, rows, (sum(rows) over ())::int8 as total
       from (select type, count(*) as rows from ${table}
             where status = 'ignored' group by type) as by_type
       order by rows desc, type limit ${LISTED_IGNORED_TYPES}`,
@@ -94,7 +94,7 @@ export async function readInboxStatus(
     attempts: [...attempts],
     latestErrors: [...latestErrors],
     ignored: {
-      rows: Number(ignored[0]?.total ?? 0),
+      rows: ignored[0]?.total ?? 0,
       byType: ignored.map(({ type, rows }) => ({ type, rows })),
     },
   };
